@@ -1,0 +1,49 @@
+import { Command, Flags } from '@oclif/core';
+import { TvctlError, errorMessage } from '../errors.js';
+import { defaultRoots, type Roots } from '../paths.js';
+
+/**
+ * The base of every tvctl command: owns --json, --root/--data, error mapping and exit codes.
+ * Subclasses implement `run()` returning a typed result that *is* the JSON output.
+ */
+export abstract class TvctlCommand<T> extends Command {
+  static override enableJsonFlag = true;
+
+  static override baseFlags = {
+    root: Flags.string({ description: 'state root (default /run/tvctl, or $TVCTL_ROOT)', helpGroup: 'GLOBAL' }),
+    data: Flags.string({ description: 'data root (default /var/lib/tvctl, or $TVCTL_DATA)', helpGroup: 'GLOBAL' }),
+  };
+
+  protected roots(flags: { root?: string | undefined; data?: string | undefined }): Roots {
+    const d = defaultRoots();
+    return { state: flags.root ?? d.state, data: flags.data ?? d.data };
+  }
+
+  abstract override run(): Promise<T>;
+
+  protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+    // oclif's own exits (this.exit, --help) pass through untouched.
+    if (err.oclif?.exit !== undefined && !(err instanceof TvctlError)) {
+      if (err.name === 'ExitError' || err.message.startsWith('EEXIT')) throw err;
+    }
+    const code = err instanceof TvctlError ? err.exitCode : 125;
+    const tag = err instanceof TvctlError ? err.code : parseErrorCode(err);
+    if (this.jsonEnabled()) {
+      process.stdout.write(JSON.stringify({ error: { code: tag, message: errorMessage(err) } }) + '\n');
+    } else {
+      process.stderr.write(`tvctl: ${oneLine(errorMessage(err))}\n`);
+    }
+    process.exitCode = code;
+    return this.exit(code);
+  }
+}
+
+function parseErrorCode(err: Error): string {
+  return err.constructor?.name === 'CLIError' || /flag|argument/i.test(err.message) ? 'BAD_USAGE' : 'INTERNAL';
+}
+
+function oneLine(msg: string): string {
+  const lines = msg.split('\n').map((l) => l.trim()).filter(Boolean);
+  // oclif parse errors span several lines ("Nonexistent flag: --x\nSee more help with --help"): keep the gist.
+  return lines.filter((l) => !l.startsWith('See more help')).join('; ');
+}
