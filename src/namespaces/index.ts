@@ -1,0 +1,5 @@
+export * from './conf.js';
+export * from './argv.js';
+export * from './caps.js';
+export * from './defaults.js';
+export * from './launch.js';
