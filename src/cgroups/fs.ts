@@ -1,0 +1,151 @@
+import { access, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TvctlError, errorMessage, isErrno } from '../errors.js';
+
+/**
+ * The file operations a cgroup manager performs. The real one is plain node:fs on cgroupfs; unit tests run
+ * the same code on a temp-dir tree and may wrap `write` to record order or inject kernel errors (EINVAL).
+ */
+export interface CgroupFs {
+  /** one write() of `value` to an existing control file */
+  write(path: string, value: string): Promise<void>;
+  read(path: string): Promise<string>;
+  exists(path: string): Promise<boolean>;
+  mkdir(path: string): Promise<void>;
+  /** remove one cgroup dir (on cgroupfs a dir with control files but no children/tasks is removable) */
+  rmdir(path: string): Promise<void>;
+}
+
+export const nodeCgroupFs: CgroupFs = {
+  async write(path, value) {
+    await writeFile(path, value);
+  },
+  async read(path) {
+    return readFile(path, 'utf8');
+  },
+  async exists(path) {
+    try {
+      await access(path);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  async mkdir(path) {
+    await mkdir(path);
+  },
+  async rmdir(path) {
+    await rmdir(path);
+  },
+};
+
+/** Write a control file, turning the kernel's terse errno into one actionable line (errno kept as cause). */
+export async function writeControl(fs: CgroupFs, path: string, value: string | number): Promise<void> {
+  try {
+    await fs.write(path, String(value));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    const hint =
+      code === 'EBUSY'
+        ? ' (the container uses more than that already, or another limit conflicts)'
+        : code === 'EINVAL'
+          ? ' (value out of range or inconsistent with another limit)'
+          : code === 'ENOENT'
+            ? ' (controller not enabled for this cgroup)'
+            : '';
+    throw new TvctlError('CGROUP_WRITE', `cannot write "${value}" to ${path}: ${code}${hint}`, 125, { cause: err });
+  }
+}
+
+export async function readOptional(fs: CgroupFs, path: string): Promise<string | null> {
+  try {
+    return await fs.read(path);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENODEV')) return null;
+    throw err;
+  }
+}
+
+/** `key value` lines (memory.stat, memory.events, cpu.stat, memory.oom_control) → map. */
+export function parseKeyValues(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined && /^-?\d+$/.test(v)) out.set(k, Number(v));
+  }
+  return out;
+}
+
+export function parsePids(text: string | null): number[] {
+  if (!text) return [];
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^\d+$/.test(l))
+    .map(Number);
+}
+
+/** "max" or a number; kernels print near-2^63 for unlimited v1 memory — treated as unlimited. */
+export function parseLimitValue(text: string | null): number | null {
+  if (text === null) return null;
+  const t = text.trim();
+  if (t === '' || t === 'max' || t === '-1') return null;
+  const n = Number(t);
+  if (!Number.isFinite(n) || n >= 2 ** 60) return null;
+  return n;
+}
+
+/** Ids become directory names: refuse anything that could walk out of the tvctl parent. */
+export function checkId(id: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id)) {
+    throw new TvctlError('BAD_ID', `invalid container id for a cgroup: "${id}"`);
+  }
+}
+
+/** rmdir with retries: the kernel keeps a cgroup busy for a moment after its last task exits. */
+export async function removeDir(fs: CgroupFs, dir: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await fs.rmdir(dir);
+      return;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return;
+      if (!isErrno(err, 'EBUSY') || Date.now() > deadline) {
+        throw new TvctlError('CGROUP_REMOVE', `cannot remove cgroup ${dir}: ${errorMessage(err)}`, 125, { cause: err });
+      }
+      await sleep(20);
+    }
+  }
+}
+
+/**
+ * SIGKILL every task listed in `procsFiles` until they are all gone. `freeze`/`thaw` (when given) stop the
+ * tasks first so a fork bomb cannot outrun the kill loop.
+ */
+export async function killAll(
+  fs: CgroupFs,
+  procsFiles: string[],
+  hooks: { freeze?: () => Promise<void>; thaw?: () => Promise<void> } = {},
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pids = new Set<number>();
+    for (const f of procsFiles) for (const p of parsePids(await readOptional(fs, f))) pids.add(p);
+    if (pids.size === 0) return;
+    if (Date.now() > deadline) {
+      throw new TvctlError('CGROUP_KILL', `tasks ${[...pids].slice(0, 5).join(', ')} survived SIGKILL in ${procsFiles[0] ?? ''}`);
+    }
+    if (hooks.freeze) await hooks.freeze().catch(() => undefined);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    if (hooks.thaw) await hooks.thaw().catch(() => undefined);
+    await sleep(15);
+  }
+}
