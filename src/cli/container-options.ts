@@ -1,0 +1,96 @@
+import { readFile } from 'node:fs/promises';
+import { parseLimits } from '../cgroups/limits.js';
+import { TvctlError } from '../errors.js';
+import { parsePublish } from '../network/publish.js';
+import { parseEnvFile, resolveEnvArgs } from '../runtime/process.js';
+import type { ContainerOptions } from '../runtime/types.js';
+import { parseLabels, parseRestart, parseVolume } from './run-flags.js';
+
+export interface ContainerFlagValues {
+  rm: boolean;
+  interactive: boolean;
+  tty: boolean;
+  env?: string[] | undefined;
+  'env-file'?: string[] | undefined;
+  workdir?: string | undefined;
+  user?: string | undefined;
+  hostname?: string | undefined;
+  'read-only': boolean;
+  'cap-add'?: string[] | undefined;
+  'cap-drop'?: string[] | undefined;
+  volume?: string[] | undefined;
+  entrypoint?: string | undefined;
+  name?: string | undefined;
+  label?: string[] | undefined;
+  restart: string;
+  init: boolean;
+  memory?: string | undefined;
+  'memory-swap'?: string | undefined;
+  'memory-reservation'?: string | undefined;
+  cpus?: string | undefined;
+  'cpu-shares'?: number | undefined;
+  'cpuset-cpus'?: string | undefined;
+  'pids-limit'?: number | undefined;
+  network?: string | undefined;
+  publish?: string[] | undefined;
+  'publish-all': boolean;
+  'add-host'?: string[] | undefined;
+  dns?: string[] | undefined;
+  detach: boolean;
+}
+
+/** Turns parsed `run`/`create` flags into the typed API's options, validating everything before any work. */
+export async function containerOptionsFromFlags(
+  flags: ContainerFlagValues,
+  image: string,
+  cmd: string[],
+): Promise<ContainerOptions> {
+  const envFileEntries: string[] = [];
+  for (const f of flags['env-file'] ?? []) {
+    const text = await readFile(f, 'utf8').catch(() => {
+      throw new TvctlError('BAD_ENV_FILE', `open ${f}: no such file or directory`);
+    });
+    envFileEntries.push(...parseEnvFile(text));
+  }
+  const env = resolveEnvArgs([...envFileEntries, ...(flags.env ?? [])], process.env);
+  const restart = parseRestart(flags.restart);
+  if (flags.rm && restart.name !== 'no') {
+    throw new TvctlError('BAD_USAGE', 'conflicting options: cannot specify both --restart and --rm');
+  }
+  const limitFlags = {
+    ...(flags.memory !== undefined ? { memory: flags.memory } : {}),
+    ...(flags['memory-swap'] !== undefined ? { memorySwap: flags['memory-swap'] } : {}),
+    ...(flags['memory-reservation'] !== undefined ? { memoryReservation: flags['memory-reservation'] } : {}),
+    ...(flags.cpus !== undefined ? { cpus: flags.cpus } : {}),
+    ...(flags['cpu-shares'] !== undefined ? { cpuShares: flags['cpu-shares'] } : {}),
+    ...(flags['cpuset-cpus'] !== undefined ? { cpusetCpus: flags['cpuset-cpus'] } : {}),
+    ...(flags['pids-limit'] !== undefined ? { pidsLimit: flags['pids-limit'] } : {}),
+  };
+  const opts: ContainerOptions = {
+    image,
+    env,
+    tty: flags.tty,
+    interactive: flags.interactive,
+    readonlyRootfs: flags['read-only'],
+    capAdd: flags['cap-add'] ?? [],
+    capDrop: flags['cap-drop'] ?? [],
+    volumes: (flags.volume ?? []).map(parseVolume),
+    labels: parseLabels(flags.label ?? []),
+    init: flags.init,
+    autoRemove: flags.rm,
+    restart,
+    limits: parseLimits(limitFlags),
+    publish: (flags.publish ?? []).map(parsePublish),
+    publishAll: flags['publish-all'],
+    addHosts: flags['add-host'] ?? [],
+    dns: flags.dns ?? [],
+  };
+  if (cmd.length > 0) opts.cmd = cmd;
+  if (flags.entrypoint !== undefined) opts.entrypoint = flags.entrypoint === '' ? [] : [flags.entrypoint];
+  if (flags.workdir !== undefined) opts.workingDir = flags.workdir;
+  if (flags.user !== undefined) opts.user = flags.user;
+  if (flags.hostname !== undefined) opts.hostname = flags.hostname;
+  if (flags.name !== undefined) opts.name = flags.name;
+  if (flags.network !== undefined) opts.network = flags.network;
+  return opts;
+}

@@ -1,0 +1,73 @@
+import { TvctlError } from '../errors.js';
+
+/** What the splitter needs to know of a flag definition. */
+export interface FlagShape {
+  char?: string;
+  takesValue: boolean;
+}
+
+/**
+ * Splits `tvctl run [FLAGS] IMAGE [CMD ARG...]` the way Docker does: options end at the first positional
+ * (the image); everything after it is the container's command, even when it looks like a flag
+ * (`run demo sh -c 'ls -l'`). Grouped short flags (`-it`, `-dp 80:80`) are expanded.
+ */
+export function splitRunArgv(
+  argv: readonly string[],
+  flags: Readonly<Record<string, FlagShape>>,
+): { head: string[]; image: string | undefined; cmd: string[] } {
+  const byChar = new Map<string, [string, FlagShape]>();
+  for (const [name, f] of Object.entries(flags)) if (f.char) byChar.set(f.char, [name, f]);
+  const head: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const tok = argv[i]!;
+    if (tok === '--') {
+      const image = argv[i + 1];
+      return { head, image, cmd: argv.slice(i + 2) };
+    }
+    if (tok.startsWith('--')) {
+      head.push(tok);
+      const name = tok.slice(2).split('=')[0]!;
+      const f = flags[name];
+      if (f?.takesValue && !tok.includes('=')) {
+        if (i + 1 >= argv.length) throw new TvctlError('BAD_USAGE', `flag needs an argument: --${name}`);
+        head.push(argv[++i]!);
+      }
+      continue;
+    }
+    if (tok.startsWith('-') && tok.length > 1) {
+      // Grouped short flags: booleans until one takes a value, which eats the rest or the next token.
+      for (let j = 1; j < tok.length; j++) {
+        const ch = tok[j]!;
+        const def = byChar.get(ch);
+        if (!def) {
+          head.push(`-${ch}`); // unknown: let the parser report it
+          continue;
+        }
+        head.push(`-${ch}`);
+        if (def[1].takesValue) {
+          const rest = tok.slice(j + 1);
+          if (rest) head.push(rest);
+          else if (i + 1 < argv.length) head.push(argv[++i]!);
+          else throw new TvctlError('BAD_USAGE', `flag needs an argument: -${ch}`);
+          break;
+        }
+      }
+      continue;
+    }
+    return { head, image: tok, cmd: argv.slice(i + 1) };
+  }
+  return { head, image: undefined, cmd: [] };
+}
+
+/** Derives FlagShape from oclif flag definitions (`type: 'boolean' | 'option'`). */
+export function flagShapes(
+  defs: Record<string, { type: string; char?: string | undefined; aliases?: string[] | undefined }>,
+): Record<string, FlagShape> {
+  const out: Record<string, FlagShape> = {};
+  for (const [name, d] of Object.entries(defs)) {
+    const shape = { takesValue: d.type === 'option', ...(d.char ? { char: d.char } : {}) };
+    out[name] = shape;
+    for (const a of d.aliases ?? []) out[a] = { takesValue: shape.takesValue };
+  }
+  return out;
+}

@@ -1,0 +1,47 @@
+import { Args } from '@oclif/core';
+import { TvctlCommand } from '../cli/base-command.js';
+import { containerOptionsFromFlags } from '../cli/container-options.js';
+import { containerFlags } from '../cli/run-flags.js';
+import { flagShapes, splitRunArgv } from '../cli/split-argv.js';
+import { TvctlError } from '../errors.js';
+import { Runtime } from '../runtime/runtime.js';
+
+export interface RunResult {
+  id: string;
+  exitCode?: number;
+}
+
+export default class Run extends TvctlCommand<RunResult> {
+  static override description = 'create and run a new container from an image';
+  static override usage = 'run [OPTIONS] IMAGE [COMMAND] [ARG...]';
+  static override strict = false;
+  static override examples = [
+    "<%= config.bin %> run --rm demo sh -c 'hostname; ps'",
+    '<%= config.bin %> run -it demo sh',
+    '<%= config.bin %> run -d --name web -p 18080:80 demo httpd -f -p 80',
+  ];
+  static override flags = containerFlags;
+  static override args = { image: Args.string({ description: 'image name, ID or ID prefix', required: true }) };
+
+  async run(): Promise<RunResult> {
+    // Docker semantics: options end at the image; the rest is the command, flags included.
+    const split = splitRunArgv(this.argv, flagShapes({ ...Run.flags, ...Run.baseFlags, json: { type: 'boolean' } }));
+    const { flags } = await this.parse(Run, [...split.head, ...(split.image !== undefined ? [split.image] : [])]);
+    if (split.image === undefined) throw new TvctlError('BAD_USAGE', '"tvctl run" requires at least 1 argument: tvctl run [OPTIONS] IMAGE [COMMAND] [ARG...]');
+    if (flags.detach && flags.rm === false && flags.tty && !flags.interactive) {
+      // allowed, as in Docker
+    }
+    const runtime = new Runtime({ roots: this.roots(flags) });
+    const opts = await containerOptionsFromFlags(flags, split.image, split.cmd);
+    // While the container runs in the foreground, our terminal signals go to it through the supervisor.
+    const ignore = (): void => undefined;
+    if (!flags.detach) for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) process.on(s, ignore);
+    const result = await runtime.run(opts, { detach: flags.detach });
+    if (flags.detach) {
+      if (!this.jsonEnabled()) this.log(result.id);
+      return result;
+    }
+    process.exitCode = result.exitCode ?? 0;
+    return result;
+  }
+}

@@ -1,0 +1,54 @@
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { isErrno } from '../errors.js';
+
+/**
+ * A lock file (O_CREAT|O_EXCL) holding the owner's pid. A lock whose owner is dead (kill -9 of a tvctl) is
+ * taken over: the stale file is renamed away atomically so that of two contenders only one succeeds.
+ */
+export async function withLock<T>(path: string, fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+  await acquire(path, timeoutMs);
+  try {
+    return await fn();
+  } finally {
+    await unlink(path).catch(() => undefined);
+  }
+}
+
+async function acquire(path: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 2;
+  for (;;) {
+    try {
+      const fh = await open(path, 'wx', 0o600);
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return;
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
+    const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
+    if (owner > 0 && !pidAlive(owner)) {
+      // Stale: move it aside (only one contender's rename succeeds), then retry at once.
+      const aside = `${path}.stale.${process.pid}`;
+      if (await rename(path, aside).then(() => true, () => false)) {
+        const moved = Number.parseInt(await readFile(aside, 'utf8').catch(() => ''), 10);
+        // Someone else replaced the stale lock between our read and rename: give theirs back.
+        if (moved !== owner) await rename(aside, path).catch(() => undefined);
+        else await unlink(aside).catch(() => undefined);
+      }
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${path} (held by pid ${owner || '?'})`);
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 50);
+  }
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
+  }
+}

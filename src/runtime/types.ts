@@ -1,0 +1,131 @@
+import type { CgroupLimits } from '../cgroups/index.js';
+
+export type RestartPolicy = { name: 'no' } | { name: 'always' } | { name: 'on-failure'; maximumRetryCount: number };
+
+export interface VolumeMount {
+  source: string;
+  destination: string;
+  readonly: boolean;
+}
+
+export interface PortBinding {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+/** What the user asked for: the input of create/run (the typed API's options). */
+export interface ContainerOptions {
+  image: string;
+  /** Overrides the image's Cmd (Docker's CMD ARG...). */
+  cmd?: string[];
+  /** Overrides the image's Entrypoint; [] clears it (`--entrypoint ""`). */
+  entrypoint?: string[];
+  env?: string[];
+  workingDir?: string;
+  user?: string;
+  hostname?: string;
+  name?: string;
+  labels?: Record<string, string>;
+  tty?: boolean;
+  interactive?: boolean;
+  readonlyRootfs?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  volumes?: VolumeMount[];
+  init?: boolean;
+  autoRemove?: boolean;
+  restart?: RestartPolicy;
+  limits?: CgroupLimits;
+  network?: string;
+  publish?: PortBinding[];
+  publishAll?: boolean;
+  addHosts?: string[];
+  dns?: string[];
+  privilegedSeccomp?: boolean;
+}
+
+/** The process a container runs, after merging the image config with the options (Docker's rules). */
+export interface ProcessConfig {
+  args: string[];
+  env: string[];
+  workingDir: string;
+  user: string;
+  tty: boolean;
+  stopSignal: string;
+}
+
+/** state.json: written once at create (atomically), updated only under the container's lock. */
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  created: string;
+  image: string;
+  imageId: string;
+  process: ProcessConfig;
+  /** The image's Cmd/Entrypoint as configured, for `inspect`. */
+  config: {
+    cmd: string[];
+    entrypoint: string[];
+    labels: Record<string, string>;
+    hostname: string;
+    openStdin: boolean;
+    exposedPorts: string[];
+  };
+  hostConfig: {
+    autoRemove: boolean;
+    readonlyRootfs: boolean;
+    capAdd: string[];
+    capDrop: string[];
+    init: boolean;
+    restart: RestartPolicy;
+    limits: CgroupLimits;
+    network: string;
+    portBindings: PortBinding[];
+    addHosts: string[];
+    dns: string[];
+  };
+  mounts: VolumeMount[];
+  layerDirs: string[];
+  network?: unknown;
+}
+
+export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited' | 'dead';
+
+/** Facts read from the container's state dir and /proc, from which the status is derived. */
+export interface ContainerFacts {
+  shimPid?: number;
+  shimAlive: boolean;
+  initPid?: number;
+  initAlive: boolean;
+  exit?: ExitRecord;
+  restarts: number;
+  startedAt?: string;
+}
+
+/** The shim's exit file (one JSON line). */
+export interface ExitRecord {
+  exitCode: number;
+  signal: number | null;
+  oomKilled: boolean;
+  startedAt: string;
+  finishedAt: string;
+  restartCount: number;
+}
+
+export interface ContainerState {
+  status: ContainerStatus;
+  running: boolean;
+  pid: number;
+  exitCode: number;
+  oomKilled: boolean;
+  startedAt: string;
+  finishedAt: string;
+  restartCount: number;
+  error: string;
+}
+
+export interface ContainerInfo extends ContainerRecord {
+  state: ContainerState;
+}
