@@ -1,13 +1,16 @@
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { isAbsolute } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { createCgroupManager, type CgroupManager } from '../cgroups/index.js';
 import { TvctlError, isErrno } from '../errors.js';
 import { ImageStore } from '../images/store.js';
 import {
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
+  buildNsenterExecArgv,
   buildUnshareArgv,
   capabilityMask,
+  execConf,
   initConf,
   launchShim,
   shimConf,
@@ -18,13 +21,24 @@ import {
 import { defaultRoots, type Roots } from '../paths.js';
 import { newId, randomName, shortId } from './ids.js';
 import { withLock } from './lock.js';
-import { buildProcessConfig } from './process.js';
-import { deriveState } from './status.js';
-import { ContainerStore, writeFileAtomic } from './store.js';
+import { buildProcessConfig, mergeEnv } from './process.js';
+import { canKill, canRemove, deriveState } from './status.js';
+import { ContainerStore } from './store.js';
 import type { ContainerInfo, ContainerOptions, ContainerRecord, ExitRecord } from './types.js';
 
 /** The fd at which the shim gives the child a sealed copy of tvinit (CVE-2019-5736: never the host file). */
 const SEAL_FD = 5;
+/** The fd at which the exec process finds its conf (it cannot reach host paths after nsenter --root). */
+const EXEC_CONF_FD = 6;
+
+export interface ExecOptions {
+  cmd: string[];
+  env?: string[];
+  user?: string;
+  workingDir?: string;
+  tty?: boolean;
+  interactive?: boolean;
+}
 
 export interface RuntimeOptions {
   roots?: Roots;
@@ -74,8 +88,7 @@ export class Runtime {
   async create(opts: ContainerOptions): Promise<ContainerInfo> {
     requireRoot();
     const image = await this.images.resolve(opts.image);
-    const caps = opts.capAdd || opts.capDrop ? capabilityMask(opts.capAdd ?? [], opts.capDrop ?? []) : undefined;
-    void caps;
+    capabilityMask(opts.capAdd ?? [], opts.capDrop ?? []); // validates the names before anything is made
     const id = newId();
     const hostname = opts.hostname || shortId(id);
     const proc = buildProcessConfig(image.config, opts, hostname);
@@ -261,6 +274,152 @@ export class Runtime {
     return out.sort((a, b) => b.created.localeCompare(a.created));
   }
 
+  /** Sends a signal to the container's init (Docker's default for kill: SIGKILL). */
+  async kill(ref: string, signal: string | number = 'SIGKILL'): Promise<string> {
+    const id = await this.store.resolve(ref);
+    const sig = toSignal(signal);
+    const state = deriveState(await this.store.facts(id));
+    if (!canKill(state.status) || state.pid === 0) {
+      throw new TvctlError('NOT_RUNNING', `cannot kill container ${shortId(id)}: container is not running`, 1);
+    }
+    const rec = await this.store.load(id);
+    // An explicit kill with the stop signal or SIGKILL is a manual stop: the restart policy must not undo it.
+    if (sig === 'SIGKILL' || sig === rec.process.stopSignal) await writeFile(this.store.paths(id).fact('stopped'), '1');
+    signalPid(state.pid, sig);
+    return id;
+  }
+
+  /** StopSignal (or SIGTERM), then SIGKILL after `timeoutSec`; resolves once the container has exited. */
+  async stop(ref: string, timeoutSec = 10): Promise<string> {
+    const id = await this.store.resolve(ref);
+    const rec = await this.store.load(id);
+    const p = this.store.paths(id);
+    const state = deriveState(await this.store.facts(id));
+    if (canKill(state.status)) {
+      await writeFile(p.fact('stopped'), '1');
+      if (state.pid > 0) signalPid(state.pid, toSignal(rec.process.stopSignal));
+      if (!(await this.waitStopped(id, timeoutSec * 1000))) {
+        const again = deriveState(await this.store.facts(id));
+        if (again.pid > 0) signalPid(again.pid, 'SIGKILL');
+        await this.waitStopped(id, 10_000);
+      }
+    }
+    await this.releaseResources(id);
+    return id;
+  }
+
+  /** Polls the facts until the supervisor is gone (the container and its restarts are over). */
+  private async waitStopped(id: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      const f = await this.store.facts(id);
+      const st = deriveState(f);
+      if (!f.shimAlive && !st.running) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(delay);
+    }
+  }
+
+  /** Blocks until the container stops; returns its exit code (Docker's `wait`). */
+  async wait(ref: string): Promise<number> {
+    const id = await this.store.resolve(ref);
+    await this.waitStopped(id, Number.POSITIVE_INFINITY);
+    return deriveState(await this.store.facts(id)).exitCode;
+  }
+
+  /** Removes a container; a running one needs `force` (then it is killed first). Leaves nothing behind. */
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<string> {
+    const id = await this.store.resolve(ref);
+    const p = this.store.paths(id);
+    return withLock(p.lock, async () => {
+      const rec = await this.store.load(id);
+      const state = deriveState(await this.store.facts(id));
+      if (!canRemove(state.status, opts.force ?? false)) {
+        throw new TvctlError(
+          'CONTAINER_RUNNING',
+          `cannot remove container ${shortId(id)}: container is ${state.status}: stop the container before attempting removal or force remove`,
+          1,
+        );
+      }
+      if (state.running || state.status === 'restarting') {
+        await writeFile(p.fact('stopped'), '1');
+        if (state.pid > 0) signalPid(state.pid, 'SIGKILL');
+        await this.waitStopped(id, 10_000);
+      }
+      await this.removeAll(id, rec.name);
+      return id;
+    });
+  }
+
+  /**
+   * Runs a new process in a running container: the supervisor joins its cgroups, then (from a sealed copy)
+   * nsenter joins its namespaces and root, and tvinit applies the same capabilities, no_new_privs and seccomp
+   * filter as the container's own process before exec. Resolves with the process's exit code.
+   */
+  async exec(ref: string, opts: ExecOptions): Promise<number> {
+    requireRoot();
+    const id = await this.store.resolve(ref);
+    const rec = await this.store.load(id);
+    const state = deriveState(await this.store.facts(id));
+    if (!state.running || state.pid === 0) {
+      throw new TvctlError('NOT_RUNNING', `container ${shortId(id)} is not running`, 1);
+    }
+    const execDir = join(this.store.paths(id).stateDir, 'exec', newId().slice(0, 16));
+    await mkdir(execDir, { recursive: true, mode: 0o700 });
+    try {
+      const confFile = join(execDir, 'exec.conf');
+      await writeConfFile(
+        confFile,
+        execConf({
+          process: {
+            args: opts.cmd,
+            env: mergeEnv(rec.process.env, opts.env ?? [], rec.config.hostname),
+            cwd: opts.workingDir || rec.process.workingDir,
+            user: opts.user ?? rec.process.user,
+            caps: capabilityMask(rec.hostConfig.capAdd, rec.hostConfig.capDrop),
+            noNewPrivileges: true,
+            seccomp: 'default',
+            tty: opts.tty ?? false,
+          },
+        }),
+      );
+      const shimConfPath = join(execDir, 'shim.conf');
+      await writeConfFile(
+        shimConfPath,
+        shimConf({
+          argv: buildNsenterExecArgv({ targetPid: state.pid, sealFd: SEAL_FD, confFd: EXEC_CONF_FD }),
+          cgroupProcs: this.cgroups.open(id).procsFiles,
+          stateDir: execDir,
+          syncFd: 3,
+          tty: opts.tty ?? false,
+          stdin: opts.interactive ?? false,
+          sealFd: SEAL_FD,
+          confFd: EXEC_CONF_FD,
+          confFile,
+          execSealed: true,
+        }),
+      );
+      const shim = launchShim({ shimConfPath, stdio: 'inherit', detached: false });
+      await shim.ready;
+      return await shim.exited;
+    } finally {
+      await rm(execDir, { recursive: true, force: true });
+    }
+  }
+
+  /** Removes every stopped container (Docker's `container prune`). */
+  async prune(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const c of await this.list({ all: true })) {
+      if (c.state.running || c.state.status === 'restarting') continue;
+      await this.remove(c.id).then(
+        (id) => removed.push(id),
+        () => undefined,
+      );
+    }
+    return removed;
+  }
+
   async readExit(id: string): Promise<ExitRecord | undefined> {
     const text = await readFile(this.store.paths(id).fact('exit'), 'utf8').catch((err: unknown) => {
       if (isErrno(err, 'ENOENT')) return '';
@@ -282,4 +441,25 @@ function requireRoot(): void {
   }
 }
 
-export { writeFileAtomic, stat };
+
+function toSignal(sig: string | number): NodeJS.Signals {
+  if (typeof sig === 'number' || /^\d+$/.test(sig)) {
+    const n = Number(sig);
+    const name = Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0];
+    if (!name) throw new TvctlError('INVALID_SIGNAL', `invalid signal: ${sig}`, 1);
+    return name as NodeJS.Signals;
+  }
+  const name = (sig.toUpperCase().startsWith('SIG') ? sig.toUpperCase() : `SIG${sig.toUpperCase()}`) as NodeJS.Signals;
+  if (!(name in osConstants.signals)) throw new TvctlError('INVALID_SIGNAL', `invalid signal: ${sig}`, 1);
+  return name;
+}
+
+function signalPid(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (err) {
+    if (!isErrno(err, 'ESRCH')) throw err;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

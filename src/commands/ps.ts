@@ -1,0 +1,113 @@
+import { Flags } from '@oclif/core';
+import { TvctlCommand } from '../cli/base-command.js';
+import { formatTable } from '../cli/table.js';
+import { TvctlError } from '../errors.js';
+import { shortId } from '../runtime/ids.js';
+import { commandColumn } from '../runtime/inspect.js';
+import { Runtime } from '../runtime/runtime.js';
+import { describeStatus, humanDuration } from '../runtime/status.js';
+import type { ContainerInfo } from '../runtime/types.js';
+
+export interface PsEntry {
+  id: string;
+  image: string;
+  command: string;
+  created: string;
+  status: string;
+  state: string;
+  exitCode: number;
+  ports: string;
+  name: string;
+  labels: Record<string, string>;
+}
+
+export default class Ps extends TvctlCommand<PsEntry[]> {
+  static override description = 'list containers';
+  static override aliases = ['container ls'];
+  static override flags = {
+    all: Flags.boolean({ char: 'a', description: 'show all containers (default shows just running)' }),
+    quiet: Flags.boolean({ char: 'q', description: 'only display container IDs' }),
+    filter: Flags.string({ char: 'f', description: 'filter output: status=, name=, label=KEY[=VALUE], id=', multiple: true }),
+    'no-trunc': Flags.boolean({ description: "don't truncate output" }),
+  };
+
+  async run(): Promise<PsEntry[]> {
+    const { flags } = await this.parse(Ps);
+    const filters = (flags.filter ?? []).map(parseFilter);
+    const all = flags.all || filters.some((f) => f.key === 'status');
+    const runtime = new Runtime({ roots: this.roots(flags) });
+    const containers = (await runtime.list({ all })).filter((c) => filters.every((f) => matches(c, f)));
+    const entries = containers.map(toEntry);
+    if (!this.jsonEnabled()) {
+      if (flags.quiet) {
+        for (const e of entries) this.log(flags['no-trunc'] ? e.id : shortId(e.id));
+      } else {
+        const now = Date.now();
+        this.log(
+          formatTable(
+            ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+            containers.map((c) => [
+              flags['no-trunc'] ? c.id : shortId(c.id),
+              c.image,
+              flags['no-trunc'] ? `"${c.process.args.join(' ')}"` : commandColumn(c.process.args),
+              `${humanDuration(now - Date.parse(c.created))} ago`,
+              describeStatus(c.state, now),
+              portsColumn(c),
+              c.name,
+            ]),
+          ),
+        );
+      }
+    }
+    return entries;
+  }
+}
+
+function portsColumn(c: ContainerInfo): string {
+  return c.hostConfig.portBindings.map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ');
+}
+
+function toEntry(c: ContainerInfo): PsEntry {
+  return {
+    id: c.id,
+    image: c.image,
+    command: c.process.args.join(' '),
+    created: c.created,
+    status: describeStatus(c.state),
+    state: c.state.status,
+    exitCode: c.state.exitCode,
+    ports: portsColumn(c),
+    name: c.name,
+    labels: c.config.labels,
+  };
+}
+
+interface Filter {
+  key: 'status' | 'name' | 'label' | 'id';
+  value: string;
+}
+
+export function parseFilter(spec: string): Filter {
+  const eq = spec.indexOf('=');
+  const key = spec.slice(0, eq);
+  if (eq <= 0 || !['status', 'name', 'label', 'id'].includes(key)) {
+    throw new TvctlError('BAD_USAGE', `invalid filter "${spec}": use status=, name=, label= or id=`, 1);
+  }
+  return { key: key as Filter['key'], value: spec.slice(eq + 1) };
+}
+
+function matches(c: ContainerInfo, f: Filter): boolean {
+  switch (f.key) {
+    case 'status':
+      return c.state.status === f.value;
+    case 'name':
+      return c.name.includes(f.value);
+    case 'id':
+      return c.id.startsWith(f.value);
+    case 'label': {
+      const eq = f.value.indexOf('=');
+      if (eq < 0) return f.value in c.config.labels;
+      return c.config.labels[f.value.slice(0, eq)] === f.value.slice(eq + 1);
+    }
+  }
+}
