@@ -4,6 +4,7 @@ import { isAbsolute, join } from 'node:path';
 import { createCgroupManager, type CgroupManager } from '../cgroups/index.js';
 import { TvctlError, isErrno } from '../errors.js';
 import { ImageStore } from '../images/store.js';
+import { NetworkManager } from '../network/index.js';
 import {
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
@@ -24,7 +25,7 @@ import { withLock } from './lock.js';
 import { buildProcessConfig, mergeEnv } from './process.js';
 import { canKill, canRemove, deriveState } from './status.js';
 import { ContainerStore } from './store.js';
-import type { ContainerInfo, ContainerOptions, ContainerRecord, ExitRecord } from './types.js';
+import type { ContainerInfo, ContainerOptions, ContainerRecord, ExitRecord, PortBinding } from './types.js';
 
 /** The fd at which the shim gives the child a sealed copy of tvinit (CVE-2019-5736: never the host file). */
 const SEAL_FD = 5;
@@ -67,6 +68,7 @@ export class Runtime {
   private readonly cgroupRoot: string | undefined;
   private cgroupManager: CgroupManager | undefined;
   private imageStore: ImageStore | undefined;
+  private networkManager: NetworkManager | undefined;
 
   constructor(opts: RuntimeOptions = {}) {
     this.roots = opts.roots ?? defaultRoots();
@@ -77,6 +79,11 @@ export class Runtime {
   get images(): ImageStore {
     this.imageStore ??= new ImageStore(this.roots.data);
     return this.imageStore;
+  }
+
+  get network(): NetworkManager {
+    this.networkManager ??= new NetworkManager({ stateRoot: this.roots.state, dataRoot: this.roots.data });
+    return this.networkManager;
   }
 
   get cgroups(): CgroupManager {
@@ -126,8 +133,8 @@ export class Runtime {
         init: opts.init ?? false,
         restart: opts.restart ?? { name: 'no' },
         limits: opts.limits ?? {},
-        network: opts.network ?? 'none',
-        portBindings: opts.publish ?? [],
+        network: opts.network ?? 'bridge',
+        portBindings: [...(opts.publish ?? []), ...(opts.publishAll ? exposedToBindings(image.config.exposedPorts) : [])],
         addHosts: opts.addHosts ?? [],
         dns: opts.dns ?? [],
       },
@@ -174,7 +181,28 @@ export class Runtime {
       await this.releaseResources(id);
       const cg = await this.cgroups.create(id, rec.hostConfig.limits);
       try {
-        await this.writeConfs(rec, cg.procsFiles, cg.oomFiles, opts.attach);
+        const net = await this.network.attach(id, {
+          network: rec.hostConfig.network,
+          ports: rec.hostConfig.portBindings,
+          hostname: rec.config.hostname,
+          aliases: [rec.name],
+        });
+        const etc = await this.network.writeEtcFiles(id, net, join(p.stateDir, 'etc'), {
+          hostname: rec.config.hostname,
+          addHosts: rec.hostConfig.addHosts,
+          dns: rec.hostConfig.dns,
+        });
+        rec.network = net;
+        await this.store.save(rec);
+        await this.writeConfs(rec, cg.procsFiles, cg.oomFiles, opts.attach, {
+          // Host networking: nsenter joins its own (the host's) network namespace.
+          netnsPath: net.netnsPath ?? '/proc/self/ns/net',
+          etcMounts: [
+            { source: etc.hosts, destination: '/etc/hosts', readonly: false },
+            { source: etc.hostname, destination: '/etc/hostname', readonly: false },
+            { source: etc.resolvConf, destination: '/etc/resolv.conf', readonly: false },
+          ],
+        });
         const shim = launchShim({ shimConfPath: p.shimConf, stdio: opts.attach ? 'inherit' : 'ignore', detached: !opts.attach });
         const { initPid } = await shim.ready;
         await writeFile(`${p.stateDir}/started`, new Date().toISOString());
@@ -192,9 +220,18 @@ export class Runtime {
     });
   }
 
-  private async writeConfs(rec: ContainerRecord, procsFiles: string[], oomFiles: string[], attach: boolean): Promise<void> {
+  private async writeConfs(
+    rec: ContainerRecord,
+    procsFiles: string[],
+    oomFiles: string[],
+    attach: boolean,
+    net: { netnsPath: string; etcMounts: BindMount[] },
+  ): Promise<void> {
     const p = this.store.paths(rec.id);
-    const mounts: BindMount[] = rec.mounts.map((m) => ({ source: m.source, destination: m.destination, readonly: m.readonly }));
+    const mounts: BindMount[] = [
+      ...net.etcMounts,
+      ...rec.mounts.map((m) => ({ source: m.source, destination: m.destination, readonly: m.readonly })),
+    ];
     const init = initConf({
       rootfs: p.rootfs,
       lowerDirs: [...rec.layerDirs].reverse(),
@@ -219,7 +256,7 @@ export class Runtime {
     });
     await writeConfFile(p.initConf, init);
     const shim = shimConf({
-      argv: buildUnshareArgv({ tvinit: `/proc/self/fd/${SEAL_FD}`, initConf: p.initConf }),
+      argv: buildUnshareArgv({ tvinit: `/proc/self/fd/${SEAL_FD}`, initConf: p.initConf, netnsPath: net.netnsPath }),
       cgroupProcs: procsFiles,
       stateDir: p.stateDir,
       syncFd: 3,
@@ -233,9 +270,10 @@ export class Runtime {
     await writeConfFile(p.shimConf, shim);
   }
 
-  /** Releases what a stopped container holds on the host (cgroups; network later). Idempotent. */
+  /** Releases what a stopped container holds on the host: cgroups, netns, veth, rules, lease. Idempotent. */
   async releaseResources(id: string): Promise<void> {
     await this.cgroups.destroy(id);
+    await this.network.detach(id);
   }
 
   private async removeAll(id: string, name: string): Promise<void> {
@@ -463,3 +501,11 @@ function signalPid(pid: number, sig: NodeJS.Signals): void {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** `-P`: every ExposedPorts entry ("80/tcp") published on a free host port (0 = chosen at attach). */
+export function exposedToBindings(exposed: readonly string[]): PortBinding[] {
+  return exposed.map((e) => {
+    const [port, proto] = e.split('/');
+    return { hostIp: '', hostPort: 0, containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp' };
+  });
+}
