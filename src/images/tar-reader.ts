@@ -1,0 +1,202 @@
+import { Header } from 'tar';
+
+/**
+ * A streaming tar reader: npm `tar`'s Header decodes each 512-byte block (checksum, ustar prefix, base-256
+ * numbers); this module owns the framing and the pax / GNU long-name records. We do not use tar's Parser
+ * because it turns pax records into strings and keeps only the keys it knows, so SCHILY.xattr.* values
+ * (binary, e.g. security.capability) would be lost or mangled.
+ */
+export interface TarEntry {
+  path: string;
+  type: string; // tar's type names: File, OldFile, ContiguousFile, Directory, SymbolicLink, Link, CharacterDevice, ...
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: Date | undefined;
+  linkpath: string;
+  devmajor: number;
+  devminor: number;
+  xattrs: Map<string, Buffer>;
+}
+
+export class TarFormatError extends Error {}
+
+/** Pulls exact byte counts out of an async chunk source, without copying where it can. */
+export class ByteReader {
+  private readonly it: AsyncIterator<Buffer>;
+  private buf: Buffer = Buffer.alloc(0);
+  private done = false;
+  /** bytes handed out so far */
+  position = 0;
+
+  constructor(source: AsyncIterable<Buffer | Uint8Array | string>) {
+    const inner = source[Symbol.asyncIterator]();
+    this.it = {
+      next: async () => {
+        const r = await inner.next();
+        if (r.done) return r;
+        const v = r.value;
+        return { done: false, value: typeof v === 'string' ? Buffer.from(v) : Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength) };
+      },
+      ...(inner.return ? { return: async () => (await inner.return!(), { done: true as const, value: undefined }) } : {}),
+    };
+  }
+
+  private async fill(): Promise<boolean> {
+    if (this.done) return false;
+    const r = await this.it.next();
+    if (r.done) {
+      this.done = true;
+      return false;
+    }
+    this.buf = this.buf.length === 0 ? r.value : Buffer.concat([this.buf, r.value]);
+    return true;
+  }
+
+  /** Exactly n bytes, or fewer only at end of input. */
+  async read(n: number): Promise<Buffer> {
+    while (this.buf.length < n) if (!(await this.fill())) break;
+    const out = this.buf.subarray(0, Math.min(n, this.buf.length));
+    this.buf = this.buf.subarray(out.length);
+    this.position += out.length;
+    return out;
+  }
+
+  /** Peeks up to n bytes without consuming them. */
+  async peek(n: number): Promise<Buffer> {
+    while (this.buf.length < n) if (!(await this.fill())) break;
+    return this.buf.subarray(0, Math.min(n, this.buf.length));
+  }
+
+  /** Yields the next n bytes in chunks; throws on early end. */
+  async *chunks(n: number): AsyncGenerator<Buffer> {
+    let left = n;
+    while (left > 0) {
+      if (this.buf.length === 0 && !(await this.fill())) throw new TarFormatError('unexpected end of archive (truncated file?)');
+      const take = Math.min(left, this.buf.length);
+      const out = this.buf.subarray(0, take);
+      this.buf = this.buf.subarray(take);
+      this.position += take;
+      left -= take;
+      yield out;
+    }
+  }
+
+  async skip(n: number): Promise<void> {
+    for await (const _ of this.chunks(n)) void _;
+  }
+
+  /** Consumes everything left (e.g. so a digest covers the whole stream). */
+  async drain(onChunk?: (b: Buffer) => void): Promise<void> {
+    for (;;) {
+      if (this.buf.length) {
+        onChunk?.(this.buf);
+        this.position += this.buf.length;
+        this.buf = Buffer.alloc(0);
+      }
+      if (!(await this.fill())) return;
+    }
+  }
+}
+
+/** Parses pax records ("LEN key=value\n"), keeping values as bytes. */
+export function parsePax(data: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let off = 0;
+  while (off < data.length) {
+    if (data[off] === 0) break;
+    const sp = data.indexOf(0x20, off);
+    if (sp < 0) break;
+    const len = Number(data.toString('latin1', off, sp));
+    if (!Number.isInteger(len) || len <= 0 || off + len > data.length) throw new TarFormatError('malformed pax header');
+    const rec = data.subarray(sp + 1, off + len - 1); // without trailing \n
+    const eq = rec.indexOf(0x3d);
+    if (eq > 0) out.set(rec.toString('utf8', 0, eq), rec.subarray(eq + 1));
+    off += len;
+  }
+  return out;
+}
+
+const META_LIMIT = 1 << 20;
+
+/**
+ * Iterates the entries of a tar stream. The caller must consume (or ignore) `body` before asking for the
+ * next entry; anything it leaves is skipped.
+ */
+export async function* readTar(reader: ByteReader): AsyncGenerator<{ entry: TarEntry; body: AsyncGenerator<Buffer> }> {
+  let pax: Map<string, Buffer> | undefined;
+  let globalPax = new Map<string, Buffer>();
+  let longPath: string | undefined;
+  let longLink: string | undefined;
+  let sawEntry = false;
+  for (;;) {
+    const block = await reader.read(512);
+    if (block.length === 0 && sawEntry) return; // no end-of-archive blocks: accept, as GNU tar does
+    if (block.length < 512) throw new TarFormatError('unexpected end of archive (truncated file?)');
+    if (isZero(block)) return;
+    const h = new Header(block);
+    if (!h.cksumValid) throw new TarFormatError(`not a tar archive (bad header checksum at byte ${reader.position - 512})`);
+    const type = h.type;
+    let size = h.size ?? 0;
+    const padded = (n: number) => Math.ceil(n / 512) * 512;
+    if (type === 'ExtendedHeader' || type === 'OldExtendedHeader' || type === 'GlobalExtendedHeader' || type === 'NextFileHasLongPath' || type === 'OldGnuLongPath' || type === 'NextFileHasLongLinkpath') {
+      if (size > META_LIMIT) throw new TarFormatError(`tar metadata record too large (${size} bytes)`);
+      const data = await reader.read(size);
+      if (data.length < size) throw new TarFormatError('unexpected end of archive (truncated file?)');
+      const copy = Buffer.from(data);
+      await reader.skip(padded(size) - size);
+      if (type === 'GlobalExtendedHeader') globalPax = new Map([...globalPax, ...parsePax(copy)]);
+      else if (type === 'ExtendedHeader' || type === 'OldExtendedHeader') pax = new Map([...(pax ?? []), ...parsePax(copy)]);
+      else if (type === 'NextFileHasLongLinkpath') longLink = cString(copy);
+      else longPath = cString(copy);
+      continue;
+    }
+    const px = new Map([...globalPax, ...(pax ?? [])]);
+    const num = (k: string, d: number) => {
+      const v = px.get(k);
+      if (v === undefined) return d;
+      const n = Number(v.toString('latin1'));
+      if (!Number.isFinite(n)) throw new TarFormatError(`bad pax ${k}`);
+      return n;
+    };
+    size = num('size', size);
+    const xattrs = new Map<string, Buffer>();
+    for (const [k, v] of px) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
+    const mtimeS = px.get('mtime');
+    const entry: TarEntry = {
+      path: px.get('path')?.toString('utf8') ?? longPath ?? h.path ?? '',
+      type,
+      mode: num('mode', h.mode ?? 0) & 0o7777,
+      uid: num('uid', h.uid ?? 0),
+      gid: num('gid', h.gid ?? 0),
+      size,
+      mtime: mtimeS ? new Date(Number(mtimeS.toString('latin1')) * 1000) : h.mtime,
+      linkpath: px.get('linkpath')?.toString('utf8') ?? longLink ?? h.linkpath ?? '',
+      devmajor: h.devmaj ?? 0,
+      devminor: h.devmin ?? 0,
+      xattrs,
+    };
+    pax = undefined;
+    longPath = undefined;
+    longLink = undefined;
+    sawEntry = true;
+    // Only these carry data; for links/dirs/devices a size field is ignored (as GNU tar does, except dirs).
+    const hasData = type === 'File' || type === 'OldFile' || type === 'ContiguousFile' || type === 'GNUDumpDir' || !['Link', 'SymbolicLink', 'CharacterDevice', 'BlockDevice', 'Directory', 'FIFO'].includes(type);
+    const dataLen = hasData ? size : 0;
+    const start = reader.position;
+    yield { entry, body: reader.chunks(dataLen) };
+    // Skip whatever the consumer left (it may have stopped early).
+    await reader.skip(start + padded(dataLen) - reader.position);
+  }
+}
+
+function isZero(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+function cString(b: Buffer): string {
+  const z = b.indexOf(0);
+  return b.toString('utf8', 0, z < 0 ? b.length : z);
+}
