@@ -1,0 +1,73 @@
+import { execa, type Result } from 'execa';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+export const TVCTL = join(REPO, 'bin', 'tvctl.js');
+export const DEMO_TAR = join(REPO, 'build', 'demo-rootfs.tar');
+
+export const isRoot = process.getuid?.() === 0;
+
+/** A private pair of state/data roots, so tests never touch a user's containers. */
+export interface TestRoots {
+  state: string;
+  data: string;
+  env: NodeJS.ProcessEnv;
+  cleanup(): Promise<void>;
+}
+
+export async function makeRoots(): Promise<TestRoots> {
+  const base = await mkdtemp(join(tmpdir(), 'tvctl-it-'));
+  const state = join(base, 'state');
+  const data = join(base, 'data');
+  const env = { ...process.env, TVCTL_ROOT: state, TVCTL_DATA: data };
+  return {
+    state,
+    data,
+    env,
+    async cleanup() {
+      // Remove every container first (kills, releases cgroups/network), then the dirs.
+      await execa(TVCTL, ['prune'], { env, reject: false });
+      const ids = await execa(TVCTL, ['ps', '-aq', '--no-trunc'], { env, reject: false });
+      for (const id of String(ids.stdout).split('\n').filter(Boolean)) await execa(TVCTL, ['rm', '-f', id], { env, reject: false });
+      await rm(base, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function tvctl(roots: TestRoots, args: string[], opts: { input?: string; timeout?: number } = {}): Promise<Result> {
+  return execa(TVCTL, args, {
+    env: roots.env,
+    reject: false,
+    stdin: opts.input !== undefined ? undefined : 'ignore',
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+    timeout: opts.timeout ?? 60_000,
+  });
+}
+
+export async function importDemo(roots: TestRoots, name = 'demo'): Promise<void> {
+  if (!existsSync(DEMO_TAR)) await execa('bash', [join(REPO, 'scripts/make-demo-rootfs.sh'), DEMO_TAR]);
+  const r = await tvctl(roots, ['image', 'import', DEMO_TAR, name]);
+  if (r.exitCode !== 0) throw new Error(`image import failed: ${r.stderr}`);
+}
+
+/** Host-side leftovers that mention a container id: mounts, cgroup dirs, links, netns. */
+export async function hostTraces(id: string): Promise<string[]> {
+  const key = id.slice(0, 12);
+  const out: string[] = [];
+  const { readFile, readdir } = await import('node:fs/promises');
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  out.push(...mountinfo.split('\n').filter((l) => l.includes(key) || l.includes(id)).map((l) => `mount: ${l}`));
+  for (const ctrl of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
+    const dir = join('/sys/fs/cgroup', ctrl, 'tvctl');
+    for (const e of await readdir(dir).catch(() => [] as string[])) if (e.includes(key)) out.push(`cgroup: ${dir}/${e}`);
+  }
+  for (const e of await readdir('/sys/fs/cgroup/tvctl').catch(() => [] as string[])) if (e.includes(key)) out.push(`cgroup: /sys/fs/cgroup/tvctl/${e}`);
+  const links = await execa('ip', ['-o', 'link'], { reject: false });
+  out.push(...String(links.stdout).split('\n').filter((l) => l.includes(key)).map((l) => `link: ${l}`));
+  const ns = await readdir('/run/netns').catch(() => [] as string[]);
+  out.push(...ns.filter((n) => n.includes(key)).map((n) => `netns: ${n}`));
+  return out;
+}
