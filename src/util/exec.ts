@@ -44,3 +44,37 @@ export async function runCommand(
   }
   return result;
 }
+
+/**
+ * Runs a filter program (e.g. `zstd -dc`) with `input` streamed to its stdin and yields its stdout as it
+ * comes. A non-zero exit becomes a TvctlError after the output ends.
+ */
+export async function* streamThroughCommand(cmd: CommandLine, input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  const { Readable } = await import('node:stream');
+  const child = execa(cmd.file, [...cmd.args], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true }, reject: false, shell: false });
+  let inputError: unknown;
+  const src = Readable.from(input);
+  src.on('error', (err) => {
+    inputError = err;
+    child.kill();
+  });
+  child.stdin!.on('error', () => undefined); // EPIPE when the program exits early; its exit status tells the story
+  src.pipe(child.stdin!);
+  let finished = false;
+  try {
+    for await (const chunk of child.stdout!) yield chunk as Buffer;
+    finished = true;
+  } catch (err) {
+    inputError ??= err;
+    finished = true;
+  } finally {
+    if (!finished) child.kill(); // the consumer stopped early
+  }
+  const r = await child;
+  if ('code' in r && r.code === 'ENOENT') throw new TvctlError('ENOENT', `${cmd.file}: command not found; install it (see README set-up)`);
+  if (inputError) throw inputError;
+  if (r.exitCode !== 0) {
+    const detail = String(r.stderr ?? '').trim().split('\n').pop() ?? '';
+    throw new TvctlError('COMMAND_FAILED', `${cmd.file} ${cmd.args.join(' ')} failed (exit ${r.exitCode ?? r.signal}): ${detail}`);
+  }
+}
