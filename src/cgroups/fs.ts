@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { access, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TvctlError, errorMessage, isErrno } from '../errors.js';
@@ -18,7 +19,8 @@ export interface CgroupFs {
 
 export const nodeCgroupFs: CgroupFs = {
   async write(path, value) {
-    await writeFile(path, value);
+    // never O_CREAT: a missing control file means the controller is absent, which must be an error
+    await writeFile(path, value, { flag: constants.O_WRONLY | constants.O_TRUNC });
   },
   async read(path) {
     return readFile(path, 'utf8');

@@ -30,5 +30,10 @@ export function createCgroupManager(
       ...(opts.attachDeviceFilter ? { attachDeviceFilter: opts.attachDeviceFilter } : {}),
     });
   }
-  return new CgroupV1Manager({ root, mode, ...(opts.fs ? { fs: opts.fs } : {}) });
+  return new CgroupV1Manager({
+    root,
+    mode,
+    ...(opts.fs ? { fs: opts.fs } : {}),
+    ...(opts.attachDeviceFilter ? { attachDeviceFilter: opts.attachDeviceFilter } : {}),
+  });
 }

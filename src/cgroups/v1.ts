@@ -16,7 +16,7 @@ import {
   type CgroupFs,
 } from './fs.js';
 import type { CgroupHandle, CgroupLimits, CgroupManager, CgroupMode, CgroupStats } from './types.js';
-import { attachDeviceFilter } from './v2.js';
+import { attachDeviceFilter, type DeviceFilterAttacher } from './v2.js';
 
 export const PARENT = 'tvctl';
 
@@ -33,11 +33,13 @@ export class CgroupV1Manager implements CgroupManager {
   private readonly controllers = new Map<V1Controller, string>();
   private readonly hierarchies: string[] = [];
   private readonly unified: string | null;
+  private readonly attach: DeviceFilterAttacher;
 
-  constructor(opts: { root: string; mode: 'v1' | 'hybrid'; fs?: CgroupFs }) {
+  constructor(opts: { root: string; mode: 'v1' | 'hybrid'; fs?: CgroupFs; attachDeviceFilter?: DeviceFilterAttacher }) {
     this.root = opts.root;
     this.mode = opts.mode;
     this.fs = opts.fs ?? nodeCgroupFs;
+    this.attach = opts.attachDeviceFilter ?? attachDeviceFilter;
     const seen = new Map<string, string>();
     for (const c of V1_CONTROLLERS) {
       const mount = join(this.root, c);
@@ -141,7 +143,7 @@ export class CgroupV1Manager implements CgroupManager {
     // Hybrid host without the v1 devices controller: the cgroup2 device filter still applies to the task.
     const u = this.unifiedDir(id);
     if (u !== null) {
-      await attachDeviceFilter(u, DEFAULT_DEVICE_RULES);
+      await this.attach(u, DEFAULT_DEVICE_RULES);
       return;
     }
     throw new TvctlError('NO_DEVICE_CGROUP', 'no devices cgroup controller on this host: device access cannot be restricted');
@@ -218,9 +220,10 @@ export class CgroupV1Manager implements CgroupManager {
     let periodPending = false;
     if (l.cpuPeriod !== undefined) {
       try {
-        await this.fs.write(periodFile, String(l.cpuPeriod));
+        await writeControl(this.fs, periodFile, l.cpuPeriod);
       } catch (err) {
-        if (!isErrno(err, 'EINVAL') || l.cpuQuota === undefined) await writeControl(this.fs, periodFile, l.cpuPeriod);
+        const cause = err instanceof TvctlError ? err.cause : undefined;
+        if (!isErrno(cause, 'EINVAL') || l.cpuQuota === undefined) throw err;
         periodPending = true;
       }
     }
