@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
-import { flagShapes, splitRunArgv } from '../cli/split-argv.js';
+import { flagShapes, parserArgv, splitRunArgv } from '../cli/split-argv.js';
 import { TvctlError } from '../errors.js';
 import { resolveEnvArgs } from '../runtime/process.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -16,11 +16,11 @@ export default class Exec extends TvctlCommand<{ exitCode: number }> {
     user: Flags.string({ char: 'u', description: 'username or UID (format: <name|uid>[:<group|gid>])' }),
     workdir: Flags.string({ char: 'w', description: 'working directory inside the container' }),
   };
-  static override args = { container: Args.string({ required: true, description: 'container ID, prefix or name' }) };
+  static override args = { container: Args.string({ description: 'container ID, prefix or name' }) };
 
   async run(): Promise<{ exitCode: number }> {
     const split = splitRunArgv(this.argv, flagShapes({ ...Exec.flags, ...Exec.baseFlags, json: { type: 'boolean' } }));
-    const { flags } = await this.parse(Exec, [...split.head, ...(split.image !== undefined ? [split.image] : [])]);
+    const { flags } = await this.parse(Exec, parserArgv(split));
     if (split.image === undefined || split.cmd.length === 0) {
       throw new TvctlError('BAD_USAGE', '"tvctl exec" requires at least 2 arguments: tvctl exec [OPTIONS] CONTAINER COMMAND [ARG...]', 1);
     }

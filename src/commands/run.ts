@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { containerOptionsFromFlags } from '../cli/container-options.js';
 import { containerFlags } from '../cli/run-flags.js';
-import { flagShapes, splitRunArgv } from '../cli/split-argv.js';
+import { flagShapes, parserArgv, splitRunArgv } from '../cli/split-argv.js';
 import { TvctlError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 
@@ -21,12 +21,12 @@ export default class Run extends TvctlCommand<RunResult> {
     '<%= config.bin %> run -d --name web -p 18080:80 demo httpd -f -p 80',
   ];
   static override flags = containerFlags;
-  static override args = { image: Args.string({ description: 'image name, ID or ID prefix', required: true }) };
+  static override args = { image: Args.string({ description: 'image name, ID or ID prefix' }) };
 
   async run(): Promise<RunResult> {
     // Docker semantics: options end at the image; the rest is the command, flags included.
     const split = splitRunArgv(this.argv, flagShapes({ ...Run.flags, ...Run.baseFlags, json: { type: 'boolean' } }));
-    const { flags } = await this.parse(Run, [...split.head, ...(split.image !== undefined ? [split.image] : [])]);
+    const { flags } = await this.parse(Run, parserArgv(split));
     if (split.image === undefined) throw new TvctlError('BAD_USAGE', '"tvctl run" requires at least 1 argument: tvctl run [OPTIONS] IMAGE [COMMAND] [ARG...]');
     if (flags.detach && flags.rm === false && flags.tty && !flags.interactive) {
       // allowed, as in Docker

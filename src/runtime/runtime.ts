@@ -94,8 +94,8 @@ export class Runtime {
   /** Creates a container (record, writable layer) without starting it; validates everything first. */
   async create(opts: ContainerOptions): Promise<ContainerInfo> {
     requireRoot();
-    const image = await this.images.resolve(opts.image);
     capabilityMask(opts.capAdd ?? [], opts.capDrop ?? []); // validates the names before anything is made
+    const image = await this.images.resolve(opts.image);
     const id = newId();
     const hostname = opts.hostname || shortId(id);
     const proc = buildProcessConfig(image.config, opts, hostname);

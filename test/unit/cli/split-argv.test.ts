@@ -22,20 +22,21 @@ describe('splitRunArgv', () => {
 
   it('consumes values of options given as separate tokens or with =', () => {
     expect(splitRunArgv(['--name', 'web', '-e', 'A=1', '--env=B=2', 'img', 'x'], flags)).toEqual({
-      head: ['--name', 'web', '-e', 'A=1', '--env=B=2'],
+      head: ['--name=web', '--env=A=1', '--env=B=2'],
       image: 'img',
       cmd: ['x'],
     });
   });
 
   it('expands grouped short flags, a value-taking one eating the rest or the next token', () => {
-    expect(splitRunArgv(['-it', 'demo', 'sh'], flags).head).toEqual(['-i', '-t']);
-    expect(splitRunArgv(['-dp', '80:80', 'demo'], flags).head).toEqual(['-d', '-p', '80:80']);
-    expect(splitRunArgv(['-eFOO=1', 'demo'], flags).head).toEqual(['-e', 'FOO=1']);
+    expect(splitRunArgv(['-it', 'demo', 'sh'], flags).head).toEqual(['--interactive', '--tty']);
+    expect(splitRunArgv(['-dp', '80:80', 'demo'], flags).head).toEqual(['--detach', '--publish=80:80']);
+    expect(splitRunArgv(['-eFOO=1', 'demo'], flags).head).toEqual(['--env=FOO=1']);
+    expect(splitRunArgv(['-x', 'demo'], flags).head).toEqual(['-x']);
   });
 
   it('treats -- as the end of options', () => {
-    expect(splitRunArgv(['-i', '--', 'demo', '--rm'], flags)).toEqual({ head: ['-i'], image: 'demo', cmd: ['--rm'] });
+    expect(splitRunArgv(['-i', '--', 'demo', '--rm'], flags)).toEqual({ head: ['--interactive'], image: 'demo', cmd: ['--rm'] });
   });
 
   it('reports a missing image and a missing flag value', () => {
