@@ -1,3 +1,6 @@
+/** Container cgroups live at <hierarchy>/tvctl/<id>, away from the caller's own (possibly limited) cgroup. */
+export const DEFAULT_PARENT = 'tvctl';
+
 /** Which cgroup layout the host has: legacy v1 only, v1 controllers plus cgroup2 at /unified, or pure v2. */
 export type CgroupMode = 'v1' | 'hybrid' | 'v2';
 

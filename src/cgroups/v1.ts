@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 import { V1_CONTROLLERS, type V1Controller } from './detect.js';
 import { DEFAULT_DEVICE_RULES, formatDeviceRule } from './devices.js';
+import { DEFAULT_PARENT } from './types.js';
 import {
   checkId,
   killAll,
@@ -18,7 +19,6 @@ import {
 import type { CgroupHandle, CgroupLimits, CgroupManager, CgroupMode, CgroupStats } from './types.js';
 import { attachDeviceFilter, type DeviceFilterAttacher } from './v2.js';
 
-export const PARENT = 'tvctl';
 
 /**
  * cgroup v1 (and hybrid: v1 controllers plus the cgroup2 tree at root/unified, which the container also
@@ -34,9 +34,13 @@ export class CgroupV1Manager implements CgroupManager {
   private readonly hierarchies: string[] = [];
   private readonly unified: string | null;
   private readonly attach: DeviceFilterAttacher;
+  /** the dir under each hierarchy root that holds all container cgroups */
+  readonly parent: string;
 
-  constructor(opts: { root: string; mode: 'v1' | 'hybrid'; fs?: CgroupFs; attachDeviceFilter?: DeviceFilterAttacher }) {
+  constructor(opts: { root: string; mode: 'v1' | 'hybrid'; parent?: string; fs?: CgroupFs; attachDeviceFilter?: DeviceFilterAttacher }) {
     this.root = opts.root;
+    this.parent = opts.parent ?? DEFAULT_PARENT;
+    checkId(this.parent);
     this.mode = opts.mode;
     this.fs = opts.fs ?? nodeCgroupFs;
     this.attach = opts.attachDeviceFilter ?? attachDeviceFilter;
@@ -60,16 +64,16 @@ export class CgroupV1Manager implements CgroupManager {
 
   private dir(c: V1Controller, id: string): string | null {
     const mount = this.controllers.get(c);
-    return mount === undefined ? null : join(mount, PARENT, id);
+    return mount === undefined ? null : join(mount, this.parent, id);
   }
 
   private unifiedDir(id: string): string | null {
-    return this.unified === null ? null : join(this.unified, PARENT, id);
+    return this.unified === null ? null : join(this.unified, this.parent, id);
   }
 
   open(id: string): CgroupHandle {
     checkId(id);
-    const dirs = this.hierarchies.map((h) => join(h, PARENT, id));
+    const dirs = this.hierarchies.map((h) => join(h, this.parent, id));
     const u = this.unifiedDir(id);
     if (u !== null) dirs.push(u);
     const mem = this.dir('memory', id);
@@ -107,7 +111,7 @@ export class CgroupV1Manager implements CgroupManager {
 
   /** root/<ctrl>/tvctl, with cpuset.cpus/mems copied from the root so tasks can join below it. */
   private async ensureParent(mount: string): Promise<void> {
-    const parent = join(mount, PARENT);
+    const parent = join(mount, this.parent);
     try {
       await this.fs.mkdir(parent);
     } catch (err) {

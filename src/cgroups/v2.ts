@@ -16,9 +16,8 @@ import {
   type CgroupFs,
 } from './fs.js';
 import { sharesToWeight } from './limits.js';
-import type { CgroupHandle, CgroupLimits, CgroupManager, CgroupMode, CgroupStats } from './types.js';
+import { DEFAULT_PARENT, type CgroupHandle, type CgroupLimits, type CgroupManager, type CgroupMode, type CgroupStats } from './types.js';
 
-const PARENT = 'tvctl';
 const WANTED_CONTROLLERS = ['cpu', 'cpuset', 'memory', 'pids', 'io'];
 
 /** Attaches the device allowlist program (BPF_PROG_TYPE_CGROUP_DEVICE) with native/out/cgdev. */
@@ -43,16 +42,19 @@ export class CgroupV2Manager implements CgroupManager {
   private readonly root: string;
   private readonly fs: CgroupFs;
   private readonly attach: DeviceFilterAttacher;
+  readonly parent: string;
 
-  constructor(opts: { root: string; fs?: CgroupFs; attachDeviceFilter?: DeviceFilterAttacher }) {
+  constructor(opts: { root: string; parent?: string; fs?: CgroupFs; attachDeviceFilter?: DeviceFilterAttacher }) {
     this.root = opts.root;
+    this.parent = opts.parent ?? DEFAULT_PARENT;
+    checkId(this.parent);
     this.fs = opts.fs ?? nodeCgroupFs;
     this.attach = opts.attachDeviceFilter ?? attachDeviceFilter;
   }
 
   private dir(id: string): string {
     checkId(id);
-    return join(this.root, PARENT, id);
+    return join(this.root, this.parent, id);
   }
 
   open(id: string): CgroupHandle {
@@ -63,7 +65,7 @@ export class CgroupV2Manager implements CgroupManager {
   async create(id: string, limits: CgroupLimits): Promise<CgroupHandle> {
     const handle = this.open(id);
     const d = this.dir(id);
-    const parent = join(this.root, PARENT);
+    const parent = join(this.root, this.parent);
     await this.enableControllers(this.root);
     try {
       await this.fs.mkdir(parent);
