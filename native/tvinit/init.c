@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -72,11 +74,56 @@ void run_as_reaper(void) {
   }
 }
 
+/* After unshare(CLONE_NEWPID) the caller stays in its pid namespace; pid_for_children names the new one,
+ * and cannot even be opened (ENOENT) until that namespace has its PID 1. */
+static int children_in_new_pidns(void) {
+  struct stat self, kids;
+  if (stat("/proc/self/ns/pid_for_children", &kids) < 0) return errno == ENOENT;
+  if (stat("/proc/self/ns/pid", &self) < 0) return 0;
+  return self.st_dev != kids.st_dev || self.st_ino != kids.st_ino;
+}
+
+/* `unshare --pid` without --fork execs us in the host pid namespace with pid_for_children = the new one: we
+ * fork PID 1 and stay as its parent, reporting its exact status (util-linux unshare --fork turns a SIGKILLed
+ * child into exit 1: it cannot re-raise SIGKILL). Returns in the child. */
+static void fork_pid1(void) {
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &old);
+  pid_t child = fork();
+  if (child < 0) fail_errno(EXIT_SETUP, "fork");
+  if (child == 0) {
+    /* If this parent dies, PID 1 dies, and with it the whole pid namespace (unshare --kill-child). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return;
+  }
+  syscall(SYS_close_range, 3, ~0u, 0);
+  int st;
+  for (;;) {
+    if (waitpid(child, &st, 0) == child) break;
+    if (errno != EINTR) _exit(EXIT_SETUP);
+  }
+  if (WIFEXITED(st)) _exit(WEXITSTATUS(st));
+  int sig = WTERMSIG(st);
+  struct rlimit no_core = {0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+  signal(sig, SIG_DFL);
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  sigprocmask(SIG_UNBLOCK, &one, NULL);
+  kill(getpid(), sig);
+  _exit(128 + sig);
+}
+
 int mode_init(int argc, char **argv) {
   g_prog = "tvinit init";
   if (argc < 3) fail(EXIT_SETUP, "usage: tvinit init CONF");
   ensure_sealed(argv);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (children_in_new_pidns()) fork_pid1();
+  if (getpid() != 1) fail(EXIT_SETUP, "tvinit init must run as PID 1 of a new pid namespace (unshare --pid)");
   struct conf c;
   conf_load(&c, argv[2]);
   int sync_fd = (int)conf_int(&c, "sync_fd", -1);
@@ -102,6 +149,8 @@ int mode_exec(int argc, char **argv) {
   if (argc < 3) fail(EXIT_SETUP, "usage: tvinit exec CONF");
   ensure_sealed(argv);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  /* nsenter (our parent) dies with the shim; the exec'd process goes with it. Kept across execve. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   struct conf c;
   conf_load(&c, argv[2]);
   int sync_fd = (int)conf_int(&c, "sync_fd", -1);

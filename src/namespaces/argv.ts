@@ -25,10 +25,10 @@ export function buildUnshareArgv(spec: UnshareArgvSpec): string[] {
     ...(spec.netnsPath !== undefined ? [] : ['--net']),
     '--pid',
     '--cgroup',
-    '--fork',
+    // No --fork: tvinit forks PID 1 itself and stays as its parent (see native/tvinit/README.md), because
+    // `unshare --fork` reports a SIGKILLed child as exit 1. PID 1 dies with that parent (PDEATHSIG).
     '--propagation',
     'private',
-    '--kill-child',
     '--',
     spec.tvinit,
     'init',

@@ -3,10 +3,10 @@ import { buildNsenterExecArgv, buildUnshareArgv } from '../../../src/namespaces/
 import { parseSyncLines } from '../../../src/namespaces/launch.js';
 
 describe('buildUnshareArgv', () => {
-  it('creates every namespace, forks, kills the child with the parent, init conf last', () => {
+  it('creates every namespace (tvinit forks PID 1 itself), init conf last', () => {
     expect(buildUnshareArgv({ tvinit: '/proc/self/fd/5', initConf: '/run/tvctl/c1/init.conf' })).toEqual([
-      'unshare', '--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup', '--fork', '--propagation', 'private',
-      '--kill-child', '--', '/proc/self/fd/5', 'init', '/run/tvctl/c1/init.conf',
+      'unshare', '--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup', '--propagation', 'private',
+      '--', '/proc/self/fd/5', 'init', '/run/tvctl/c1/init.conf',
     ]);
   });
   it('joins a pre-made netns through nsenter and then does not unshare the net ns', () => {
