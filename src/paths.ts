@@ -16,8 +16,16 @@ export function defaultRoots(env: NodeJS.ProcessEnv = process.env): Roots {
   };
 }
 
+let explicitRoot: string | undefined;
+
+/** Set by the snapshot entry, where import.meta.url does not point into the package. */
+export function setPackageRoot(root: string): void {
+  explicitRoot = root;
+}
+
 /** The repository (or installed package) root: where native/ build outputs live. */
 export function packageRoot(): string {
+  if (explicitRoot !== undefined) return explicitRoot;
   // Works from src/*.ts (vitest), dist/lib/*.js (tsc) and dist/tvctl.mjs (bundle): walk up to package.json.
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {

@@ -1,0 +1,69 @@
+/**
+ * The start-up fast path: the hot container verbs, bundled with their whole module graph (oclif's parser
+ * included) into a Node startup snapshot (scripts/bundle.mjs builds dist/tvctl.blob). `bin/tvctl` runs
+ * these through the snapshot and everything else through the full oclif entry. The commands are the same
+ * classes; only the configuration loading is skipped (no plugins, hooks or manifest are needed to run them).
+ */
+import type { Command } from '@oclif/core';
+import Create from '../commands/create.js';
+import Exec from '../commands/exec.js';
+import Inspect from '../commands/inspect.js';
+import Kill from '../commands/kill.js';
+import Logs from '../commands/logs.js';
+import Ps from '../commands/ps.js';
+import Rm from '../commands/rm.js';
+import Run from '../commands/run.js';
+import Start from '../commands/start.js';
+import Stop from '../commands/stop.js';
+import Wait from '../commands/wait.js';
+import { setPackageRoot } from '../paths.js';
+
+export const FAST_COMMANDS: Record<string, new (argv: string[], config: never) => Command> = {
+  run: Run as never,
+  create: Create as never,
+  start: Start as never,
+  exec: Exec as never,
+  ps: Ps as never,
+  rm: Rm as never,
+  stop: Stop as never,
+  kill: Kill as never,
+  wait: Wait as never,
+  inspect: Inspect as never,
+  logs: Logs as never,
+};
+
+/** Just what oclif's Command uses of its Config when it runs a command (no plugins, no hooks). */
+function minimalConfig(version: string): unknown {
+  return {
+    bin: 'tvctl',
+    name: 'tvctl',
+    version,
+    userAgent: `tvctl/${version} ${process.platform}-${process.arch} node-${process.version}`,
+    scopedEnvVar: () => undefined,
+    scopedEnvVarKey: (k: string) => `TVCTL_${k}`,
+    scopedEnvVarKeys: (k: string) => [`TVCTL_${k}`],
+    runHook: async () => ({ successes: [], failures: [] }),
+    findCommand: () => undefined,
+    theme: undefined,
+  };
+}
+
+export async function fastMain(pkgRoot: string, argv: string[], version: string): Promise<void> {
+  setPackageRoot(pkgRoot);
+  const [id, ...rest] = argv;
+  const Ctor = FAST_COMMANDS[id ?? ''];
+  if (!Ctor) throw new Error(`not a fast-path command: ${id}`);
+  const cmd = new Ctor(rest, minimalConfig(version) as never) as Command & { id: string; _run(): Promise<unknown> };
+  cmd.id = id!;
+  try {
+    await cmd._run();
+  } catch (err) {
+    // oclif's ExitError carries the code (TvctlCommand.catch already printed the message).
+    const e = err as { oclif?: { exit?: number }; message?: string };
+    if (e.oclif?.exit !== undefined) process.exitCode = e.oclif.exit;
+    else {
+      process.stderr.write(`tvctl: ${e.message ?? String(err)}\n`);
+      process.exitCode = 125;
+    }
+  }
+}
