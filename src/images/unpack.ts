@@ -387,7 +387,15 @@ export class SideTarWriter {
 
   private write(b: Buffer): void {
     let off = 0;
-    while (off < b.length) off += fs.writeSync(this.fd, b, off);
+    while (off < b.length) {
+      try {
+        off += fs.writeSync(this.fd, b, off);
+      } catch (err) {
+        // a non-blocking pipe (stdout) that is full: wait for the reader
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+      }
+    }
   }
 
   add(e: SideEntry, data?: Buffer): void {
@@ -397,6 +405,25 @@ export class SideTarWriter {
       const pad = (512 - (data.length % 512)) % 512;
       if (pad) this.write(Buffer.alloc(pad));
     }
+  }
+
+  /** Appends exactly `size` bytes of `file` and the padding (after an `add` with that size). */
+  copyFrom(file: string, size: number): void {
+    const src = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      let left = size;
+      while (left > 0) {
+        const n = fs.readSync(src, buf, 0, Math.min(buf.length, left), null);
+        if (n === 0) throw new Error(`${file} is shorter than expected`);
+        this.write(buf.subarray(0, n));
+        left -= n;
+      }
+    } finally {
+      fs.closeSync(src);
+    }
+    const pad = (512 - (size % 512)) % 512;
+    if (pad) this.write(Buffer.alloc(pad));
   }
 
   end(): void {

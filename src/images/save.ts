@@ -1,0 +1,58 @@
+import * as fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import { MEDIA, type OciDescriptor, type OciIndex } from './oci.js';
+import { splitRepoTag } from './reference.js';
+import { SideTarWriter } from './unpack.js';
+import type { ImageStore, StoredImage } from './store.js';
+
+/**
+ * `image save`: an OCI image layout as a tar (oci-layout, index.json, blobs/sha256/…), plus Docker's
+ * manifest.json so `docker load` takes it too (the shape Docker ≥ 25 writes). Blobs are the exact bytes
+ * that were loaded, so digests are unchanged.
+ */
+export async function saveImages(store: ImageStore, images: { img: StoredImage; tags: string[] }[], out: string | number): Promise<{ bytes: number; blobs: number }> {
+  const blobs = new Map<string, number>();
+  const manifests: OciDescriptor[] = [];
+  const dockerManifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
+  for (const { img, tags } of images) {
+    for (const d of [img.configDigest, img.manifestDigest, ...img.layers.map((l) => l.digest)]) {
+      blobs.set(d, (await fsp.stat(store.blobPath(d))).size);
+    }
+    const mdesc: OciDescriptor = { mediaType: MEDIA.ociManifest, digest: img.manifestDigest, size: blobs.get(img.manifestDigest)! };
+    if (tags.length === 0) manifests.push(mdesc);
+    for (const t of tags) {
+      manifests.push({ ...mdesc, annotations: { 'io.containerd.image.name': t, 'org.opencontainers.image.ref.name': splitRepoTag(t).tag } });
+    }
+    dockerManifest.push({ Config: blobName(img.configDigest), RepoTags: tags, Layers: img.layers.map((l) => blobName(l.digest)) });
+  }
+  const index: OciIndex = { schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests };
+  const fd = typeof out === 'number' ? out : fs.openSync(out, 'w', 0o644);
+  let bytes = 0;
+  try {
+    const w = new SideTarWriter(fd);
+    const now = new Date();
+    const meta = { mode: 0o644, uid: 0, gid: 0, mtime: now };
+    const small = (path: string, data: Buffer) => {
+      w.add({ path, type: 'File', size: data.length, ...meta }, data);
+      bytes += data.length;
+    };
+    small('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
+    w.add({ path: 'blobs/', type: 'Directory', size: 0, ...meta, mode: 0o755 });
+    w.add({ path: 'blobs/sha256/', type: 'Directory', size: 0, ...meta, mode: 0o755 });
+    for (const [digest, size] of blobs) {
+      w.add({ path: blobName(digest), type: 'File', size, ...meta });
+      w.copyFrom(store.blobPath(digest), size);
+      bytes += size;
+    }
+    small('index.json', Buffer.from(JSON.stringify(index)));
+    small('manifest.json', Buffer.from(JSON.stringify(dockerManifest)));
+    w.end();
+  } finally {
+    if (typeof out !== 'number') fs.closeSync(fd);
+  }
+  return { bytes, blobs: blobs.size };
+}
+
+function blobName(digest: string): string {
+  return `blobs/sha256/${digest.replace(/^sha256:/, '')}`;
+}
