@@ -1,0 +1,64 @@
+import { Args, Flags } from '@oclif/core';
+import { TvctlCommand } from '../cli/base-command.js';
+import { eachContainer } from '../cli/each-container.js';
+import { parseLimits, type LimitFlags } from '../cgroups/limits.js';
+import { isEmptyLimits, mergeLimitUpdate } from '../cgroups/merge.js';
+import type { CgroupLimits } from '../cgroups/types.js';
+import { TvctlError } from '../errors.js';
+import { withLock } from '../runtime/lock.js';
+import { Runtime } from '../runtime/runtime.js';
+import { deriveState } from '../runtime/status.js';
+
+export interface UpdateResult {
+  id: string;
+  /** the limits now recorded for the container (used again when it restarts) */
+  limits: CgroupLimits;
+  /** true when they were also applied to the running container's cgroups */
+  applied: boolean;
+}
+
+export default class Update extends TvctlCommand<UpdateResult[]> {
+  static override description = "update the resource limits of one or more containers (live when they run)";
+  static override strict = false;
+  static override flags = {
+    memory: Flags.string({ char: 'm', description: 'memory limit (b, k, m, g)' }),
+    'memory-swap': Flags.string({ description: "memory + swap limit; '-1' for unlimited swap" }),
+    'memory-reservation': Flags.string({ description: 'memory soft limit' }),
+    cpus: Flags.string({ description: 'number of CPUs (fractional: 0.5; 0 removes the limit)' }),
+    'cpu-shares': Flags.integer({ description: 'CPU shares (relative weight)' }),
+    'cpuset-cpus': Flags.string({ description: 'CPUs in which to allow execution (0-3, 0,1)' }),
+    'pids-limit': Flags.integer({ description: "tune the container's pids limit (-1 for unlimited)" }),
+  };
+  static override args = { container: Args.string({ required: true, description: 'container ID, prefix or name' }) };
+
+  async run(): Promise<UpdateResult[]> {
+    const { argv, flags } = await this.parse(Update);
+    const limitFlags: LimitFlags = {
+      ...(flags.memory !== undefined ? { memory: flags.memory } : {}),
+      ...(flags['memory-swap'] !== undefined ? { memorySwap: flags['memory-swap'] } : {}),
+      ...(flags['memory-reservation'] !== undefined ? { memoryReservation: flags['memory-reservation'] } : {}),
+      ...(flags.cpus !== undefined ? { cpus: flags.cpus } : {}),
+      ...(flags['cpu-shares'] !== undefined ? { cpuShares: flags['cpu-shares'] } : {}),
+      ...(flags['cpuset-cpus'] !== undefined ? { cpusetCpus: flags['cpuset-cpus'] } : {}),
+      ...(flags['pids-limit'] !== undefined ? { pidsLimit: flags['pids-limit'] } : {}),
+    };
+    const change = parseLimits(limitFlags, { forUpdate: true });
+    if (isEmptyLimits(change)) {
+      throw new TvctlError('BAD_USAGE', 'you must provide one or more flags when using this command (e.g. --memory, --cpus, --pids-limit)', 1);
+    }
+    const runtime = new Runtime({ roots: this.roots(flags) });
+    return eachContainer(this, argv as string[], async (ref) => {
+      const id = await runtime.store.resolve(ref);
+      return withLock(runtime.store.paths(id).lock, async () => {
+        const rec = await runtime.store.load(id);
+        const limits = mergeLimitUpdate(rec.hostConfig.limits, change);
+        const state = deriveState(await runtime.store.facts(id));
+        const live = state.running || state.status === 'restarting';
+        if (live) await runtime.cgroups.update(id, change);
+        rec.hostConfig.limits = limits;
+        await runtime.store.save(rec);
+        return { id, limits, applied: live };
+      });
+    });
+  }
+}
