@@ -1,0 +1,235 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile, access } from 'node:fs/promises';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { NetworkManager, netnsNameFor, parsePublish, type NetworkAttachment } from '../../src/network/index.js';
+import { runCommand } from '../../src/util/exec.js';
+
+/**
+ * Real kernel, as root: named netns + veth + bridge + nftables through NetworkManager, no container runtime.
+ * Traffic only flows between the host and the namespaces created here.
+ */
+
+const isRoot = process.getuid?.() === 0;
+const tag = randomBytes(2).toString('hex');
+const NET_A = `tvt${tag}a`;
+const NET_B = `tvt${tag}b`;
+const NET_I = `tvt${tag}i`;
+const id = (n: number): string => `${tag}${String(n).padStart(8, '0')}${randomBytes(26).toString('hex')}`;
+
+async function sh(file: string, args: string[], allowFailure = false): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+  return runCommand({ file, args }, { allowFailure, timeoutMs: 30_000 });
+}
+
+async function snapshot(): Promise<{ links: string[]; netns: string; ruleset: string }> {
+  const links = (JSON.parse((await sh('ip', ['-j', 'link'])).stdout) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
+  return { links, netns: (await sh('ip', ['netns', 'list'])).stdout, ruleset: (await sh('nft', ['list', 'ruleset'])).stdout };
+}
+
+/** Run a command in the netns with the given hosts file bind-mounted at /etc/hosts (as the container would see it). */
+async function inNs(att: NetworkAttachment, argv: string[], hostsFile?: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const ns = att.netnsPath!.split('/').pop()!;
+  if (!hostsFile) return sh('ip', ['netns', 'exec', ns, ...argv], true);
+  // Test-only shell: bind the container's hosts file in a private mount namespace, then run the probe.
+  return sh('ip', ['netns', 'exec', ns, 'unshare', '-m', 'sh', '-c', `mount --bind "$0" /etc/hosts && exec "$@"`, hostsFile, ...argv], true);
+}
+
+function httpGet(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { timeout: 3000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+async function retry<T>(fn: () => Promise<T>, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > end) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+describe.skipIf(!isRoot)('network (root, real kernel)', () => {
+  let dir: string;
+  let mgr: NetworkManager;
+  let before: Awaited<ReturnType<typeof snapshot>>;
+  const attached = new Set<string>();
+  const children: ChildProcess[] = [];
+
+  const attach = async (cid: string, network: string, ports: string[] = [], hostname = cid.slice(0, 12)): Promise<NetworkAttachment> => {
+    attached.add(cid);
+    return mgr.attach(cid, { network, ports: ports.map(parsePublish), hostname });
+  };
+  const detach = async (cid: string): Promise<void> => {
+    const ns = netnsNameFor(cid);
+    const pids = await sh('ip', ['netns', 'pids', ns], true);
+    for (const p of pids.stdout.split(/\s+/).filter(Boolean)) {
+      try {
+        process.kill(Number(p), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    await mgr.detach(cid);
+    attached.delete(cid);
+  };
+
+  beforeAll(async () => {
+    if (!isRoot) console.log('skipping network integration tests: need root');
+    before = await snapshot();
+    dir = await mkdtemp(join(tmpdir(), 'tvctl-net-'));
+    mgr = new NetworkManager({ stateRoot: join(dir, 'state'), dataRoot: join(dir, 'data') });
+    await mgr.create(NET_A, {});
+    await mgr.create(NET_B, {});
+    await mgr.create(NET_I, { internal: true });
+  });
+
+  afterAll(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    for (const cid of [...attached]) await detach(cid).catch((e: unknown) => console.error(e));
+    for (const n of [NET_A, NET_B, NET_I]) await mgr?.remove(n).catch(() => undefined);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a published port is served from the netns at 127.0.0.1:18080 and the host address', async () => {
+    const cid = id(1);
+    const att = await attach(cid, NET_A, ['18080:80']);
+    expect(att.mode).toBe('bridge');
+    expect(att.ports).toEqual([{ hostIp: '0.0.0.0', hostPort: 18080, containerPort: 80, protocol: 'tcp' }]);
+    const www = join(dir, 'www');
+    await mkdir(www, { recursive: true });
+    await writeFile(join(www, 'index.html'), `hello from ${cid.slice(0, 12)}\n`);
+    const ns = att.netnsPath!.split('/').pop()!;
+    const httpd = spawn('ip', ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', '80', '-h', www], { stdio: 'ignore' });
+    children.push(httpd);
+    const res = await retry(() => httpGet('http://127.0.0.1:18080/index.html'), 5000);
+    expect(res.status).toBe(200);
+    expect(res.body).toBe(`hello from ${cid.slice(0, 12)}\n`);
+    // The host's own (non-loopback) address: local traffic, DNAT'ed in the output hook.
+    const hostAddr = (JSON.parse((await sh('ip', ['-j', '-4', 'route', 'get', '1.1.1.1'])).stdout) as Array<{ prefsrc?: string }>)[0]?.prefsrc;
+    if (hostAddr) expect((await httpGet(`http://${hostAddr}:18080/index.html`)).body).toContain('hello');
+    // The port is reserved: a second container cannot take it.
+    await expect(attach(id(2), NET_A, ['18080:80'])).rejects.toThrow(/already allocated/);
+    expect(await access(`/run/netns/${netnsNameFor(id(2))}`).then(() => true, () => false)).toBe(false);
+    httpd.kill('SIGKILL');
+    await detach(cid);
+    // Rules gone with the container: the port no longer answers.
+    await expect(httpGet('http://127.0.0.1:18080/index.html')).rejects.toThrow();
+  });
+
+  test('two namespaces on one network reach each other by address and by name; other networks cannot', async () => {
+    const [a1, a2, b1] = [id(10), id(11), id(12)];
+    const att1 = await attach(a1, NET_A, [], 'alpha');
+    const att2 = await attach(a2, NET_A, [], 'beta');
+    const attB = await attach(b1, NET_B, [], 'gamma');
+    const etc1 = await mgr.writeEtcFiles(a1, att1, join(dir, 'etc1'), { hostname: 'alpha', addHosts: ['db.local:10.1.2.3'], dns: ['9.9.9.9'] });
+    await mgr.writeEtcFiles(a2, att2, join(dir, 'etc2'), { hostname: 'beta', addHosts: [], dns: [] });
+    await mgr.writeEtcFiles(b1, attB, join(dir, 'etc3'), { hostname: 'gamma', addHosts: [], dns: [] });
+    const hosts1 = await readFile(etc1.hosts, 'utf8');
+    expect(hosts1).toContain(`${att1.ipAddress}\talpha`);
+    expect(hosts1).toContain(`${att2.ipAddress}\tbeta`); // a2 attached later: a1's file was updated in place
+    expect(hosts1).toContain('10.1.2.3\tdb.local');
+    expect(hosts1).not.toContain('gamma');
+    expect(await readFile(etc1.hostname, 'utf8')).toBe('alpha\n');
+    expect(await readFile(etc1.resolvConf, 'utf8')).toContain('nameserver 9.9.9.9');
+
+    expect((await inNs(att1, ['busybox', 'ping', '-c1', '-W1', att2.ipAddress!])).exitCode).toBe(0);
+    const byName = await inNs(att1, ['busybox', 'ping', '-c1', '-W1', 'beta'], etc1.hosts);
+    expect(byName.stdout).toContain(`PING beta (${att2.ipAddress})`);
+    expect(byName.exitCode).toBe(0);
+    expect((await inNs(att2, ['busybox', 'ping', '-c1', '-W1', 'alpha'], join(dir, 'etc2', 'hosts'))).exitCode).toBe(0);
+
+    // Tenant isolation: both have default routes and forwarding is on, nft drops bridge-to-bridge.
+    expect((await inNs(att1, ['busybox', 'ping', '-c1', '-W1', attB.ipAddress!])).exitCode).not.toBe(0);
+    expect((await inNs(attB, ['busybox', 'ping', '-c1', '-W1', att1.ipAddress!])).exitCode).not.toBe(0);
+    // Still reachable from the host itself.
+    expect((await sh('busybox', ['ping', '-c1', '-W1', attB.ipAddress!], true)).exitCode).toBe(0);
+
+    // A member leaving is removed from the others' hosts files.
+    await detach(a2);
+    expect(await readFile(etc1.hosts, 'utf8')).not.toContain('beta');
+    await expect(mgr.remove(NET_A)).rejects.toThrow(/in use/);
+    await detach(a1);
+    await detach(b1);
+  });
+
+  test('an internal network has no route out and is not reachable from other networks', async () => {
+    const [i1, a1] = [id(20), id(21)];
+    const attI = await attach(i1, NET_I);
+    const attA = await attach(a1, NET_A);
+    expect(attI.gateway).toBeUndefined();
+    const routes = await sh('ip', ['-n', netnsNameFor(i1), 'route', 'show']);
+    expect(routes.stdout).not.toContain('default');
+    const get = await sh('ip', ['-n', netnsNameFor(i1), 'route', 'get', '1.1.1.1'], true);
+    expect(get.exitCode).not.toBe(0);
+    expect(get.stderr).toMatch(/unreachable/i);
+    expect((await inNs(attA, ['busybox', 'ping', '-c1', '-W1', attI.ipAddress!])).exitCode).not.toBe(0);
+    await detach(i1);
+    await detach(a1);
+  });
+
+  test('--network none has only lo; --network host has no netns', async () => {
+    const cid = id(30);
+    const att = await attach(cid, 'none');
+    expect(att).toEqual({ mode: 'none', netnsPath: `/run/netns/${netnsNameFor(cid)}`, ports: [] });
+    const links = JSON.parse((await sh('ip', ['-n', netnsNameFor(cid), '-j', 'link'])).stdout) as Array<{ ifname: string; operstate: string }>;
+    expect(links.map((l) => l.ifname)).toEqual(['lo']);
+    await detach(cid);
+    expect(await mgr.attach(id(31), { network: 'host', ports: [], hostname: 'h' })).toEqual({ mode: 'host', ports: [] });
+    expect((await sh('ip', ['netns', 'list'])).stdout).not.toContain(netnsNameFor(id(31)));
+  });
+
+  test('20 parallel attaches get 20 distinct addresses; all cleaned up', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => id(100 + i));
+    const t0 = Date.now();
+    const atts = await Promise.all(ids.map((c) => attach(c, NET_B)));
+    const ms = Date.now() - t0;
+    console.log(`20 parallel attaches: ${ms} ms`);
+    const ips = atts.map((a) => a.ipAddress);
+    expect(new Set(ips).size).toBe(20);
+    const info = await mgr.inspect(NET_B);
+    expect(info.containers.map((c) => c.ipAddress).sort()).toEqual([...ips].sort());
+    const ports = JSON.parse((await sh('ip', ['-j', 'link', 'show', 'master', info.bridge])).stdout) as unknown[];
+    expect(ports).toHaveLength(20);
+    await Promise.all(ids.map((c) => detach(c)));
+    expect((await mgr.inspect(NET_B)).containers).toEqual([]);
+  });
+
+  test('detach after a crash: a fresh manager removes what a killed attach left (names + lease only)', async () => {
+    const cid = id(40);
+    await attach(cid, NET_A, ['127.0.0.1:18081:80']);
+    // Forget everything in memory; only the data root and kernel state remain.
+    const fresh = new NetworkManager({ stateRoot: join(dir, 'state'), dataRoot: join(dir, 'data') });
+    await fresh.detach(cid);
+    await fresh.detach(cid); // idempotent
+    attached.delete(cid);
+    expect((await sh('nft', ['list', 'ruleset'])).stdout).not.toContain(`tvctl ctr ${cid.slice(0, 12)}`);
+    expect((await mgr.inspect(NET_A)).containers).toEqual([]);
+  });
+
+  test('after everything is detached and removed, links, netns and the ruleset are as before', async () => {
+    for (const n of [NET_A, NET_B, NET_I]) await mgr.remove(n);
+    const after = await snapshot();
+    // Other suites may run tvctl containers on this host at the same time: compare what this file created.
+    const ours = (name: string): boolean => name.startsWith(`tv${tag}`) || name.startsWith(`tvbr-tvt${tag}`) || name.startsWith(`tvctl-${tag}`);
+    expect(after.links.filter(ours)).toEqual([]);
+    expect(after.netns.split('\n').filter(ours)).toEqual([]);
+    expect(after.ruleset).not.toContain(`tvctl ctr ${tag}`);
+    expect(after.ruleset).not.toContain(`tvbr-tvt${tag}`);
+    const othersActive = after.netns.includes('tvctl-') || after.links.some((l) => l.startsWith('tv'));
+    if (!othersActive) expect(after).toEqual(before);
+  });
+});
