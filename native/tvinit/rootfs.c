@@ -25,10 +25,15 @@ static int openat2_in_root(int rootfd, const char *path, int flags) {
 }
 
 /* O_PATH fd of PATH inside root; creates missing parents (dirs) and the last component (kind 'd' or 'f').
- * kind 0: no creation, -1 with errno on failure. */
-static int open_in_root(int rootfd, const char *path, int kind) {
+ * kind 0: no creation, -1 with errno on failure. A dangling symlink on the way is followed inside the root
+ * (its target created there), as Docker does for volume targets. */
+static int open_in_root_depth(int rootfd, const char *path, int kind, int depth) {
   int fd = openat2_in_root(rootfd, path, O_PATH);
   if (fd >= 0 || errno != ENOENT || !kind) return fd;
+  if (depth > 40) {
+    errno = ELOOP;
+    return -1;
+  }
   char buf[4096];
   snprintf(buf, sizeof buf, "%s", path);
   size_t len = strlen(buf);
@@ -38,13 +43,12 @@ static int open_in_root(int rootfd, const char *path, int kind) {
   int parent;
   if (slash && slash != buf) {
     *slash = 0;
-    parent = open_in_root(rootfd, buf, 'd');
+    parent = open_in_root_depth(rootfd, buf, 'd', depth + 1);
   } else {
     parent = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
   }
   if (parent < 0) return -1;
-  /* parent is an O_PATH fd already inside root; a plain name below it cannot escape. Reopen it as a real
-   * directory for mkdirat/openat (O_PATH fds are fine for both as dirfd). */
+  /* parent is an O_PATH fd already inside root; a single name below it cannot escape. */
   int r;
   if (kind == 'd') {
     r = mkdirat(parent, name, 0755);
@@ -52,10 +56,31 @@ static int open_in_root(int rootfd, const char *path, int kind) {
     r = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (r >= 0) close(r), r = 0;
   }
+  if (r < 0 && errno == EEXIST) {
+    struct stat st;
+    char target[4096];
+    ssize_t tl;
+    if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode) &&
+        (tl = readlinkat(parent, name, target, sizeof target - 1)) > 0) {
+      target[tl] = 0;
+      char next[8192];
+      if (target[0] == '/')
+        snprintf(next, sizeof next, "%s", target);
+      else
+        snprintf(next, sizeof next, "%s/%s", slash && slash != buf ? buf : "", target);
+      close(parent);
+      int t = open_in_root_depth(rootfd, next, kind, depth + 1);
+      if (t < 0) return -1;
+      close(t);
+      return openat2_in_root(rootfd, path, O_PATH);
+    }
+  }
   close(parent);
   if (r < 0 && errno != EEXIST) return -1;
   return openat2_in_root(rootfd, path, O_PATH);
 }
+
+static int open_in_root(int rootfd, const char *path, int kind) { return open_in_root_depth(rootfd, path, kind, 0); }
 
 static int must_open_in_root(int rootfd, const char *path, int kind) {
   int fd = open_in_root(rootfd, path, kind);

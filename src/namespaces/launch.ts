@@ -17,8 +17,11 @@ export async function writeConfFile(path: string, conf: Buffer): Promise<void> {
 
 export interface LaunchShimOptions {
   shimConfPath: string;
-  /** 'inherit': foreground (container stdio = ours); 'ignore': detached (logs go to the conf's log file). */
-  stdio: 'inherit' | 'ignore';
+  /**
+   * 'inherit': foreground (container stdio = ours); 'ignore': detached (logs go to the conf's log file);
+   * 'pipe': stdin closed, stdout/stderr collected into `output` (tests, programmatic runs).
+   */
+  stdio: 'inherit' | 'ignore' | 'pipe';
   /** New session, not tied to this process: the shim outlives Node. */
   detached: boolean;
   /** Override the binary (tests). */
@@ -31,6 +34,8 @@ export interface LaunchedShim {
   ready: Promise<{ initPid: number }>;
   /** The shim's exit code (= the container's, 128+N when killed by signal N). Detached: only while we live. */
   exited: Promise<number>;
+  /** stdio 'pipe' only: everything the container wrote, once it has exited. */
+  output?: Promise<{ stdout: string; stderr: string }>;
 }
 
 /** The shim relays on fd 3 of its own: `pid N` then EOF, or `error CODE MESSAGE` then EOF. */
@@ -53,7 +58,7 @@ function startError(exitCode: number, message: string): TvctlError {
 export function launchShim(opts: LaunchShimOptions): LaunchedShim {
   const io = opts.stdio;
   const sub = execa(opts.tvinit ?? tvinitPath(), ['shim', opts.shimConfPath], {
-    stdio: [io, io, io, 'pipe'],
+    stdio: io === 'pipe' ? ['ignore', 'pipe', 'pipe', 'pipe'] : [io, io, io, 'pipe'],
     detached: opts.detached,
     reject: false,
     buffer: false,
@@ -98,7 +103,18 @@ export function launchShim(opts: LaunchShimOptions): LaunchedShim {
   // Callers that only await one of the two must not get an unhandled rejection from the other.
   ready.catch(() => undefined);
   exited.catch(() => undefined);
-  return { shimPid, ready, exited };
+  if (io !== 'pipe') return { shimPid, ready, exited };
+  const collect = (s: NodeJS.ReadableStream | null): Promise<string> =>
+    new Promise((resolve) => {
+      let text = '';
+      if (!s) return resolve('');
+      s.setEncoding('utf8');
+      s.on('data', (c: string) => (text += c));
+      s.on('error', () => resolve(text));
+      s.on('close', () => resolve(text));
+    });
+  const output = Promise.all([collect(sub.stdout), collect(sub.stderr)]).then(([stdout, stderr]) => ({ stdout, stderr }));
+  return { shimPid, ready, exited, output };
 }
 
 function signalNumber(name: string): number | undefined {
