@@ -239,7 +239,7 @@ export class ImageStore {
   }
 
   /** Unpacks a layer stream into staging (skip it if the store has it: see `hasLayer`). */
-  async stageLayer(s: Staging, source: AsyncIterable<Buffer>, tee?: (chunk: Buffer) => void): Promise<StagedLayer & { size: number }> {
+  async stageLayer(s: Staging, source: AsyncIterable<Buffer> | Iterable<Buffer>, tee?: (chunk: Buffer) => void): Promise<StagedLayer & { size: number }> {
     const dir = join(s.dir, `layer-${randomBytes(6).toString('hex')}`);
     await fsp.mkdir(join(dir, 'fs'), { recursive: true, mode: 0o755 });
     const r = await unpackLayer(source, join(dir, 'fs'), s.dir, tee);

@@ -30,8 +30,10 @@ export class ByteReader {
   /** bytes handed out so far */
   position = 0;
 
-  constructor(source: AsyncIterable<Buffer | Uint8Array | string>) {
-    const inner = source[Symbol.asyncIterator]();
+  constructor(source: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer>) {
+    const inner = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (async function* () {
+      yield* source;
+    })();
     this.it = {
       next: async () => {
         const r = await inner.next();

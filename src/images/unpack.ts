@@ -28,7 +28,7 @@ export function looksLikeLayer(head: Uint8Array): boolean {
  * Decompresses by sniffing. zstd goes through Debian's `zstd` binary: Node 20's zlib has no zstd, and the
  * C decoder is several times faster than the pure-JS ones (fzstd) on 100 MB layers.
  */
-export async function* decompress(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export async function* decompress(source: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<Buffer> {
   const r = new ByteReader(source);
   const kind = sniffCompression(await r.peek(4));
   const rest = restOf(r);
@@ -130,7 +130,7 @@ export function cleanEntryPath(p: string, what = 'entry'): string[] {
  * mknod nor setxattr), with paths we already validated.
  */
 export async function unpackLayer(
-  source: AsyncIterable<Buffer>,
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
   dest: string,
   scratchDir: string,
   /** sees every byte of the uncompressed stream (e.g. to store it as a blob) */

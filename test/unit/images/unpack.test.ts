@@ -1,0 +1,165 @@
+import { mkdtempSync, readFileSync, readlinkSync, lstatSync, readdirSync, existsSync, statSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cleanEntryPath, sniffCompression, unpackLayer } from '../../../src/images/unpack.js';
+import { makeTar, sha256, zstd, type FixtureEntry } from '../../fixtures/images/build.js';
+
+let base: string;
+let dest: string;
+let outside: string;
+beforeEach(() => {
+  base = mkdtempSync(join(tmpdir(), 'tvctl-unpack-'));
+  dest = join(base, 'layer');
+  outside = join(base, 'outside');
+  mkdirSync(dest);
+  mkdirSync(outside);
+});
+afterEach(() => rmSync(base, { recursive: true, force: true }));
+
+/** Each call starts from an empty layer dir, as the store does. */
+const unpack = (tar: Buffer) => {
+  rmSync(dest, { recursive: true, force: true });
+  mkdirSync(dest);
+  return unpackLayer([tar], dest, base);
+};
+/** Everything under base except the layer dir must stay exactly as it was. */
+const outsideUntouched = () => {
+  expect(readdirSync(outside)).toEqual([]);
+  expect(readdirSync(base).sort()).toEqual(['layer', 'outside']);
+};
+
+describe('cleanEntryPath', () => {
+  it('resolves lexically and keeps absolute paths inside the root', () => {
+    expect(cleanEntryPath('./a/b/../c')).toEqual(['a', 'c']);
+    expect(cleanEntryPath('/etc/passwd')).toEqual(['etc', 'passwd']);
+    expect(cleanEntryPath('./')).toEqual([]);
+  });
+  it('refuses to climb above the root and overlong names', () => {
+    expect(() => cleanEntryPath('../x')).toThrow(/outside the layer/);
+    expect(() => cleanEntryPath('a/../../x')).toThrow(/outside the layer/);
+    expect(() => cleanEntryPath('a/' + 'n'.repeat(256))).toThrow(/name too long/);
+  });
+});
+
+describe('sniffCompression', () => {
+  it('reads magic bytes, not names', () => {
+    expect(sniffCompression(gzipSync(Buffer.from('x')))).toBe('gzip');
+    expect(sniffCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0]))).toBe('zstd');
+    expect(sniffCompression(makeTar([{ path: 'a', data: 'x' }]))).toBe('none');
+  });
+});
+
+describe('unpackLayer', () => {
+  const basic: FixtureEntry[] = [
+    { path: './', type: 'Directory', mode: 0o755 },
+    { path: 'etc/', type: 'Directory', mode: 0o750 },
+    { path: 'etc/hostname', data: 'box\n', mode: 0o640 },
+    { path: 'bin/sh', data: '#!fake', mode: 0o755 },
+    { path: 'bin/ash', type: 'Link', linkpath: 'bin/sh' },
+    { path: 'lib', type: 'SymbolicLink', linkpath: '/usr/lib' },
+    { path: 'usr/bin/passwd', data: 'suid', mode: 0o4755 },
+  ];
+
+  it('unpacks files, dirs, links, modes (setuid kept) and reports the diff ID of the uncompressed stream', async () => {
+    const tar = makeTar(basic);
+    const r = await unpack(tar);
+    expect(r.diffId).toBe(sha256(tar));
+    expect(readFileSync(join(dest, 'etc/hostname'), 'utf8')).toBe('box\n');
+    expect(statSync(join(dest, 'etc/hostname')).mode & 0o7777).toBe(0o640);
+    expect(statSync(join(dest, 'etc')).mode & 0o7777).toBe(0o750);
+    expect(statSync(join(dest, 'usr/bin/passwd')).mode & 0o7777).toBe(0o4755);
+    expect(statSync(join(dest, 'bin/ash')).ino).toBe(statSync(join(dest, 'bin/sh')).ino);
+    expect(readlinkSync(join(dest, 'lib'))).toBe('/usr/lib');
+    expect(statSync(join(dest, 'etc/hostname')).mtimeMs).toBe(1_700_000_000_000);
+    outsideUntouched();
+  });
+
+  it('gives the same result and diff ID for gzip and zstd layers', async () => {
+    const tar = makeTar(basic);
+    expect((await unpack(gzipSync(tar))).diffId).toBe(sha256(tar));
+    expect((await unpack(zstd(tar))).diffId).toBe(sha256(tar));
+    expect(readFileSync(join(dest, 'bin/sh'), 'utf8')).toBe('#!fake');
+  });
+
+  it('keeps absolute entries inside the layer', async () => {
+    await unpack(makeTar([{ path: `${outside}/abs`, data: 'x' }, { path: '/etc/x', data: 'y' }]));
+    expect(readFileSync(join(dest, outside.slice(1), 'abs'), 'utf8')).toBe('x');
+    expect(readFileSync(join(dest, 'etc/x'), 'utf8')).toBe('y');
+    outsideUntouched();
+  });
+
+  it('fails on .. escapes without writing outside', async () => {
+    await expect(unpack(makeTar([{ path: 'ok', data: '1' }, { path: '../outside/evil', data: 'x' }]))).rejects.toThrow(/points outside the layer/);
+    outsideUntouched();
+  });
+
+  it('refuses to write through a symlink that points outside', async () => {
+    const tar = makeTar([
+      { path: 'lnk', type: 'SymbolicLink', linkpath: outside },
+      { path: 'lnk/pwned', data: 'x' },
+    ]);
+    await expect(unpack(tar)).rejects.toThrow(/through the symbolic link "lnk"/);
+    outsideUntouched();
+  });
+
+  it('refuses a relative symlink escape too (../../outside)', async () => {
+    const tar = makeTar([
+      { path: 'a/b', type: 'SymbolicLink', linkpath: '../../outside' },
+      { path: 'a/b/c', type: 'Directory' },
+    ]);
+    await expect(unpack(tar)).rejects.toThrow(/symbolic link "a\/b"/);
+    outsideUntouched();
+  });
+
+  it('replaces a symlink by a later file entry instead of following it', async () => {
+    await unpack(makeTar([{ path: 'f', type: 'SymbolicLink', linkpath: join(outside, 'target') }, { path: 'f', data: 'mine' }]));
+    expect(lstatSync(join(dest, 'f')).isFile()).toBe(true);
+    outsideUntouched();
+  });
+
+  it('refuses hard links to anything outside the layer or not earlier in it', async () => {
+    await expect(unpack(makeTar([{ path: 'h', type: 'Link', linkpath: '../outside/x' }]))).rejects.toThrow(/outside the layer/);
+    await expect(unpack(makeTar([{ path: 'h', type: 'Link', linkpath: '/etc/passwd' }]))).rejects.toThrow(/not a file earlier in this layer/);
+    await expect(
+      unpack(makeTar([{ path: 's', type: 'SymbolicLink', linkpath: '/etc' }, { path: 'h', type: 'Link', linkpath: 's/passwd' }])),
+    ).rejects.toThrow(/not a file earlier in this layer/);
+    expect(existsSync(join(dest, 'h'))).toBe(false);
+    outsideUntouched();
+  });
+
+  it('lets a later duplicate win (file over dir, dir over file, file over file)', async () => {
+    await unpack(
+      makeTar([
+        { path: 'x', data: 'one' },
+        { path: 'x', data: 'two' },
+        { path: 'd/sub', data: 's' },
+        { path: 'd', data: 'now a file' },
+        { path: 'e', data: 'file' },
+        { path: 'e/', type: 'Directory' },
+        { path: 'e/in', data: 'in' },
+      ]),
+    );
+    expect(readFileSync(join(dest, 'x'), 'utf8')).toBe('two');
+    expect(readFileSync(join(dest, 'd'), 'utf8')).toBe('now a file');
+    expect(readFileSync(join(dest, 'e/in'), 'utf8')).toBe('in');
+  });
+
+  it('fails cleanly on very long names, truncated and corrupt archives', async () => {
+    await expect(unpack(makeTar([{ path: 'a/' + 'x'.repeat(300), data: '1' }]))).rejects.toThrow(/name too long/);
+    const deep = Array.from({ length: 40 }, () => 'y'.repeat(120)).join('/');
+    await expect(unpack(makeTar([{ path: deep, data: '1' }]))).rejects.toThrow(/path too long/);
+    const full = makeTar([{ path: 'big', data: Buffer.alloc(5000, 1) }]);
+    await expect(unpack(full.subarray(0, 2000))).rejects.toThrow(/truncated/);
+    const bad = Buffer.from(full);
+    bad[10] ^= 0xff;
+    await expect(unpack(bad)).rejects.toThrow(/not a valid tar archive|checksum/);
+    await expect(unpack(gzipSync(full).subarray(0, 100))).rejects.toThrow(/gzip|truncated/);
+  });
+
+  it('rejects whiteouts that aim outside their directory', async () => {
+    await expect(unpack(makeTar([{ path: 'etc/.wh...', data: '' }]))).rejects.toThrow(/whiteout/);
+    outsideUntouched();
+  });
+});
