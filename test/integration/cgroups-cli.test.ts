@@ -1,0 +1,164 @@
+/**
+ * The issue's resource-limit scenarios through the real CLI (root): OOM → 137 + OOMKilled, fork bomb held by
+ * --pids-limit, --cpus measured by `tvctl stats`, --cpuset-cpus, `tvctl update` live, devices, cleanup.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { detectCgroupMode } from '../../src/cgroups/index.js';
+import type { StatsRow } from '../../src/cgroups/report.js';
+import { hostTraces, importDemo, isRoot, makeRoots, tvctl, type TestRoots } from '../helpers/cli.js';
+
+const MiB = 1024 * 1024;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const NET = ['--network', 'none'];
+
+async function inspect(roots: TestRoots, ref: string): Promise<any> {
+  const r = await tvctl(roots, ['inspect', ref]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return JSON.parse(r.stdout)[0];
+}
+
+async function stats(roots: TestRoots, ref: string): Promise<StatsRow> {
+  const r = await tvctl(roots, ['stats', '--json', ref]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  const rows = JSON.parse(r.stdout) as StatsRow[];
+  expect(rows).toHaveLength(1);
+  return rows[0]!;
+}
+
+async function runDetached(roots: TestRoots, args: string[]): Promise<string> {
+  const r = await tvctl(roots, ['run', '-d', ...NET, ...args]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return r.stdout.trim();
+}
+
+describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
+  let roots: TestRoots;
+  beforeAll(async () => {
+    roots = await makeRoots();
+    await importDemo(roots);
+  });
+  afterAll(async () => {
+    await roots.cleanup();
+  });
+
+  it('-m 32m: an allocation past the limit is OOM-killed (exit 137, OOMKilled), a neighbour keeps running', async () => {
+    const neighbour = await runDetached(roots, ['-m', '32m', 'demo', 'sleep', '1000']);
+    const rm = await tvctl(roots, ['run', '--rm', ...NET, '-m', '32m', 'demo', 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1']);
+    expect(rm.exitCode).toBe(137);
+    const r = await tvctl(roots, ['run', ...NET, '--name', 'oom1', '-m', '32m', 'demo', 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1']);
+    expect(r.exitCode).toBe(137);
+    const info = await inspect(roots, 'oom1');
+    expect(info.State.OOMKilled).toBe(true);
+    expect(info.State.ExitCode).toBe(137);
+    expect(info.HostConfig.Memory).toBe(32 * MiB);
+    // the same program fits under a larger limit: the limit is what killed it
+    const ok = await tvctl(roots, ['run', '--rm', ...NET, '-m', '128m', 'demo', 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1']);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    const n = await inspect(roots, neighbour);
+    expect(n.State.Running).toBe(true);
+    expect(n.State.OOMKilled).toBe(false);
+    const oomId = info.Id as string;
+    expect((await tvctl(roots, ['rm', 'oom1'])).exitCode).toBe(0);
+    expect((await tvctl(roots, ['rm', '-f', neighbour])).exitCode).toBe(0);
+    expect(await hostTraces(oomId)).toEqual([]);
+    expect(await hostTraces(neighbour)).toEqual([]);
+  });
+
+  it('a fork bomb under --pids-limit 50 is held at 50, the host stays responsive, rm -f cleans it up', async () => {
+    const id = await runDetached(roots, ['--pids-limit', '50', 'demo', 'sh', '-c', 'bomb() { bomb | bomb & }; bomb; sleep 1000']);
+    let max = 0;
+    for (let i = 0; i < 3; i++) max = Math.max(max, (await stats(roots, id)).pids);
+    expect(max).toBeLessThanOrEqual(50);
+    expect(max).toBeGreaterThanOrEqual(45);
+    const t0 = Date.now();
+    expect(spawnSync('true').status).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const rm = await tvctl(roots, ['rm', '-f', id]);
+    expect(rm.exitCode, rm.stderr).toBe(0);
+    expect(await hostTraces(id)).toEqual([]);
+  });
+
+  it('--cpus 0.5: a busy loop is measured ≈50% ± 15% of one CPU over 2 s by `tvctl stats`', async () => {
+    const id = await runDetached(roots, ['--cpus', '0.5', 'demo', 'sh', '-c', 'while :; do :; done']);
+    // The test host is a shared 2-CPU VM: while measuring, give tvctl's parent cgroup top weight so other
+    // host work cannot starve the loop; the container's own quota is then the only limit. Restored after.
+    const mode = detectCgroupMode();
+    const weightFile = mode === 'v2' ? '/sys/fs/cgroup/tvctl/cpu.weight' : '/sys/fs/cgroup/cpu/tvctl/cpu.shares';
+    const saved = existsSync(weightFile) ? readFileSync(weightFile, 'utf8').trim() : null;
+    try {
+      if (saved !== null) writeFileSync(weightFile, mode === 'v2' ? '10000' : '262144');
+      await sleep(300);
+      const samples = [(await stats(roots, id)).cpuPercent, (await stats(roots, id)).cpuPercent];
+      const avg = (samples[0]! + samples[1]!) / 2;
+      console.log(`tvctl stats, --cpus 0.5 busy loop: ${samples.map((s) => s.toFixed(1)).join('%, ')}% → ${avg.toFixed(1)}%`);
+      expect(avg).toBeGreaterThan(35);
+      expect(avg).toBeLessThan(65);
+    } finally {
+      if (saved !== null) writeFileSync(weightFile, saved);
+    }
+    // the table form shows the same columns as Docker
+    const table = await tvctl(roots, ['stats', '--no-stream', id]);
+    expect(table.stdout.split('\n')[0]).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/);
+    expect(table.stdout.split('\n')[1]).toMatch(new RegExp(`^${id.slice(0, 12)}\\s`));
+    expect((await tvctl(roots, ['rm', '-f', id])).exitCode).toBe(0);
+    expect(await hostTraces(id)).toEqual([]);
+  });
+
+  it('--cpuset-cpus 0 pins the container to CPU 0', async () => {
+    const r = await tvctl(roots, ['run', '--rm', ...NET, '--cpuset-cpus', '0', 'demo', 'grep', 'Cpus_allowed_list', '/proc/self/status']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Cpus_allowed_list:\s+0$/m);
+    const free = await tvctl(roots, ['run', '--rm', ...NET, 'demo', 'grep', 'Cpus_allowed_list', '/proc/self/status']);
+    expect(free.stdout).not.toMatch(/^Cpus_allowed_list:\s+0$/m);
+  });
+
+  it('update -m on a running container takes effect (both ways), and is recorded', async () => {
+    const id = await runDetached(roots, ['-m', '64m', 'demo', 'sleep', '1000']);
+    const alloc48 = ['exec', id, 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=48M count=1'];
+    expect((await tvctl(roots, alloc48)).exitCode).toBe(0);
+    const up = await tvctl(roots, ['update', '-m', '32m', '--pids-limit', '20', id]);
+    expect(up.exitCode, up.stderr).toBe(0);
+    const s = await stats(roots, id);
+    expect(s.memoryLimitBytes).toBe(32 * MiB);
+    expect((await tvctl(roots, alloc48)).exitCode).toBe(137);
+    const info = await inspect(roots, id);
+    expect(info.HostConfig.Memory).toBe(32 * MiB);
+    expect(info.HostConfig.PidsLimit).toBe(20);
+    expect(info.State.Running).toBe(true);
+    // Docker's rule: raising memory above the recorded swap total needs --memory-swap too
+    const bad = await tvctl(roots, ['update', '-m', '256m', id]);
+    expect(bad.exitCode).toBe(125);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect((await tvctl(roots, ['update', '-m', '128m', '--memory-swap', '256m', id])).exitCode).toBe(0);
+    expect((await tvctl(roots, alloc48)).exitCode).toBe(0);
+    expect((await tvctl(roots, ['rm', '-f', id])).exitCode).toBe(0);
+    expect(await hostTraces(id)).toEqual([]);
+  });
+
+  it('update of an unknown container or without flags fails with one line', async () => {
+    const none = await tvctl(roots, ['update', '-m', '32m', 'nosuchcontainer']);
+    expect(none.exitCode).not.toBe(0);
+    expect(none.stderr.trim().split('\n')).toHaveLength(1);
+    const noFlags = await tvctl(roots, ['update', 'whatever']);
+    expect(noFlags.exitCode).toBe(1);
+    expect(noFlags.stderr).toMatch(/one or more flags/);
+  });
+
+  it.skipIf(detectCgroupMode() === 'v2' && !existsSync(join('native', 'out', 'cgdev')))(
+    'devices: root in the container can mknod the host disk (254:0) but not open it; loop0 too',
+    async () => {
+      const r = await tvctl(roots, [
+        'run', '--rm', ...NET, 'demo', 'sh', '-c',
+        'mknod /tmp/disk b 254 0 && echo MKNOD_OK; (exec 3</tmp/disk) && echo DISK_OPEN; mknod /tmp/loop b 7 0; (exec 3</tmp/loop) && echo LOOP_OPEN; (exec 3</dev/null) && echo NULL_OK',
+      ]);
+      expect(r.stdout).toContain('MKNOD_OK');
+      expect(r.stdout).not.toContain('DISK_OPEN');
+      expect(r.stdout).not.toContain('LOOP_OPEN');
+      expect(r.stdout).toContain('NULL_OK');
+      expect(r.stderr).toMatch(/Operation not permitted/);
+    },
+  );
+});
