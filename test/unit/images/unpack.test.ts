@@ -153,7 +153,7 @@ describe('unpackLayer', () => {
     const full = makeTar([{ path: 'big', data: Buffer.alloc(5000, 1) }]);
     await expect(unpack(full.subarray(0, 2000))).rejects.toThrow(/truncated/);
     const bad = Buffer.from(full);
-    bad[10] ^= 0xff;
+    bad[10] = bad[10]! ^ 0xff;
     await expect(unpack(bad)).rejects.toThrow(/not a valid tar archive|checksum/);
     await expect(unpack(gzipSync(full).subarray(0, 100))).rejects.toThrow(/gzip|truncated/);
   });
