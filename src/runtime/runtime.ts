@@ -290,9 +290,8 @@ export class Runtime {
       if (runOpts.detach || !started.exited) return { id: info.id };
       return { id: info.id, exitCode: await started.exited };
     } catch (err) {
-      // A run that failed to start leaves nothing behind when --rm was given, or in the foreground case where
-      // the container never ran (Docker keeps it as "Created"; we keep it only if the user can inspect it).
-      if (opts.autoRemove) await this.removeAll(info.id, info.name);
+      // A run that fails at any step leaves nothing behind: no state, no writable layer, no name.
+      await this.removeAll(info.id, info.name);
       throw err;
     }
   }
