@@ -17,6 +17,7 @@ import Start from '../commands/start.js';
 import Stop from '../commands/stop.js';
 import Wait from '../commands/wait.js';
 import { setPackageRoot } from '../paths.js';
+import { trace } from '../util/trace.js';
 
 export const FAST_COMMANDS: Record<string, new (argv: string[], config: never) => Command> = {
   run: Run as never,
@@ -49,6 +50,7 @@ function minimalConfig(version: string): unknown {
 }
 
 export async function fastMain(pkgRoot: string, argv: string[], version: string): Promise<void> {
+  trace('main');
   setPackageRoot(pkgRoot);
   const [id, ...rest] = argv;
   const Ctor = FAST_COMMANDS[id ?? ''];

@@ -20,6 +20,7 @@ import {
   type BindMount,
 } from '../namespaces/index.js';
 import { defaultRoots, type Roots } from '../paths.js';
+import { trace } from '../util/trace.js';
 import { newId, randomName, shortId } from './ids.js';
 import { withLock } from './lock.js';
 import { buildProcessConfig, mergeEnv } from './process.js';
@@ -95,7 +96,9 @@ export class Runtime {
   async create(opts: ContainerOptions): Promise<ContainerInfo> {
     requireRoot();
     capabilityMask(opts.capAdd ?? [], opts.capDrop ?? []); // validates the names before anything is made
+    trace('create: begin');
     const image = await this.images.resolve(opts.image);
+    trace('create: image resolved');
     const id = newId();
     const hostname = opts.hostname || shortId(id);
     const proc = buildProcessConfig(image.config, opts, hostname);
@@ -148,6 +151,7 @@ export class Runtime {
       await mkdir(p.work, { recursive: true, mode: 0o700 });
       for (const v of volumes) await mkdir(v.source, { recursive: true }).catch(() => undefined);
       await this.store.save(rec);
+      trace('create: state written');
     } catch (err) {
       await this.store.removeFiles(id);
       await this.store.releaseName(name, id);
@@ -174,12 +178,17 @@ export class Runtime {
     const p = this.store.paths(id);
     return withLock(p.lock, async () => {
       const rec = await this.store.load(id);
-      const state = deriveState(await this.store.facts(id));
+      const facts = await this.store.facts(id);
+      const state = deriveState(facts);
       if (state.status === 'running' || state.status === 'restarting') return { id, pid: state.pid };
-      // A restart: the previous run's facts go; its resources were released when it stopped.
-      await Promise.all(['pid', 'exit', 'shim.pid', 'stopped', 'restarts'].map((f) => rm(`${p.stateDir}/${f}`, { force: true })));
-      await this.releaseResources(id);
+      if (facts.shimPid !== undefined) {
+        // A restart: the previous run's facts go, and whatever a crashed run may have left is released.
+        await Promise.all(['pid', 'exit', 'shim.pid', 'stopped', 'restarts'].map((f) => rm(`${p.stateDir}/${f}`, { force: true })));
+        await this.releaseResources(id);
+      }
+      trace('start: previous facts cleared');
       const cg = await this.cgroups.create(id, rec.hostConfig.limits);
+      trace('start: cgroups created');
       try {
         const net = await this.network.attach(id, {
           network: rec.hostConfig.network,
@@ -192,6 +201,7 @@ export class Runtime {
           addHosts: rec.hostConfig.addHosts,
           dns: rec.hostConfig.dns,
         });
+        trace('start: network attached');
         rec.network = net;
         await this.store.save(rec);
         await this.writeConfs(rec, cg.procsFiles, cg.oomFiles, opts.attach, {
@@ -203,13 +213,18 @@ export class Runtime {
             { source: etc.resolvConf, destination: '/etc/resolv.conf', readonly: false },
           ],
         });
+        trace('start: confs written');
         const shim = launchShim({ shimConfPath: p.shimConf, stdio: opts.attach ? 'inherit' : 'ignore', detached: !opts.attach });
         const { initPid } = await shim.ready;
+        trace('start: container process running');
         await writeFile(`${p.stateDir}/started`, new Date().toISOString());
         if (!opts.attach) return { id, pid: initPid };
         const exited = shim.exited.then(async (code) => {
+          trace('exited');
           await this.releaseResources(id);
-          if (rec.hostConfig.autoRemove) await this.removeAll(id, rec.name);
+          trace('resources released');
+          if (rec.hostConfig.autoRemove) await this.removeAll(id, rec.name, true);
+          trace('removed');
           return code;
         });
         return { id, pid: initPid, exited };
@@ -272,14 +287,12 @@ export class Runtime {
 
   /** Releases what a stopped container holds on the host: cgroups, netns, veth, rules, lease. Idempotent. */
   async releaseResources(id: string): Promise<void> {
-    await this.cgroups.destroy(id);
-    await this.network.detach(id);
+    await Promise.all([this.cgroups.destroy(id), this.network.detach(id)]);
   }
 
-  private async removeAll(id: string, name: string): Promise<void> {
-    await this.releaseResources(id);
-    await this.store.removeFiles(id);
-    await this.store.releaseName(name, id);
+  private async removeAll(id: string, name: string, released = false): Promise<void> {
+    if (!released) await this.releaseResources(id);
+    await Promise.all([this.store.removeFiles(id), this.store.releaseName(name, id)]);
   }
 
   /** Creates and starts; foreground runs resolve when the container has exited and been cleaned up. */

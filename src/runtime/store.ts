@@ -179,8 +179,7 @@ export class ContainerStore {
 
   async removeFiles(id: string): Promise<void> {
     const p = this.paths(id);
-    await rm(p.dataDir, { recursive: true, force: true });
-    await rm(p.stateDir, { recursive: true, force: true });
+    await Promise.all([rm(p.dataDir, { recursive: true, force: true }), rm(p.stateDir, { recursive: true, force: true })]);
   }
 }
 
