@@ -380,7 +380,7 @@ export class NetworkManager {
   private async findNetwork(name: string): Promise<NetworkRecord> {
     if (name === DEFAULT_NETWORK) return this.resolveNetwork(name);
     const rec = (await this.readRecord(name)) ?? (await this.readRecords()).find((r) => r.id.startsWith(name) && name.length >= 3);
-    if (!rec) throw new TvctlError('NETWORK_NOT_FOUND', `network "${name}" not found; run "tvctl network ls"`, 1);
+    if (!rec) throw new TvctlError('NETWORK_NOT_FOUND', `network "${name}" not found; run "tvctl network ls" or "tvctl network create NAME"`);
     return rec;
   }
 
