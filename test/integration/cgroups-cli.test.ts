@@ -14,14 +14,20 @@ const MiB = 1024 * 1024;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const NET = ['--network', 'none'];
 
+/** The CLI run with plain string outputs (the shared helper's execa result type is wide). */
+async function cli(roots: TestRoots, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const r = await tvctl(roots, args);
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+
 async function inspect(roots: TestRoots, ref: string): Promise<any> {
-  const r = await tvctl(roots, ['inspect', ref]);
+  const r = await cli(roots, ['inspect', ref]);
   expect(r.exitCode, r.stderr).toBe(0);
   return JSON.parse(r.stdout)[0];
 }
 
 async function stats(roots: TestRoots, ref: string): Promise<StatsRow> {
-  const r = await tvctl(roots, ['stats', '--json', ref]);
+  const r = await cli(roots, ['stats', '--json', ref]);
   expect(r.exitCode, r.stderr).toBe(0);
   const rows = JSON.parse(r.stdout) as StatsRow[];
   expect(rows).toHaveLength(1);
@@ -29,7 +35,7 @@ async function stats(roots: TestRoots, ref: string): Promise<StatsRow> {
 }
 
 async function runDetached(roots: TestRoots, args: string[]): Promise<string> {
-  const r = await tvctl(roots, ['run', '-d', ...NET, ...args]);
+  const r = await cli(roots, ['run', '-d', ...NET, ...args]);
   expect(r.exitCode, r.stderr).toBe(0);
   return r.stdout.trim();
 }
@@ -46,23 +52,23 @@ describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
 
   it('-m 32m: an allocation past the limit is OOM-killed (exit 137, OOMKilled), a neighbour keeps running', async () => {
     const neighbour = await runDetached(roots, ['-m', '32m', 'demo', 'sleep', '1000']);
-    const rm = await tvctl(roots, ['run', '--rm', ...NET, '-m', '32m', 'demo', 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1']);
+    const rm = await cli(roots, ['run', '--rm', ...NET, '-m', '32m', 'demo', 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1']);
     expect(rm.exitCode).toBe(137);
-    const r = await tvctl(roots, ['run', ...NET, '--name', 'oom1', '-m', '32m', 'demo', 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1']);
+    const r = await cli(roots, ['run', ...NET, '--name', 'oom1', '-m', '32m', 'demo', 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1']);
     expect(r.exitCode).toBe(137);
     const info = await inspect(roots, 'oom1');
     expect(info.State.OOMKilled).toBe(true);
     expect(info.State.ExitCode).toBe(137);
     expect(info.HostConfig.Memory).toBe(32 * MiB);
     // the same program fits under a larger limit: the limit is what killed it
-    const ok = await tvctl(roots, ['run', '--rm', ...NET, '-m', '128m', 'demo', 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1']);
+    const ok = await cli(roots, ['run', '--rm', ...NET, '-m', '128m', 'demo', 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1']);
     expect(ok.exitCode, ok.stderr).toBe(0);
     const n = await inspect(roots, neighbour);
     expect(n.State.Running).toBe(true);
     expect(n.State.OOMKilled).toBe(false);
     const oomId = info.Id as string;
-    expect((await tvctl(roots, ['rm', 'oom1'])).exitCode).toBe(0);
-    expect((await tvctl(roots, ['rm', '-f', neighbour])).exitCode).toBe(0);
+    expect((await cli(roots, ['rm', 'oom1'])).exitCode).toBe(0);
+    expect((await cli(roots, ['rm', '-f', neighbour])).exitCode).toBe(0);
     expect(await hostTraces(oomId)).toEqual([]);
     expect(await hostTraces(neighbour)).toEqual([]);
   });
@@ -76,7 +82,7 @@ describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
     const t0 = Date.now();
     expect(spawnSync('true').status).toBe(0);
     expect(Date.now() - t0).toBeLessThan(2000);
-    const rm = await tvctl(roots, ['rm', '-f', id]);
+    const rm = await cli(roots, ['rm', '-f', id]);
     expect(rm.exitCode, rm.stderr).toBe(0);
     expect(await hostTraces(id)).toEqual([]);
   });
@@ -100,49 +106,49 @@ describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
       if (saved !== null) writeFileSync(weightFile, saved);
     }
     // the table form shows the same columns as Docker
-    const table = await tvctl(roots, ['stats', '--no-stream', id]);
+    const table = await cli(roots, ['stats', '--no-stream', id]);
     expect(table.stdout.split('\n')[0]).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/);
     expect(table.stdout.split('\n')[1]).toMatch(new RegExp(`^${id.slice(0, 12)}\\s`));
-    expect((await tvctl(roots, ['rm', '-f', id])).exitCode).toBe(0);
+    expect((await cli(roots, ['rm', '-f', id])).exitCode).toBe(0);
     expect(await hostTraces(id)).toEqual([]);
   });
 
   it('--cpuset-cpus 0 pins the container to CPU 0', async () => {
-    const r = await tvctl(roots, ['run', '--rm', ...NET, '--cpuset-cpus', '0', 'demo', 'grep', 'Cpus_allowed_list', '/proc/self/status']);
+    const r = await cli(roots, ['run', '--rm', ...NET, '--cpuset-cpus', '0', 'demo', 'grep', 'Cpus_allowed_list', '/proc/self/status']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^Cpus_allowed_list:\s+0$/m);
-    const free = await tvctl(roots, ['run', '--rm', ...NET, 'demo', 'grep', 'Cpus_allowed_list', '/proc/self/status']);
+    const free = await cli(roots, ['run', '--rm', ...NET, 'demo', 'grep', 'Cpus_allowed_list', '/proc/self/status']);
     expect(free.stdout).not.toMatch(/^Cpus_allowed_list:\s+0$/m);
   });
 
   it('update -m on a running container takes effect (both ways), and is recorded', async () => {
     const id = await runDetached(roots, ['-m', '64m', 'demo', 'sleep', '1000']);
     const alloc48 = ['exec', id, 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=48M count=1'];
-    expect((await tvctl(roots, alloc48)).exitCode).toBe(0);
-    const up = await tvctl(roots, ['update', '-m', '32m', '--pids-limit', '20', id]);
+    expect((await cli(roots, alloc48)).exitCode).toBe(0);
+    const up = await cli(roots, ['update', '-m', '32m', '--pids-limit', '20', id]);
     expect(up.exitCode, up.stderr).toBe(0);
     const s = await stats(roots, id);
     expect(s.memoryLimitBytes).toBe(32 * MiB);
-    expect((await tvctl(roots, alloc48)).exitCode).toBe(137);
+    expect((await cli(roots, alloc48)).exitCode).toBe(137);
     const info = await inspect(roots, id);
     expect(info.HostConfig.Memory).toBe(32 * MiB);
     expect(info.HostConfig.PidsLimit).toBe(20);
     expect(info.State.Running).toBe(true);
     // Docker's rule: raising memory above the recorded swap total needs --memory-swap too
-    const bad = await tvctl(roots, ['update', '-m', '256m', id]);
+    const bad = await cli(roots, ['update', '-m', '256m', id]);
     expect(bad.exitCode).toBe(125);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
-    expect((await tvctl(roots, ['update', '-m', '128m', '--memory-swap', '256m', id])).exitCode).toBe(0);
-    expect((await tvctl(roots, alloc48)).exitCode).toBe(0);
-    expect((await tvctl(roots, ['rm', '-f', id])).exitCode).toBe(0);
+    expect((await cli(roots, ['update', '-m', '128m', '--memory-swap', '256m', id])).exitCode).toBe(0);
+    expect((await cli(roots, alloc48)).exitCode).toBe(0);
+    expect((await cli(roots, ['rm', '-f', id])).exitCode).toBe(0);
     expect(await hostTraces(id)).toEqual([]);
   });
 
   it('update of an unknown container or without flags fails with one line', async () => {
-    const none = await tvctl(roots, ['update', '-m', '32m', 'nosuchcontainer']);
+    const none = await cli(roots, ['update', '-m', '32m', 'nosuchcontainer']);
     expect(none.exitCode).not.toBe(0);
     expect(none.stderr.trim().split('\n')).toHaveLength(1);
-    const noFlags = await tvctl(roots, ['update', 'whatever']);
+    const noFlags = await cli(roots, ['update', 'whatever']);
     expect(noFlags.exitCode).toBe(1);
     expect(noFlags.stderr).toMatch(/one or more flags/);
   });
@@ -150,7 +156,7 @@ describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
   it.skipIf(detectCgroupMode() === 'v2' && !existsSync(join('native', 'out', 'cgdev')))(
     'devices: root in the container can mknod the host disk (254:0) but not open it; loop0 too',
     async () => {
-      const r = await tvctl(roots, [
+      const r = await cli(roots, [
         'run', '--rm', ...NET, 'demo', 'sh', '-c',
         'mknod /tmp/disk b 254 0 && echo MKNOD_OK; (exec 3</tmp/disk) && echo DISK_OPEN; mknod /tmp/loop b 7 0; (exec 3</tmp/loop) && echo LOOP_OPEN; (exec 3</dev/null) && echo NULL_OK',
       ]);
