@@ -47,10 +47,18 @@ export function parseCpuList(list: string): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
-/** runc's conversion of v1 cpu.shares [2..262144] to v2 cpu.weight [1..10000]. */
+/**
+ * v1 cpu.shares [2..262144] → v2 cpu.weight [1..10000], as current runc/crun convert it (runc PR #4785): a
+ * curve through the three fixed points min→min, default 1024→default 100, max→max, so an unset-looking
+ * `--cpu-shares 1024` keeps the v2 default. (runc before 1.3 used the straight line
+ * 1 + (shares-2)*9999/262142, which maps 1024 to 39 and starved containers next to default-weight services.)
+ */
 export function sharesToWeight(shares: number): number {
   if (shares === 0) return 0;
-  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+  if (shares <= CPU_SHARES_MIN) return 1;
+  if (shares >= CPU_SHARES_MAX) return 10_000;
+  const l = Math.log2(shares);
+  return Math.ceil(10 ** ((l * l + 125 * l) / 612 - 7 / 34));
 }
 
 /** `--cpus 1.5` → quota 150000 µs per 100000 µs period (Docker's NanoCPUs path). */

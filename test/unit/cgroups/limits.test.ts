@@ -110,12 +110,21 @@ describe('parseLimits', () => {
 });
 
 describe('conversions', () => {
-  it('shares → weight as runc (1 + (shares-2)*9999/262142)', () => {
+  it('shares → weight as current runc: 2→1, 1024→100 (the v2 default), 262144→10000, monotonic', () => {
     expect(sharesToWeight(2)).toBe(1);
-    expect(sharesToWeight(1024)).toBe(39);
-    expect(sharesToWeight(512)).toBe(20);
+    expect(sharesToWeight(3)).toBe(2);
+    expect(sharesToWeight(512)).toBe(59);
+    expect(sharesToWeight(1024)).toBe(100);
+    expect(sharesToWeight(2048)).toBe(174);
     expect(sharesToWeight(262_144)).toBe(10_000);
     expect(sharesToWeight(0)).toBe(0);
+    let prev = 0;
+    for (let s = 2; s <= 262_144; s += 97) {
+      const w = sharesToWeight(s);
+      expect(w).toBeGreaterThanOrEqual(prev);
+      expect(w).toBeLessThanOrEqual(10_000);
+      prev = w;
+    }
   });
 
   it('cpus → quota', () => {

@@ -301,7 +301,7 @@ describe('CgroupV2Manager on a fake tree', () => {
     expect(read(t, 'tvctl/v/memory.swap.max')).toBe(String(32 * MiB)); // 64m total - 32m memory
     expect(read(t, 'tvctl/v/memory.low')).toBe(String(16 * MiB));
     expect(read(t, 'tvctl/v/cpu.max')).toBe('50000 100000');
-    expect(read(t, 'tvctl/v/cpu.weight')).toBe('39');
+    expect(read(t, 'tvctl/v/cpu.weight')).toBe('100');
     expect(read(t, 'tvctl/v/cpuset.cpus')).toBe('0');
     expect(read(t, 'tvctl/v/pids.max')).toBe('50');
     expect(attachLog).toEqual([[d, DEFAULT_DEVICE_RULES]]);
