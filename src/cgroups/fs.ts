@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TvctlError, errorMessage, isErrno } from '../errors.js';
 
@@ -15,6 +15,8 @@ export interface CgroupFs {
   mkdir(path: string): Promise<void>;
   /** remove one cgroup dir (on cgroupfs a dir with control files but no children/tasks is removable) */
   rmdir(path: string): Promise<void>;
+  /** names of the child cgroups (sub-directories) of a dir; [] when it does not exist */
+  children(path: string): Promise<string[]>;
 }
 
 export const nodeCgroupFs: CgroupFs = {
@@ -38,6 +40,14 @@ export const nodeCgroupFs: CgroupFs = {
   },
   async rmdir(path) {
     await rmdir(path);
+  },
+  async children(path) {
+    try {
+      return (await readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return [];
+      throw err;
+    }
   },
 };
 

@@ -67,4 +67,6 @@ export interface CgroupManager {
   oomKilled(id: string): Promise<boolean>;
   /** host pids of every process in the container's cgroup, sorted */
   pids(id: string): Promise<number[]>;
+  /** ids of every container cgroup under the tvctl parent in any hierarchy (to find orphans after a crash) */
+  list(): Promise<string[]>;
 }

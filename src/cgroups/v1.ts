@@ -267,6 +267,13 @@ export class CgroupV1Manager implements CgroupManager {
     return [...all].sort((a, b) => a - b);
   }
 
+  async list(): Promise<string[]> {
+    const mounts = [...this.hierarchies, ...(this.unified === null ? [] : [this.unified])];
+    const ids = new Set<string>();
+    for (const m of mounts) for (const c of await this.fs.children(join(m, this.parent))) ids.add(c);
+    return [...ids].sort();
+  }
+
   async oomKilled(id: string): Promise<boolean> {
     const mem = this.dir('memory', id);
     if (mem === null) return false;

@@ -153,6 +153,10 @@ export class CgroupV2Manager implements CgroupManager {
     return parsePids(await readOptional(this.fs, join(this.dir(id), 'cgroup.procs'))).sort((a, b) => a - b);
   }
 
+  async list(): Promise<string[]> {
+    return (await this.fs.children(join(this.root, this.parent))).sort();
+  }
+
   async oomKilled(id: string): Promise<boolean> {
     const text = await readOptional(this.fs, join(this.dir(id), 'memory.events'));
     return (parseKeyValues(text ?? '').get('oom_kill') ?? 0) > 0;

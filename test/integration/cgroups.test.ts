@@ -271,6 +271,36 @@ describe.skipIf(!isRoot)(`cgroups on this host (${mode})`, () => {
     expectDeviceAllowlist(p.output(), t);
   });
 
+  it.skipIf(!hybrid)('the v2 manager on the real cgroup2 tree (unified): device program, join, stats, cgroup.kill, cleanup', async () => {
+    // This host's cgroup2 tree has no cpu/memory/pids controllers (they are bound to v1), so only the
+    // controller-independent half of CgroupV2Manager can run on a real kernel here.
+    const parent = `tvctl-itest-v2-${process.pid}`;
+    const root = join(ROOT, 'unified');
+    const m2 = createCgroupManager({ root, mode: 'v2', parent });
+    const id = 'v2a';
+    cleanups.push(async () => {
+      await m2.destroy(id);
+      await m2.destroy('v2b');
+      if (existsSync(join(root, parent))) rmdirSync(join(root, parent));
+    });
+    const h = await m2.create(id, {});
+    expect(h.dirs).toEqual([join(root, parent, id)]);
+    expect(await m2.list()).toEqual([id]);
+    const t = mkdtempSync(join(tmpdir(), 'tvctl-dev-'));
+    tmps.push(t);
+    const p = runIn(h.procsFiles, `${deviceScript(t)}; i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exec sleep 60`);
+    await waitFor(() => p.output().includes('NULL_OK') && p.output().split('\n').length > 2, 10_000);
+    await waitFor(async () => (await m2.stats(id)).cpuUsageNs > 50e6, 20_000);
+    expectDeviceAllowlist(p.output(), t);
+    expect(await m2.pids(id)).toEqual([p.child.pid]);
+    await m2.destroy(id); // cgroup.kill
+    expect((await p.exited).signal).toBe('SIGKILL');
+    expect(existsSync(h.dirs[0]!)).toBe(false);
+    // a limit whose controller is not available fails with one line and leaves nothing
+    await expect(m2.create('v2b', { pidsLimit: 10 })).rejects.toThrow(/pids.max: ENOENT \(controller not enabled/);
+    expect(existsSync(join(root, parent, 'v2b'))).toBe(false);
+  });
+
   it('destroy removes the dirs in every hierarchy, with tasks still running, and is idempotent', async () => {
     const id = newId();
     const h: CgroupHandle = await m.create(id, parseLimits({ memory: '64m', pidsLimit: 20 }));

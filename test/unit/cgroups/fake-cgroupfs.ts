@@ -136,6 +136,7 @@ export function makeFakeTree(layout: 'v1' | 'hybrid' | 'v2', opts: { coMountCpu?
       await nodeCgroupFs.write(path, value);
     },
     read: nodeCgroupFs.read,
+    children: nodeCgroupFs.children,
     exists: nodeCgroupFs.exists,
     async mkdir(path) {
       await nodeCgroupFs.mkdir(path);

@@ -266,6 +266,23 @@ describe('CgroupV1Manager on a fake tree', () => {
     expect(m.open('f2').dirs.every((d) => existsSync(d))).toBe(true);
   });
 
+  it('list finds container cgroups in any hierarchy (orphans included)', async () => {
+    const t = tree('hybrid');
+    const m = createCgroupManager({ root: t.root, fs: t.fs });
+    expect(await m.list()).toEqual([]);
+    await m.create('b', {});
+    await m.create('a', {});
+    mkdirSync(join(t.root, 'pids', 'tvctl', 'orphan')); // left in one hierarchy only
+    expect(await m.list()).toEqual(['a', 'b', 'orphan']);
+    await m.destroy('orphan');
+    await m.destroy('a');
+    expect(await m.list()).toEqual(['b']);
+    const v2 = tree('v2');
+    const m2 = createCgroupManager({ root: v2.root, fs: v2.fs, attachDeviceFilter: async () => undefined });
+    await m2.create('z', {});
+    expect(await m2.list()).toEqual(['z']);
+  });
+
   it('rejects ids that could leave the tvctl parent', () => {
     const m = createCgroupManager({ root: tree('v1').root });
     for (const bad of ['../x', '.', '..', 'a/b', '', '-x']) expect(() => m.open(bad)).toThrow(/invalid container id/);
