@@ -16,6 +16,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+void send_console(int console, int master) {
+  if (send_fd(console, "console\n", 8, master) < 0) fail_errno(EXIT_SETUP, "cannot send the console to the shim");
+  close(master);
+  /* Wait for the shim's ack: it has set the window size by then. EOF (no shim) is fine too. */
+  char ack;
+  while (read(console, &ack, 1) < 0 && errno == EINTR) {
+  }
+  close(console);
+}
+
 void sync_handshake(int sync_fd) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) fail_errno(EXIT_SETUP, "pipe");
@@ -117,6 +127,15 @@ static void fork_pid1(void) {
   _exit(128 + sig);
 }
 
+/* PID 1's command line is visible in the container: do not show host paths (the conf file) there. */
+static void hide_args(int argc, char **argv) {
+  char *start = argv[0], *end = argv[argc - 1] + strlen(argv[argc - 1]);
+  memset(start, 0, (size_t)(end - start));
+  static const char title[] = "tvinit\0init";
+  if ((size_t)(end - start) >= sizeof title) memcpy(start, title, sizeof title);
+  prctl(PR_SET_NAME, "tvinit", 0, 0, 0);
+}
+
 int mode_init(int argc, char **argv) {
   g_prog = "tvinit init";
   if (argc < 3) fail(EXIT_SETUP, "usage: tvinit init CONF");
@@ -126,6 +145,7 @@ int mode_init(int argc, char **argv) {
   if (getpid() != 1) fail(EXIT_SETUP, "tvinit init must run as PID 1 of a new pid namespace (unshare --pid)");
   struct conf c;
   conf_load(&c, argv[2]);
+  hide_args(argc, argv);
   int sync_fd = (int)conf_int(&c, "sync_fd", -1);
   if (sync_fd >= 0) {
     g_report_fd = sync_fd;
@@ -168,9 +188,7 @@ int mode_exec(int argc, char **argv) {
     int num;
     int master = open_pty("/dev/ptmx", &slave, &num);
     if (master < 0) fail_errno(EXIT_SETUP, "cannot allocate a pseudo-terminal");
-    if (send_fd(console, "console\n", 8, master) < 0) fail_errno(EXIT_SETUP, "cannot send the console to the shim");
-    close(master);
-    close(console);
+    send_console(console, master);
   }
   cloexec_all();
   char path[4096];

@@ -287,9 +287,7 @@ void setup_rootfs(const struct conf *c, int tty, int *slave_out) {
   int master = setup_dev(rootfd, tty, slave_out);
   if (master >= 0) {
     int console = (int)conf_int(c, "console_fd", 4);
-    if (send_fd(console, "console\n", 8, master) < 0) fail_errno(EXIT_SETUP, "cannot send the console to the shim");
-    close(master);
-    close(console);
+    send_console(console, master);
   }
   bind_mounts(c, rootfd);
   mask_paths(c, rootfd);

@@ -182,6 +182,7 @@ static struct run_result run_once(struct shim *s) {
 
   /* 1. `pid N` + the exec pipe (or an error, or EOF when the child failed before init ran). */
   char msg[2048] = "", errline[1024] = "";
+  int master = -1;
   size_t ml = 0;
   int exec_pipe = -1;
   pid_t cred_pid = 0;
@@ -210,10 +211,34 @@ static struct run_result run_once(struct shim *s) {
     char line[64];
     snprintf(line, sizeof line, "pid %d", init_pid);
     relay(s, line);
-    /* 2. Errors until EOF: EOF = execve of the user's program happened (the pipe is CLOEXEC). */
+    /* 2. Errors until EOF: EOF = execve of the user's program happened (the pipe is CLOEXEC). With a tty
+     * the console master arrives meanwhile; init waits for our ack, so the window size is set before the
+     * user's program can ask for it. */
     char ebuf[2048];
     size_t el = 0;
     for (;;) {
+      struct pollfd pf[2] = {{.fd = exec_pipe, .events = POLLIN}, {.fd = console[0], .events = POLLIN}};
+      int np = (console[0] >= 0 && master < 0) ? 2 : 1;
+      if (poll(pf, (nfds_t)np, -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (np == 2 && pf[1].revents) {
+        char b[16];
+        if (recv_fd(console[0], b, sizeof b, &master, NULL) <= 0 || master < 0) {
+          close(console[0]);
+          console[0] = -1;
+        } else {
+          if (s->log_fd < 0) {
+            if (isatty(0))
+              copy_winsize(0, master);
+            else if (isatty(1))
+              copy_winsize(1, master);
+          }
+          write_all(console[0], "k", 1);
+        }
+      }
+      if (!pf[0].revents) continue;
       ssize_t r = read(exec_pipe, ebuf + el, sizeof ebuf - 1 - el);
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) break;
@@ -236,20 +261,12 @@ static struct run_result run_once(struct shim *s) {
   g_report_fd = -1;
 
   /* 3. Console, terminal, logs, signals until the child (unshare/nsenter) exits. */
-  int master = -1;
-  if (s->tty && !res.start_error) {
-    char b[16];
-    int fl = fcntl(console[0], F_GETFL);
-    fcntl(console[0], F_SETFL, fl | O_NONBLOCK);
-    recv_fd(console[0], b, sizeof b, &master, NULL);
-  }
+  if (res.start_error && master >= 0) close(master), master = -1;
   if (console[0] >= 0) close(console[0]);
   struct termios saved;
   int raw = 0;
   int fg = s->log_fd < 0;
   if (master >= 0 && fg) {
-    if (isatty(0)) copy_winsize(0, master);
-    else if (isatty(1)) copy_winsize(1, master);
     if (s->stdin_on && isatty(0) && set_raw(0, &saved) == 0) raw = 1;
   }
   int in_open = master >= 0 && fg && s->stdin_on;

@@ -112,6 +112,8 @@ int mode_exec(int argc, char **argv);
 /* Sync handshake (init/exec side): sends "pid N" and the read end of a fresh CLOEXEC pipe over sync_fd;
  * afterwards errors go to the pipe, whose EOF tells the shim that execve happened. */
 void sync_handshake(int sync_fd);
+/* Sends the pty master to the shim over the console socket and waits for its ack (window size set). */
+void send_console(int console, int master);
 /* Tini-like PID 1: forks, child returns 0; parent never returns. */
 void run_as_reaper(void);
 

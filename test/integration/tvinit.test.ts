@@ -26,6 +26,7 @@ import {
 } from '../../src/namespaces/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { TvctlError } from '../../src/errors.js';
+import { buildEscapeProbe, parseProbe } from '../helpers/escape-probe.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('tvinit integration tests skipped: they need root (namespaces, mounts, pivot_root)');
@@ -34,38 +35,6 @@ const suite = isRoot ? describe : describe.skip;
 const SEAL_FD = 5;
 const CONF_FD = 6;
 const PATH_ENV = 'PATH=/usr/sbin:/usr/bin:/sbin:/bin';
-
-/* The classic chroot escape (chroot into a subdir while keeping the cwd outside, walk up, chroot there) plus
- * direct attempts at what the seccomp filter / dropped capabilities must forbid. Prints one `key=result` a line. */
-const ESCAPE_C = String.raw`
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-static const char *r(int ok) { return ok ? "OK" : strerror(errno); }
-int main(int argc, char **argv) {
-  mkdir("esc-sub", 0755);
-  printf("chroot=%s\n", r(chroot("esc-sub") == 0));
-  for (int i = 0; i < 64; i++) chdir("..");
-  printf("chroot2=%s\n", r(chroot(".") == 0));
-  int fd = open(argv[1], O_RDONLY);
-  printf("escape_open=%s\n", r(fd >= 0));
-  if (fd >= 0) { char b[64] = {0}; read(fd, b, 63); printf("escape_content=%s\n", b); }
-  printf("mount=%s\n", r(mount("none", "/tmp", "tmpfs", 0, NULL) == 0));
-  printf("unshare_user=%s\n", r(unshare(CLONE_NEWUSER) == 0));
-  printf("unshare_mnt=%s\n", r(unshare(CLONE_NEWNS) == 0));
-  printf("pivot_root=%s\n", r(syscall(SYS_pivot_root, ".", ".") == 0));
-  printf("proc1_exe_w=%s\n", r(open("/proc/1/exe", O_WRONLY) >= 0));
-  printf("proc1_exe_r=%s\n", r(open("/proc/1/exe", O_RDONLY) >= 0));
-  return 0;
-}
-`;
 
 interface Started {
   dir: string;
@@ -87,14 +56,7 @@ let escBin = '';
 const shims: number[] = [];
 const containerDirs: string[] = [];
 
-function parseKv(out: string): Record<string, string> {
-  return Object.fromEntries(
-    out
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
-}
+const parseKv = parseProbe;
 
 async function prepare(
   args: string[],
@@ -178,10 +140,7 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     lower = join(base, 'lower');
     mkdirSync(lower);
     execFileSync('tar', ['-xf', tar, '-C', lower]);
-    mkdirSync(join(base, 'bin'));
-    writeFileSync(join(base, 'bin', 'esc.c'), ESCAPE_C);
-    escBin = join(base, 'bin', 'esc');
-    execFileSync('gcc', ['-static', '-O1', '-o', escBin, join(base, 'bin', 'esc.c')]);
+    escBin = buildEscapeProbe(join(base, 'bin'));
     writeFileSync(join(base, 'host-secret'), 'host secret\n');
   });
 
@@ -252,6 +211,8 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     });
     expect(r.stderr).toBe('');
     const kv = parseKv(r.stdout);
+    expect(Number(kv['exe_seen'])).toBeGreaterThan(0);
+    expect(kv['exe_writable']).toBe('0');
     expect(kv['chroot']).toBe('OK'); // CAP_SYS_CHROOT is in Docker's default set...
     expect(kv['escape_open']).toBe('No such file or directory'); // ...but above the pivoted root there is nothing
     expect(kv['escape_content']).toBeUndefined();
@@ -358,7 +319,8 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     expect(kv['proc1_exe_w']).toBe('Permission denied');
     expect(kv['proc1_exe_r']).toBe('Permission denied');
     const ps = await run(['sh', '-c', 'ps -o pid,args; readlink /proc/1/exe; echo "rl=$?"'], { process: { init: true } });
-    expect(ps.stdout).toMatch(/^\s*1 \S+ init \S+\/init\.conf$/m);
+    expect(ps.stdout).toMatch(/^\s*1 tvinit init\s*$/m);
+    expect(ps.stdout).not.toContain(base); // no host path in PID 1's command line
     expect(ps.stdout).toMatch(/^\s*2 sh -c ps/m);
     expect(ps.stdout).toMatch(/^rl=1$/m);
     // The sealed copy is what runs: the host binary's inode is not PID 1's exe (seen from the host).
@@ -427,10 +389,11 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
       reject: false,
       timeout: 30_000,
     });
-    expect(r.stdout).toContain('/dev/pts/0');
-    expect(r.stdout).toContain('33 101');
-    expect(r.stdout).toContain('got:hello');
-    expect(r.exitCode).toBe(5);
+    const why = `stdout: ${JSON.stringify(r.stdout)} stderr: ${JSON.stringify(r.stderr)}`;
+    expect(r.stdout, why).toContain('/dev/pts/0');
+    expect(r.stdout, why).toContain('33 101');
+    expect(r.stdout, why).toContain('got:hello');
+    expect(r.exitCode, why).toBe(5);
     expect(readExit(p.stateDir).exitCode).toBe(5);
   });
 
