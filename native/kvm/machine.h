@@ -102,7 +102,9 @@ class Machine {
   MachineOptions opts_;
   int kvmFd_ = -1;
   int vmFd_ = -1;
-  uint8_t* mem_ = nullptr;
+  uint8_t* mem_ = nullptr;      // guest RAM (2 MiB aligned inside the mapping)
+  uint8_t* mapBase_ = nullptr;  // the mapping itself
+  uint64_t mapBytes_ = 0;
   uint64_t memBytes_ = 0;
   uint64_t lowBytes_ = 0;  // RAM below the 3 GiB PCI hole; the rest is mapped from 4 GiB
   size_t runSize_ = 0;

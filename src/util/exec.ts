@@ -19,7 +19,7 @@ export interface CommandResult {
  */
 export async function runCommand(
   cmd: CommandLine,
-  opts: { allowFailure?: boolean; input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  opts: { allowFailure?: boolean; input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
 ): Promise<CommandResult> {
   const options: ExecaOptions = {
     reject: false,
@@ -28,6 +28,7 @@ export async function runCommand(
     ...(opts.input !== undefined ? { input: opts.input } : {}),
     ...(opts.env !== undefined ? { env: opts.env } : {}),
     ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
   };
   const r = await execa(cmd.file, [...cmd.args], options);
   if ('code' in r && r.code === 'ENOENT') {

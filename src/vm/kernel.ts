@@ -1,0 +1,128 @@
+/**
+ * The guest kernel for VM mode: Debian's cloud kernel (`linux-image-cloud-amd64`: 8250 console and initramfs
+ * support built in), fetched with `apt-get download` and unpacked with `dpkg -x`, kept at
+ * <data root>/kernels/vmlinuz with its version next to it. Never committed, never downloaded at test time
+ * unless a test asks for it.
+ */
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TvctlError } from '../errors.js';
+import { runCommand, type CommandLine } from '../util/exec.js';
+import { parseBzImage } from './bzimage.js';
+
+export const KERNEL_META_PACKAGE = 'linux-image-cloud-amd64';
+
+export function kernelsDir(dataRoot: string): string {
+  return join(dataRoot, 'kernels');
+}
+
+export function kernelPath(dataRoot: string): string {
+  return join(kernelsDir(dataRoot), 'vmlinuz');
+}
+
+export function kernelVersionPath(dataRoot: string): string {
+  return join(kernelsDir(dataRoot), 'vmlinuz.version');
+}
+
+/** The installed guest kernel's path, or a TvctlError saying how to get one. */
+export function findKernel(dataRoot: string): string {
+  const p = kernelPath(dataRoot);
+  if (!existsSync(p)) {
+    throw new TvctlError(
+      'KERNEL_NOT_FOUND',
+      `no guest kernel at ${p}; run "tvctl vm kernel install" (downloads Debian's ${KERNEL_META_PACKAGE} with apt-get)`,
+    );
+  }
+  return p;
+}
+
+export interface InstalledKernel {
+  path: string;
+  /** e.g. "6.1.0-56-cloud-amd64" */
+  version: string;
+  /** The Debian package it came from, e.g. "linux-image-6.1.0-56-cloud-amd64". */
+  package: string;
+  sizeBytes: number;
+  /** The boot protocol version of the bzImage, e.g. "2.15". */
+  bootProtocol: string;
+}
+
+export function buildAptCacheDependsArgv(pkg: string): CommandLine {
+  return { file: 'apt-cache', args: ['depends', '--no-recommends', '--no-suggests', pkg] };
+}
+
+export function buildAptDownloadArgv(pkg: string): CommandLine {
+  return { file: 'apt-get', args: ['download', '-q', pkg] };
+}
+
+export function buildDpkgExtractArgv(deb: string, dir: string): CommandLine {
+  return { file: 'dpkg', args: ['-x', deb, dir] };
+}
+
+/** From `apt-cache depends linux-image-cloud-amd64`: the versioned image package it points to. */
+export function parseKernelDependency(aptCacheOutput: string): string | undefined {
+  for (const line of aptCacheOutput.split('\n')) {
+    const m = /^\s*\|?Depends:\s*(linux-image-[^\s]+)/.exec(line);
+    if (m && m[1]) return m[1];
+  }
+  return undefined;
+}
+
+/** Reads the version recorded at install time, if any. */
+export function installedKernelVersion(dataRoot: string): string | undefined {
+  try {
+    return readFileSync(kernelVersionPath(dataRoot), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Downloads Debian's cloud kernel package into a temp dir, unpacks it, checks it is a bzImage and installs
+ * boot/vmlinuz-* as <dataRoot>/kernels/vmlinuz (atomically, with a version file). Leaves nothing else behind.
+ */
+export async function installKernel(dataRoot: string, opts: { metaPackage?: string } = {}): Promise<InstalledKernel> {
+  const meta = opts.metaPackage ?? KERNEL_META_PACKAGE;
+  const deps = await runCommand(buildAptCacheDependsArgv(meta), { allowFailure: true });
+  const pkg = parseKernelDependency(deps.stdout);
+  if (deps.exitCode !== 0 || !pkg) {
+    throw new TvctlError(
+      'KERNEL_PACKAGE',
+      `apt knows no kernel package behind ${meta}; run "apt-get update" first (apt-cache: ${deps.stderr.trim() || 'no Depends line'})`,
+    );
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'tvctl-kernel-'));
+  try {
+    chmodSync(tmp, 0o755); // apt's _apt sandbox user must be able to write here
+    const dl = await runCommand(buildAptDownloadArgv(pkg), { allowFailure: true, cwd: tmp, timeoutMs: 600_000 });
+    const deb = readdirSync(tmp).find((f) => f.endsWith('.deb'));
+    if (dl.exitCode !== 0 || !deb) {
+      throw new TvctlError('KERNEL_DOWNLOAD', `apt-get download ${pkg} failed: ${(dl.stderr || dl.stdout).trim().split('\n').pop() ?? ''}`);
+    }
+    const root = join(tmp, 'root');
+    await runCommand(buildDpkgExtractArgv(join(tmp, deb), root));
+    const boot = join(root, 'boot');
+    const image = existsSync(boot) ? readdirSync(boot).find((f) => f.startsWith('vmlinuz-')) : undefined;
+    if (!image) throw new TvctlError('KERNEL_PACKAGE', `${deb} contains no boot/vmlinuz-*`);
+    const bz = parseBzImage(readFileSync(join(boot, image)), image);
+    const version = image.slice('vmlinuz-'.length);
+    const dir = kernelsDir(dataRoot);
+    mkdirSync(dir, { recursive: true });
+    const dest = kernelPath(dataRoot);
+    copyFileSync(join(boot, image), `${dest}.tmp`);
+    renameSync(`${dest}.tmp`, dest);
+    writeFileSync(`${kernelVersionPath(dataRoot)}.tmp`, `${version}\n`);
+    renameSync(`${kernelVersionPath(dataRoot)}.tmp`, kernelVersionPath(dataRoot));
+    return {
+      path: dest,
+      version,
+      package: pkg,
+      sizeBytes: statSync(dest).size,
+      bootProtocol: `${bz.header.version >> 8}.${(bz.header.version & 0xff).toString().padStart(2, '0')}`,
+    };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * What kind of hypervisor sits behind /dev/kvm, in the seed's terms: hardware-assisted (Intel VT-x / AMD-V,
+ * modules kvm_intel / kvm_amd, cpu flags vmx / svm), software PVM (module kvm_pvm: the KVM API implemented
+ * without virtualization extensions, guest code emulated/paravirtualized, much slower), or none. And, from
+ * that, which VM engines can work on this host. The fact gathering takes its roots as parameters; the
+ * interpretation is pure.
+ */
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { DEFAULT_KVM_DEVICE, kvmAddonAvailable, probeKvmDevice, type KvmDeviceProbe } from './kvm.js';
+
+export type KvmKind = 'hardware' | 'software-pvm' | 'unknown' | 'none';
+
+export interface KvmFacts {
+  device: KvmDeviceProbe;
+  /** How the device was probed: through the addon (ioctls) or only the file system (addon not built). */
+  probedWith: 'addon' | 'filesystem';
+  modules: { kvm: boolean; kvmIntel: boolean; kvmAmd: boolean; kvmPvm: boolean };
+  cpuFlags: { vmx: boolean; svm: boolean; hypervisor: boolean };
+}
+
+export interface KvmProbe extends KvmFacts {
+  kind: KvmKind;
+  /** API version 12 reported by the device. */
+  apiOk: boolean;
+  /** One sentence: what the probe found and what it means. */
+  meaning: string;
+}
+
+export interface ProbeRoots {
+  devicePath?: string;
+  sysRoot?: string;
+  procRoot?: string;
+}
+
+/** CPU flags from /proc/cpuinfo (first processor's "flags" line). */
+export function parseCpuFlags(cpuinfo: string): KvmFacts['cpuFlags'] {
+  const line = cpuinfo.split('\n').find((l) => /^flags\s*:/.test(l)) ?? '';
+  const flags = new Set(line.replace(/^flags\s*:/, '').trim().split(/\s+/));
+  return { vmx: flags.has('vmx'), svm: flags.has('svm'), hypervisor: flags.has('hypervisor') };
+}
+
+function fsOnlyDeviceProbe(devicePath: string): KvmDeviceProbe {
+  const r: KvmDeviceProbe = { devicePath, present: false, accessible: false, errno: 0, apiVersion: -1, extensions: {} };
+  try {
+    statSync(devicePath);
+    r.present = true;
+    accessSync(devicePath, constants.R_OK | constants.W_OK);
+    r.accessible = true;
+  } catch (err) {
+    r.error = (err as Error).message;
+  }
+  return r;
+}
+
+/** Gathers the facts: the device (ioctls through the addon when built), loaded modules, cpu flags. */
+export function gatherKvmFacts(roots: ProbeRoots = {}): KvmFacts {
+  const devicePath = roots.devicePath ?? DEFAULT_KVM_DEVICE;
+  const sys = roots.sysRoot ?? '/sys';
+  const proc = roots.procRoot ?? '/proc';
+  const useAddon = kvmAddonAvailable();
+  const device = useAddon ? probeKvmDevice(devicePath) : fsOnlyDeviceProbe(devicePath);
+  const mod = (name: string): boolean => existsSync(join(sys, 'module', name));
+  let cpuinfo = '';
+  try {
+    cpuinfo = readFileSync(join(proc, 'cpuinfo'), 'utf8');
+  } catch {
+    // no /proc: flags stay false
+  }
+  return {
+    device,
+    probedWith: useAddon ? 'addon' : 'filesystem',
+    modules: { kvm: mod('kvm'), kvmIntel: mod('kvm_intel'), kvmAmd: mod('kvm_amd'), kvmPvm: mod('kvm_pvm') },
+    cpuFlags: parseCpuFlags(cpuinfo),
+  };
+}
+
+/** Pure: what the facts mean. */
+export function classifyKvm(f: KvmFacts): KvmProbe {
+  const apiOk = f.device.apiVersion === 12;
+  let kind: KvmKind;
+  let meaning: string;
+  if (!f.device.present) {
+    kind = 'none';
+    meaning =
+      `${f.device.devicePath} does not exist: no KVM on this host` +
+      (f.cpuFlags.vmx || f.cpuFlags.svm
+        ? ' although the CPU has VT-x/AMD-V (load kvm_intel or kvm_amd)'
+        : ' and the CPU shows no VT-x/AMD-V (vmx/svm) flag') +
+      '; VMs can only run under QEMU\'s TCG (compiled emulation)';
+  } else if (f.modules.kvmIntel || f.modules.kvmAmd) {
+    kind = 'hardware';
+    meaning = `hardware-assisted KVM (${f.modules.kvmIntel ? 'Intel VT-x, kvm_intel' : 'AMD-V, kvm_amd'}): guest code runs natively on the CPU in VMX/SVM non-root mode`;
+  } else if (f.modules.kvmPvm) {
+    kind = 'software-pvm';
+    meaning =
+      'software KVM (PVM, module kvm_pvm): the KVM API without VT-x/AMD-V; guests run deprivileged with shadow ' +
+      'paging and emulated privileged instructions, orders of magnitude slower, and not every instruction is ' +
+      'emulated (a full Linux guest does not get far)';
+  } else {
+    kind = f.cpuFlags.vmx || f.cpuFlags.svm ? 'hardware' : 'unknown';
+    meaning =
+      kind === 'hardware'
+        ? 'KVM with a CPU that has VT-x/AMD-V (vendor module not visible in /sys/module)'
+        : 'KVM is present but neither kvm_intel, kvm_amd nor kvm_pvm is loaded and the CPU shows no vmx/svm';
+  }
+  if (f.device.present && !f.device.accessible) {
+    meaning += `; ${f.device.devicePath} is not accessible to this user (${f.device.error ?? 'permission denied'})`;
+  } else if (f.device.accessible && f.probedWith === 'addon' && !apiOk) {
+    meaning += `; KVM API version ${f.device.apiVersion} is not 12`;
+  }
+  return { ...f, kind, apiOk, meaning };
+}
+
+export function probeKvm(roots: ProbeRoots = {}): KvmProbe {
+  return classifyKvm(gatherKvmFacts(roots));
+}
+
+export interface EngineAssessment {
+  engine: 'kvm' | 'qemu';
+  /** Can it start a VM here at all. */
+  usable: boolean;
+  /** Can it boot a full Linux guest to userspace here. */
+  fullLinux: boolean;
+  /** qemu: the accelerator it would use. */
+  accel?: 'kvm' | 'tcg';
+  binary?: string;
+  why: string;
+}
+
+/** Finds an executable on PATH (no shell, no `which`). */
+export function findOnPath(name: string, path: string = process.env['PATH'] ?? ''): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** Pure: which engines work given the probe, whether the addon is built and where QEMU is. */
+export function assessVmEngines(
+  kvm: KvmProbe,
+  env: { addonBuilt: boolean; qemuBinary: string | undefined },
+): EngineAssessment[] {
+  const usableKvm = kvm.device.accessible && (kvm.probedWith === 'filesystem' || kvm.apiOk);
+  let kvmEngine: EngineAssessment;
+  if (!env.addonBuilt) {
+    kvmEngine = { engine: 'kvm', usable: false, fullLinux: false, why: 'the KVM addon is not built (run npm ci)' };
+  } else if (!usableKvm) {
+    kvmEngine = {
+      engine: 'kvm',
+      usable: false,
+      fullLinux: false,
+      why: kvm.device.present ? `${kvm.device.devicePath} cannot be used: ${kvm.device.error ?? 'API mismatch'}` : 'no /dev/kvm',
+    };
+  } else if (kvm.kind === 'hardware') {
+    kvmEngine = { engine: 'kvm', usable: true, fullLinux: true, why: 'hardware-assisted KVM: the addon boots Linux at native speed' };
+  } else {
+    kvmEngine = {
+      engine: 'kvm',
+      usable: true,
+      fullLinux: false,
+      why:
+        'the addon runs small guests, but this KVM is software (PVM): Linux decompresses slowly and stops early ' +
+        'on an instruction PVM does not emulate; full Linux needs hardware assist',
+    };
+  }
+  let qemu: EngineAssessment;
+  if (!env.qemuBinary) {
+    qemu = { engine: 'qemu', usable: false, fullLinux: false, why: 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' };
+  } else if (usableKvm && kvm.kind === 'hardware') {
+    qemu = { engine: 'qemu', usable: true, fullLinux: true, accel: 'kvm', binary: env.qemuBinary, why: '-accel kvm on hardware-assisted KVM' };
+  } else {
+    qemu = {
+      engine: 'qemu',
+      usable: true,
+      fullLinux: true,
+      accel: 'tcg',
+      binary: env.qemuBinary,
+      why:
+        kvm.kind === 'software-pvm'
+          ? '-accel tcg (compiled emulation): QEMU on PVM gets as far as the addon; TCG boots Linux fully, slowly'
+          : '-accel tcg (compiled emulation): no usable KVM',
+    };
+  }
+  return [kvmEngine, qemu];
+}
