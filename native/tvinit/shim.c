@@ -455,5 +455,13 @@ int mode_shim(int argc, char **argv) {
                     code, sig, oom ? "true" : "false", started, finished, restarts);
   if (write_file_atomic(s.state_dir, "exit", json, (size_t)jl) < 0)
     report(2, "tvinit shim: cannot write %s/exit: %s\n", s.state_dir, strerror(errno));
+  /* Detached containers: nobody waits for us, so the host resources (cgroups, network) are released by the
+   * on_exit command (tvctl reap), which replaces this process once the exit is recorded. */
+  size_t on_exit_n = 0;
+  char **on_exit = conf_all(&c, "on_exit", &on_exit_n);
+  if (on_exit_n > 0) {
+    execv(on_exit[0], on_exit);
+    report(2, "tvinit shim: cannot run %s: %s\n", on_exit[0], strerror(errno));
+  }
   return code;
 }

@@ -11,6 +11,7 @@ import Inspect from '../commands/inspect.js';
 import Kill from '../commands/kill.js';
 import Logs from '../commands/logs.js';
 import Ps from '../commands/ps.js';
+import Reap from '../commands/reap.js';
 import Rm from '../commands/rm.js';
 import Run from '../commands/run.js';
 import Start from '../commands/start.js';
@@ -31,6 +32,7 @@ export const FAST_COMMANDS: Record<string, new (argv: string[], config: never) =
   wait: Wait as never,
   inspect: Inspect as never,
   logs: Logs as never,
+  reap: Reap as never,
 };
 
 /** Just what oclif's Command uses of its Config when it runs a command (no plugins, no hooks). */

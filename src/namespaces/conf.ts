@@ -122,6 +122,8 @@ export interface ShimSpec {
   confFile?: string;
   /** Exec argv[0] from a sealed memfd copy (so nsenter is never a writable host binary). */
   execSealed?: boolean;
+  /** Executed (absolute path, replacing the shim) after the final exit was recorded: releases host resources. */
+  onExit?: string[];
 }
 
 function processRecords(p: ProcessSpec): ConfRecord[] {
@@ -210,6 +212,7 @@ export function shimRecords(spec: ShimSpec): ConfRecord[] {
   }
   if (spec.confFd !== undefined && spec.confFile !== undefined) r.push(['conf_fd', String(spec.confFd)], ['conf', spec.confFile]);
   if (spec.execSealed) r.push(['exec_sealed', '1']);
+  for (const a of spec.onExit ?? []) r.push(['on_exit', a]);
   return r;
 }
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join } from 'node:path';
@@ -19,7 +20,7 @@ import {
   writeConfFile,
   type BindMount,
 } from '../namespaces/index.js';
-import { defaultRoots, type Roots } from '../paths.js';
+import { defaultRoots, packageRoot, type Roots } from '../paths.js';
 import { trace } from '../util/trace.js';
 import { newId, randomName, shortId } from './ids.js';
 import { withLock } from './lock.js';
@@ -278,11 +279,34 @@ export class Runtime {
       ...(attach ? {} : { logFile: p.log }),
       tty: rec.process.tty,
       stdin: rec.config.openStdin,
-      ...(attach ? {} : { restart: toShimRestart(rec) }),
+      ...(attach ? {} : { restart: toShimRestart(rec), onExit: this.reapCommand(rec.id) }),
       oomFiles,
       sealFd: SEAL_FD,
     });
     await writeConfFile(p.shimConf, shim);
+  }
+
+  /** The command a detached container's supervisor runs after the final exit (see `reap`). */
+  private reapCommand(id: string): string[] {
+    const root = packageRoot();
+    const blob = join(root, 'dist', 'tvctl.blob');
+    const entry = existsSync(blob) ? ['--snapshot-blob', blob, root] : [join(root, 'bin', 'tvctl.js')];
+    return [process.execPath, ...entry, 'reap', id, '--root', this.roots.state, '--data', this.roots.data];
+  }
+
+  /**
+   * Called by a detached container's supervisor once it has exited for good: releases its cgroups and
+   * network, and removes it entirely with --rm. Serialized with every other operation by the lock.
+   */
+  async reap(ref: string): Promise<void> {
+    const id = await this.store.resolve(ref);
+    await withLock(this.store.paths(id).lock, async () => {
+      const rec = await this.store.load(id);
+      const state = deriveState(await this.store.facts(id));
+      if (state.running || state.status === 'restarting') return; // restarted meanwhile
+      if (rec.hostConfig.autoRemove) await this.removeAll(id, rec.name);
+      else await this.releaseResources(id);
+    });
   }
 
   /** Releases what a stopped container holds on the host: cgroups, netns, veth, rules, lease. Idempotent. */
