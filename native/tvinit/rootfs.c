@@ -15,6 +15,22 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+/* A fresh network namespace (--network none) has lo down; Docker's has it up. One ioctl, no `ip` exec. */
+static void loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) fail_errno(EXIT_SETUP, "socket");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) fail_errno(EXIT_SETUP, "cannot read the flags of lo");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) fail_errno(EXIT_SETUP, "cannot bring lo up");
+  close(s);
+}
 
 #define FDPATH(buf, fd) snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd)
 
@@ -294,6 +310,7 @@ void setup_rootfs(const struct conf *c, int tty, int *slave_out) {
 
   const char *hn = conf_get(c, "hostname");
   if (hn && sethostname(hn, strlen(hn)) < 0) fail_errno(EXIT_SETUP, "cannot set hostname %s", hn);
+  if (conf_bool(c, "lo_up")) loopback_up();
 
   /* runc's pivot_root(".", "."): the old root ends up stacked under the new one; detach it. */
   if (fchdir(rootfd) < 0) fail_errno(EXIT_SETUP, "chdir %s", rootfs);

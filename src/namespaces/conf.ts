@@ -79,6 +79,8 @@ export interface InitSpec {
   mounts?: BindMount[];
   maskedPaths?: string[];
   readonlyPaths?: string[];
+  /** Bring lo up (a fresh network namespace of its own: --network none). */
+  loopbackUp?: boolean;
   /** Mount a read-only cgroup2 at /sys/fs/cgroup (namespaced by the cgroup ns). */
   cgroupfs?: 'v2';
   /** Defaults: SYNC_FD, CONSOLE_FD. */
@@ -176,6 +178,7 @@ export function initRecords(spec: InitSpec): ConfRecord[] {
   for (const p of spec.maskedPaths ?? []) r.push(['masked', p]);
   for (const p of spec.readonlyPaths ?? []) r.push(['readonly_path', p]);
   if (spec.cgroupfs) r.push(['cgroupfs', spec.cgroupfs]);
+  if (spec.loopbackUp) r.push(['lo_up', '1']);
   return [...r, ...processRecords(spec.process)];
 }
 

@@ -5,7 +5,7 @@ import { isAbsolute, join } from 'node:path';
 import { createCgroupManager, type CgroupManager } from '../cgroups/index.js';
 import { TvctlError, isErrno } from '../errors.js';
 import { ImageStore } from '../images/store.js';
-import { NetworkManager } from '../network/index.js';
+import { NetworkManager, type NetworkAttachment } from '../network/index.js';
 import {
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
@@ -191,12 +191,16 @@ export class Runtime {
       const cg = await this.cgroups.create(id, rec.hostConfig.limits);
       trace('start: cgroups created');
       try {
-        const net = await this.network.attach(id, {
-          network: rec.hostConfig.network,
-          ports: rec.hostConfig.portBindings,
-          hostname: rec.config.hostname,
-          aliases: [rec.name],
-        });
+        // none: a fresh namespace from unshare --net (lo brought up by tvinit); nothing on the host to manage.
+        const net: NetworkAttachment =
+          rec.hostConfig.network === 'none'
+            ? { mode: 'none', ports: [] }
+            : await this.network.attach(id, {
+                network: rec.hostConfig.network,
+                ports: rec.hostConfig.portBindings,
+                hostname: rec.config.hostname,
+                aliases: [rec.name],
+              });
         const etc = await this.network.writeEtcFiles(id, net, join(p.stateDir, 'etc'), {
           hostname: rec.config.hostname,
           addHosts: rec.hostConfig.addHosts,
@@ -207,7 +211,7 @@ export class Runtime {
         await this.store.save(rec);
         await this.writeConfs(rec, cg.procsFiles, cg.oomFiles, opts.attach, {
           // Host networking: nsenter joins its own (the host's) network namespace.
-          netnsPath: net.netnsPath ?? '/proc/self/ns/net',
+          netnsPath: net.mode === 'none' ? undefined : (net.netnsPath ?? '/proc/self/ns/net'),
           etcMounts: [
             { source: etc.hosts, destination: '/etc/hosts', readonly: false },
             { source: etc.hostname, destination: '/etc/hostname', readonly: false },
@@ -222,7 +226,7 @@ export class Runtime {
         if (!opts.attach) return { id, pid: initPid };
         const exited = shim.exited.then(async (code) => {
           trace('exited');
-          await this.releaseResources(id);
+          await this.releaseResources(id, rec);
           trace('resources released');
           if (rec.hostConfig.autoRemove) await this.removeAll(id, rec.name, true);
           trace('removed');
@@ -230,7 +234,7 @@ export class Runtime {
         });
         return { id, pid: initPid, exited };
       } catch (err) {
-        await this.releaseResources(id);
+        await this.releaseResources(id, rec);
         throw err;
       }
     });
@@ -241,7 +245,7 @@ export class Runtime {
     procsFiles: string[],
     oomFiles: string[],
     attach: boolean,
-    net: { netnsPath: string; etcMounts: BindMount[] },
+    net: { netnsPath: string | undefined; etcMounts: BindMount[] },
   ): Promise<void> {
     const p = this.store.paths(rec.id);
     const mounts: BindMount[] = [
@@ -258,6 +262,7 @@ export class Runtime {
       mounts,
       maskedPaths: [...DEFAULT_MASKED_PATHS],
       readonlyPaths: [...DEFAULT_READONLY_PATHS],
+      loopbackUp: net.netnsPath === undefined,
       process: {
         args: rec.process.args,
         env: rec.process.env,
@@ -272,7 +277,11 @@ export class Runtime {
     });
     await writeConfFile(p.initConf, init);
     const shim = shimConf({
-      argv: buildUnshareArgv({ tvinit: `/proc/self/fd/${SEAL_FD}`, initConf: p.initConf, netnsPath: net.netnsPath }),
+      argv: buildUnshareArgv({
+        tvinit: `/proc/self/fd/${SEAL_FD}`,
+        initConf: p.initConf,
+        ...(net.netnsPath !== undefined ? { netnsPath: net.netnsPath } : {}),
+      }),
       cgroupProcs: procsFiles,
       stateDir: p.stateDir,
       syncFd: 3,
@@ -305,13 +314,18 @@ export class Runtime {
       const state = deriveState(await this.store.facts(id));
       if (state.running || state.status === 'restarting') return; // restarted meanwhile
       if (rec.hostConfig.autoRemove) await this.removeAll(id, rec.name);
-      else await this.releaseResources(id);
+      else await this.releaseResources(id, rec);
     });
   }
 
-  /** Releases what a stopped container holds on the host: cgroups, netns, veth, rules, lease. Idempotent. */
-  async releaseResources(id: string): Promise<void> {
-    await Promise.all([this.cgroups.destroy(id), this.network.detach(id)]);
+  /**
+   * Releases what a stopped container holds on the host: cgroups, netns, veth, rules, lease. Idempotent.
+   * Containers without a managed network (none, host) have nothing on the network side to release.
+   */
+  async releaseResources(id: string, rec?: ContainerRecord): Promise<void> {
+    const record = rec ?? (await this.store.load(id).catch(() => undefined));
+    const managedNet = record === undefined || !['none', 'host'].includes(record.hostConfig.network);
+    await Promise.all([this.cgroups.destroy(id), managedNet ? this.network.detach(id) : undefined]);
   }
 
   private async removeAll(id: string, name: string, released = false): Promise<void> {
