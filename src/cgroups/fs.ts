@@ -114,6 +114,15 @@ export function checkId(id: string): void {
   }
 }
 
+/** `dir` and every cgroup below it, parents before children (a container may have made sub-cgroups). */
+export async function subtree(fs: CgroupFs, dir: string): Promise<string[]> {
+  const out = [dir];
+  for (let i = 0; i < out.length; i++) {
+    for (const c of await fs.children(out[i]!)) out.push(`${out[i]}/${c}`);
+  }
+  return out;
+}
+
 /** rmdir with retries: the kernel keeps a cgroup busy for a moment after its last task exits. */
 export async function removeDir(fs: CgroupFs, dir: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

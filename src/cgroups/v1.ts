@@ -13,6 +13,7 @@ import {
   parsePids,
   readOptional,
   removeDir,
+  subtree,
   writeControl,
   type CgroupFs,
 } from './fs.js';
@@ -248,9 +249,11 @@ export class CgroupV1Manager implements CgroupManager {
     }
     const freezer = this.dir('freezer', id);
     const freezerState = freezer !== null && present.includes(freezer) ? join(freezer, 'freezer.state') : null;
+    const all: string[] = [];
+    for (const d of present) all.push(...(await subtree(this.fs, d)));
     await killAll(
       this.fs,
-      present.map((d) => join(d, 'cgroup.procs')),
+      all.map((d) => join(d, 'cgroup.procs')),
       freezerState === null
         ? {}
         : {
@@ -258,7 +261,7 @@ export class CgroupV1Manager implements CgroupManager {
             thaw: () => this.fs.write(freezerState, 'THAWED'),
           },
     );
-    for (const d of present) await removeDir(this.fs, d);
+    for (const d of all.reverse()) await removeDir(this.fs, d);
   }
 
   async pids(id: string): Promise<number[]> {

@@ -12,6 +12,7 @@ import {
   parsePids,
   readOptional,
   removeDir,
+  subtree,
   writeControl,
   type CgroupFs,
 } from './fs.js';
@@ -141,12 +142,13 @@ export class CgroupV2Manager implements CgroupManager {
     if (await this.fs.exists(kill)) await this.fs.write(kill, '1').catch(() => undefined);
     const freeze = join(d, 'cgroup.freeze');
     const hasFreeze = await this.fs.exists(freeze);
+    const all = await subtree(this.fs, d);
     await killAll(
       this.fs,
-      [join(d, 'cgroup.procs')],
+      all.map((x) => join(x, 'cgroup.procs')),
       hasFreeze ? { freeze: () => this.fs.write(freeze, '1'), thaw: () => this.fs.write(freeze, '0') } : {},
     );
-    await removeDir(this.fs, d);
+    for (const x of all.reverse()) await removeDir(this.fs, x);
   }
 
   async pids(id: string): Promise<number[]> {

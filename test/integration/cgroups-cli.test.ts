@@ -78,7 +78,9 @@ describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
     let max = 0;
     for (let i = 0; i < 3; i++) max = Math.max(max, (await stats(roots, id)).pids);
     expect(max).toBeLessThanOrEqual(50);
-    expect(max).toBeGreaterThanOrEqual(45);
+    expect(max).toBeGreaterThanOrEqual(40); // sampled: bomb processes come and go
+    const peak = ['/sys/fs/cgroup/pids/tvctl', '/sys/fs/cgroup/tvctl'].map((d) => join(d, id, 'pids.peak')).find((f) => existsSync(f));
+    if (peak !== undefined) expect(Number(readFileSync(peak, 'utf8'))).toBe(50); // reached, never passed
     const t0 = Date.now();
     expect(spawnSync('true').status).toBe(0);
     expect(Date.now() - t0).toBeLessThan(2000);

@@ -142,7 +142,11 @@ describe.skipIf(!isRoot)(`cgroups on this host (${mode})`, () => {
       await sleep(50);
     }
     expect(max).toBeLessThanOrEqual(50);
-    expect(max).toBeGreaterThanOrEqual(45);
+    expect(max).toBeGreaterThanOrEqual(40); // sampled: bomb processes come and go
+    const pidsDirPeak = h.dirs.find((d) => d.includes('/pids/')) ?? h.dirs[0]!;
+    if (existsSync(join(pidsDirPeak, 'pids.peak'))) {
+      expect(Number(readFileSync(join(pidsDirPeak, 'pids.peak'), 'utf8'))).toBe(50); // reached, never passed
+    }
     const t0 = Date.now();
     expect(spawnSync('true').status).toBe(0);
     expect(Date.now() - t0).toBeLessThan(2000);
@@ -191,7 +195,9 @@ describe.skipIf(!isRoot)(`cgroups on this host (${mode})`, () => {
     const id = newId();
     const h = await m.create(id, parseLimits({ cpusetCpus: '0' }));
     const p = runIn(h.procsFiles, 'while :; do :; done');
-    await waitFor(async () => (await m.pids(id)).length === 1);
+    // the shell joins the hierarchies one by one; once it is in the cpuset one its affinity must be CPU 0
+    const cpusetProcs = h.procsFiles.find((f) => f.includes('/cpuset/'))!;
+    await waitFor(() => readFileSync(cpusetProcs, 'utf8').trim() === String(p.child.pid));
     const status = readFileSync(`/proc/${p.child.pid}/status`, 'utf8');
     expect(status).toMatch(/^Cpus_allowed_list:\s+0$/m);
     await sleep(500);
@@ -311,6 +317,18 @@ describe.skipIf(!isRoot)(`cgroups on this host (${mode})`, () => {
     expect(leftovers(id)).toEqual([]);
     expect((await p.exited).signal).toBe('SIGKILL');
     await m.destroy(id);
+  });
+
+  it('destroy also removes sub-cgroups a container made, and kills the tasks inside them', async () => {
+    const id = newId();
+    const h = await m.create(id, {});
+    const nested = h.dirs.map((d) => join(d, 'inner'));
+    for (const d of nested) mkdirSync(d);
+    const p = runIn(nested.filter((d) => !d.includes('/cpuset/')).map((d) => join(d, 'cgroup.procs')), 'exec sleep 60');
+    await waitFor(() => existsSync(join(nested[0]!, 'cgroup.procs')) && readFileSync(join(nested[0]!, 'cgroup.procs'), 'utf8').trim() !== '');
+    await m.destroy(id);
+    expect((await p.exited).signal).toBe('SIGKILL');
+    expect(leftovers(id)).toEqual([]);
   });
 
   it('a create that fails half-way leaves nothing behind', async () => {
