@@ -28,7 +28,11 @@ export interface ImageProcessConfig {
 }
 
 export interface ResolvedImage extends ImageRecord {
-  /** unpacked layer dirs, BOTTOM first (reverse them for overlay's lowerdir) */
+  /**
+   * Unpacked layer dirs, BOTTOM first (reverse them for overlay's lowerdir). A layer that occurs more than
+   * once (common for empty layers) is listed once, at its topmost position: overlayfs refuses a repeated
+   * lowerdir (ELOOP), and the lower copies are fully shadowed by the top one, so the merged view is the same.
+   */
   layerDirs: string[];
   config: ImageProcessConfig;
 }
@@ -182,7 +186,7 @@ export class ImageStore {
   async resolve(ref: string): Promise<ResolvedImage> {
     const img = await this.lookup(ref);
     const config = await this.readConfig(img);
-    const layerDirs = img.diffIds.map((d) => this.layerFsDir(d));
+    const layerDirs = uniqueLayers(img.diffIds).map((d) => this.layerFsDir(d));
     return { ...toRecord(img), layerDirs, config: processConfigOf(config) };
   }
 
@@ -434,6 +438,13 @@ export class ImageStore {
     }
     return freed;
   }
+}
+
+/** Keeps the last (topmost) occurrence of each diff ID, preserving order. */
+export function uniqueLayers(diffIds: string[]): string[] {
+  const last = new Map<string, number>();
+  diffIds.forEach((d, i) => last.set(d, i));
+  return diffIds.filter((d, i) => last.get(d) === i);
 }
 
 function moveTag(db: Db, tag: string, id: string): void {

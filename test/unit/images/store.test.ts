@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ImageStore } from '../../../src/images/store.js';
+import { ImageStore, uniqueLayers } from '../../../src/images/store.js';
 import { makeTar, sha256 } from '../../fixtures/images/build.js';
 
 let base: string;
@@ -98,5 +98,13 @@ describe('ImageStore', () => {
     expect(existsSync((await store.resolve('demo')).layerDirs[0]!)).toBe(true); // shared layer kept
     expect((await store.prune({ all: true, isInUse: async () => true })).deleted).toEqual([]);
     expect((await store.prune({ all: true })).deleted).toEqual([neu.id]);
+  });
+});
+
+describe('uniqueLayers', () => {
+  it('keeps the topmost occurrence of a repeated layer (overlayfs refuses repeated lowerdirs)', () => {
+    expect(uniqueLayers(['a', 'b', 'a', 'c'])).toEqual(['b', 'a', 'c']);
+    expect(uniqueLayers(['a', 'a'])).toEqual(['a']);
+    expect(uniqueLayers([])).toEqual([]);
   });
 });

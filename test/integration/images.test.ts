@@ -1,0 +1,377 @@
+import { execa } from 'execa';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { TVCTL, importDemo, isRoot, makeRoots, tvctl as tvctlRaw, type TestRoots } from '../helpers/cli.js';
+import { buildImage, layoutTar, legacyDockerSave, makeTar, sha256, writeLayout, zstd, type FixtureEntry } from '../fixtures/images/build.js';
+
+const have = async (cmd: string) => (await execa('which', [cmd], { reject: false })).exitCode === 0;
+
+let roots: TestRoots;
+let work: string;
+beforeEach(async () => {
+  roots = await makeRoots();
+  work = mkdtempSync(join(tmpdir(), 'tvctl-img-'));
+});
+afterEach(async () => {
+  await roots.cleanup();
+  rmSync(work, { recursive: true, force: true });
+});
+
+interface Out {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+async function tvctl(r: TestRoots, args: string[], opts: { timeout?: number } = {}): Promise<Out> {
+  const x = await tvctlRaw(r, args, opts);
+  return { exitCode: x.exitCode ?? -1, stdout: String(x.stdout), stderr: String(x.stderr) };
+}
+async function tvctlFile(r: TestRoots, args: string[], inputFile: string): Promise<Out> {
+  const x = await execa(TVCTL, args, { env: r.env, inputFile, reject: false });
+  return { exitCode: x.exitCode ?? -1, stdout: String(x.stdout), stderr: String(x.stderr) };
+}
+
+const imagesDir = () => join(roots.data, 'images');
+async function load(file: string, ...extra: string[]) {
+  return tvctl(roots, ['image', 'load', '-i', file, ...extra], { timeout: 120_000 });
+}
+async function inspect(ref: string): Promise<any> {
+  const r = await tvctl(roots, ['image', 'inspect', ref, '--json']);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return JSON.parse(r.stdout)[0];
+}
+/** The store after a failed load: no image, no layer, no blob, no staging leftovers. */
+function expectStoreEmpty() {
+  const d = imagesDir();
+  if (!existsSync(d)) return;
+  expect(readdirSync(join(d, 'layers'))).toEqual([]);
+  expect(readdirSync(join(d, 'blobs', 'sha256'))).toEqual([]);
+  expect(readdirSync(join(d, 'tmp'))).toEqual([]);
+  const db = existsSync(join(d, 'repositories.json')) ? JSON.parse(readFileSync(join(d, 'repositories.json'), 'utf8')) : { images: {} };
+  expect(db.images).toEqual({});
+}
+function expectOneLineError(r: { exitCode?: number; stderr: string }, re: RegExp) {
+  expect(r.exitCode).toBe(125);
+  expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+  expect(r.stderr).toMatch(/^tvctl: /);
+  expect(r.stderr).toMatch(re);
+}
+async function run(ref: string, ...cmd: string[]) {
+  const r = await tvctl(roots, ['run', '--rm', '--network', 'none', ref, ...cmd]);
+  if (r.exitCode !== 0) console.log(`run ${ref} ${cmd.join(' ')} → ${r.exitCode}: ${r.stderr}`);
+  return r;
+}
+
+const busybox = readFileSync('/bin/busybox');
+
+describe.skipIf(!isRoot)('image interop with umoci and skopeo (root)', () => {
+  let layout: string;
+  beforeAll(async () => {
+    if (!(await have('umoci')) || !(await have('skopeo'))) return;
+  });
+
+  async function buildWithUmoci(dir: string): Promise<string> {
+    const img = join(dir, 'img');
+    const u = (...a: string[]) => execa('umoci', a, { cwd: dir });
+    await u('init', '--layout', img);
+    await u('new', '--image', `${img}:latest`);
+    await u('unpack', '--image', `${img}:latest`, join(dir, 'bundle'));
+    const r = join(dir, 'bundle', 'rootfs');
+    mkdirSync(join(r, 'bin'), { recursive: true });
+    mkdirSync(join(r, 'etc', 'conf'), { recursive: true });
+    writeFileSync(join(r, 'bin', 'busybox'), busybox, { mode: 0o755 });
+    writeFileSync(join(r, 'etc', 'keep'), 'keep\n');
+    writeFileSync(join(r, 'etc', 'gone'), 'gone\n');
+    writeFileSync(join(r, 'etc', 'conf', 'old1'), 'old1\n');
+    await u('repack', '--image', `${img}:latest`, join(dir, 'bundle'));
+    // Second layer: a deletion (.wh.gone) and an opaque directory (etc/conf), plus new files.
+    const l2 = makeTar([
+      { path: 'etc/', type: 'Directory' },
+      { path: 'etc/.wh.gone', data: '' },
+      { path: 'etc/conf/', type: 'Directory' },
+      { path: 'etc/conf/.wh..wh..opq', data: '' },
+      { path: 'etc/conf/new', data: 'new\n' },
+      { path: 'data/added', data: 'added\n' },
+    ]);
+    writeFileSync(join(dir, 'l2.tar'), l2);
+    await u('raw', 'add-layer', '--image', `${img}:latest`, join(dir, 'l2.tar'));
+    await u('config', '--image', `${img}:latest`, '--config.cmd', '/bin/busybox', '--config.cmd', 'cat', '--config.cmd', '/etc/keep', '--config.env', 'FOO=bar', '--config.workingdir', '/etc');
+    return img;
+  }
+
+  async function checkMerged(ref: string) {
+    expect((await run(ref)).stdout).toBe('keep'); // the image's own Cmd
+    const ls = await run(ref, '/bin/busybox', 'ls', '-A', '/etc', '/etc/conf', '/data');
+    expect(ls.exitCode, ls.stderr).toBe(0);
+    expect(ls.stdout).not.toMatch(/gone|old1|\.wh\./);
+    expect(ls.stdout).toMatch(/keep/);
+    expect(ls.stdout).toMatch(/new/);
+    expect(ls.stdout).toMatch(/added/);
+    const wh = await run(ref, '/bin/busybox', 'find', '/', '-xdev', '-name', '.wh.*');
+    expect(wh.stdout).toBe('');
+    const env = await run(ref, '/bin/busybox', 'sh', '-c', 'echo $FOO; pwd');
+    expect(env.stdout).toBe('bar\n/etc');
+  }
+
+  it('loads a two-layer umoci image (deletion + opaque dir) from a directory and from a skopeo oci-archive', async () => {
+    if (!(await have('umoci')) || !(await have('skopeo'))) return console.log('SKIP: umoci/skopeo not installed');
+    layout = await buildWithUmoci(work);
+    const r1 = await load(layout, '--tag', 'umo:dir');
+    expect(r1.exitCode, r1.stderr).toBe(0);
+    expect(r1.stderr).toBe(''); // no progress bar when not a terminal
+    await checkMerged('umo:dir');
+
+    const archive = join(work, 'copy.tar');
+    await execa('skopeo', ['copy', `oci:${layout}:latest`, `oci-archive:${archive}:latest`]);
+    const roots2 = roots;
+    const r2 = await load(archive, '--tag', 'umo:archive');
+    expect(r2.exitCode, r2.stderr).toBe(0);
+    await checkMerged('umo:archive');
+    // Same content → same image id and shared layers.
+    expect((await inspect('umo:archive')).Id).toBe((await inspect('umo:dir')).Id);
+    expect(readdirSync(join(imagesDir(), 'layers'))).toHaveLength(2);
+    void roots2;
+  });
+
+  it('writes `image save` archives that skopeo reads back and that load again to the same image', async () => {
+    if (!(await have('skopeo'))) return console.log('SKIP: skopeo not installed');
+    await importDemo(roots);
+    const id = (await inspect('demo')).Id;
+    const out = join(work, 'saved.tar');
+    const s = await tvctl(roots, ['image', 'save', '-o', out, 'demo']);
+    expect(s.exitCode, s.stderr).toBe(0);
+    const sk = JSON.parse((await execa('skopeo', ['inspect', `oci-archive:${out}`])).stdout);
+    expect(sk.Digest).toBe((await inspect('demo')).ManifestDigest);
+    expect(sk.Layers).toEqual([(await inspect('demo')).RootFS.Layers[0]]);
+    const raw = JSON.parse((await execa('skopeo', ['inspect', '--config', '--raw', `oci-archive:${out}`])).stdout);
+    expect(sha256(Buffer.from(JSON.stringify(raw)))).toBeDefined();
+    // into a fresh store, by stdin
+    const other = await makeRoots();
+    try {
+      const r = await tvctlFile(other, ['image', 'load'], out);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/Loaded image: demo:latest/);
+      const again = await tvctl(other, ['image', 'inspect', 'demo', '--json']);
+      expect(JSON.parse(again.stdout)[0].Id).toBe(id);
+      const hi = await tvctl(other, ['run', '--rm', '--network', 'none', 'demo', 'cat', '/var/www/index.html']);
+      expect(hi.stdout).toMatch(/hello from tvctl/);
+    } finally {
+      await other.cleanup();
+    }
+  });
+});
+
+describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => {
+  const base: FixtureEntry[] = [
+    { path: 'bin/', type: 'Directory' },
+    { path: 'bin/busybox', data: busybox, mode: 0o755 },
+    { path: 'bin/sh', type: 'SymbolicLink', linkpath: 'busybox' },
+    { path: 'etc/', type: 'Directory' },
+    { path: 'etc/base', data: 'base\n' },
+  ];
+
+  it('loads legacy docker-save archives (<id>/layer.tar, symlinked duplicate layers) with tags and config', async () => {
+    const l1 = makeTar(base);
+    const l2 = makeTar([{ path: 'etc/base', data: 'patched\n' }, { path: 'srv/', type: 'Directory' }]);
+    writeFileSync(join(work, 'legacy.tar'), legacyDockerSave([l1, l2, l1], ['docker.io/library/legacy:1', 'legacy:latest'], true));
+    const r = await load(join(work, 'legacy.tar'));
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Loaded image: legacy:1/);
+    const i = await inspect('legacy:latest');
+    expect(i.RepoTags.sort()).toEqual(['legacy:1', 'legacy:latest']);
+    expect(i.Config).toMatchObject({ WorkingDir: '/srv', User: '1000', StopSignal: 'SIGINT', ExposedPorts: { '80/tcp': {} } });
+    expect(i.RootFS.Layers).toEqual([sha256(l1), sha256(l2), sha256(l1)]);
+    expect(readdirSync(join(imagesDir(), 'layers'))).toHaveLength(2); // l1 unpacked once
+    expect((await run('legacy:1', '/bin/busybox', 'cat', '/etc/base')).stdout).toBe('base');
+  });
+
+  it('loads Docker ≥ 25 archives (OCI layout + manifest.json), picks linux/amd64 from a nested multi-platform index, sniffs zstd behind a lying media type', async () => {
+    const amd = buildImage({ layers: [makeTar(base), makeTar([{ path: 'etc/arch', data: 'amd64\n' }])], compress: ['gzip', 'zstd'], mediaTypes: ['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar+gzip'] });
+    const arm = buildImage({ layers: [makeTar([{ path: 'etc/arch', data: 'arm64\n' }])], platform: { os: 'linux', architecture: 'arm64' } });
+    const nested = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [
+          { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: arm.manifestDigest, size: arm.manifestSize, platform: { os: 'linux', architecture: 'arm64' } },
+          { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: amd.manifestDigest, size: amd.manifestSize, platform: { os: 'linux', architecture: 'amd64' } },
+        ],
+      }),
+    );
+    const dir = join(work, 'multi');
+    writeLayout(dir, [amd, arm], [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: sha256(nested), size: nested.length, annotations: { 'io.containerd.image.name': 'docker.io/library/multi:2', 'org.opencontainers.image.ref.name': '2' } }], [nested]);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify([{ Config: `blobs/sha256/${amd.configDigest.slice(7)}`, RepoTags: ['multi:2', 'multi:extra'], Layers: [] }]));
+    // as a directory
+    const r = await load(dir);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect((await inspect('multi:2')).Id).toBe(amd.configDigest);
+    expect((await inspect('multi:extra')).Id).toBe(amd.configDigest);
+    expect((await run('multi:2', '/bin/busybox', 'cat', '/etc/arch')).stdout).toBe('amd64');
+    // and as a zstd-compressed tar of that directory, from stdin
+    const tarred = await execa('tar', ['-C', dir, '-cf', '-', '.'], { encoding: 'buffer' });
+    writeFileSync(join(work, 'multi.tar.zst'), zstd(Buffer.from(tarred.stdout)));
+    const before = readdirSync(join(imagesDir(), 'layers')).map((l) => statSync(join(imagesDir(), 'layers', l)).ino);
+    const again = await tvctlFile(roots, ['image', 'load', '--json'], join(work, 'multi.tar.zst'));
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual([{ id: amd.configDigest, repoTags: ['multi:2', 'multi:extra'], layers: 2, newLayers: 0 }]);
+    // loading the same image again stores nothing new
+    expect(readdirSync(join(imagesDir(), 'layers')).map((l) => statSync(join(imagesDir(), 'layers', l)).ino)).toEqual(before);
+  });
+
+  it('converts whiteouts for overlayfs and keeps device nodes, setuid bits and allowed xattrs; drops trusted.* from archives', async () => {
+    const l1 = makeTar([...base, { path: 'etc/gone', data: 'x' }, { path: 'opq/', type: 'Directory' }, { path: 'opq/old', data: 'o' }, { path: 'sneaky/', type: 'Directory' }, { path: 'sneaky/visible', data: 'v' }]);
+    const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex'); // cap_net_raw+ep (binary)
+    const l2 = makeTar([
+      { path: 'etc/.wh.gone', data: '' },
+      { path: 'opq/.wh..wh..opq', data: '' },
+      { path: 'opq/new', data: 'n' },
+      { path: 'dev/', type: 'Directory' },
+      { path: 'dev/mynull', type: 'CharacterDevice', devmaj: 1, devmin: 3, mode: 0o666 },
+      { path: 'dev/fifo', type: 'FIFO', mode: 0o600 },
+      { path: 'usr/bin/su', data: 'suid', mode: 0o4755, uid: 0 },
+      { path: 'usr/bin/ping', data: 'ping', mode: 0o755, pax: { 'SCHILY.xattr.security.capability': cap, 'SCHILY.xattr.user.note': 'hello' } },
+      // an archive must not be able to set overlayfs's own attributes (e.g. hide lower content)
+      { path: 'sneaky/', type: 'Directory', pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y' } },
+      { path: 'owned', data: 'o', uid: 1234, gid: 5678, mode: 0o2750 },
+    ]);
+    const img = buildImage({ layers: [l1, l2] });
+    writeFileSync(join(work, 'img.tar'), layoutTar([img], { refName: 'wh:1' }));
+    const r = await load(join(work, 'img.tar'));
+    expect(r.exitCode, r.stderr).toBe(0);
+    const top = (await inspect('wh:1')).LayerDirs[1];
+    const st = lstatSync(join(top, 'etc/gone'));
+    expect(st.isCharacterDevice() && st.rdev === 0).toBe(true);
+    expect(existsSync(join(top, 'etc/.wh.gone'))).toBe(false);
+    expect(lstatSync(join(top, 'dev/mynull')).isCharacterDevice()).toBe(true);
+    expect(lstatSync(join(top, 'dev/mynull')).rdev).toBe(0x103);
+    expect(lstatSync(join(top, 'dev/fifo')).isFIFO()).toBe(true);
+    expect(statSync(join(top, 'usr/bin/su')).mode & 0o7777).toBe(0o4755);
+    const o = statSync(join(top, 'owned'));
+    expect([o.uid, o.gid, o.mode & 0o7777]).toEqual([1234, 5678, 0o2750]);
+    if (await have('python3')) {
+      const x = async (p: string, n: string) =>
+        (await execa('python3', ['-c', 'import os,sys\ntry: print(os.getxattr(sys.argv[1], sys.argv[2]).hex())\nexcept OSError: print("none")', p, n])).stdout;
+      expect(await x(join(top, 'usr/bin/ping'), 'security.capability')).toBe(cap.toString('hex'));
+      expect(await x(join(top, 'usr/bin/ping'), 'user.note')).toBe(Buffer.from('hello').toString('hex'));
+      expect(await x(join(top, 'opq'), 'trusted.overlay.opaque')).toBe(Buffer.from('y').toString('hex'));
+      expect(await x(join(top, 'sneaky'), 'trusted.overlay.opaque')).toBe('none');
+    } else console.log('SKIP xattr read-back: python3 missing');
+    // The merged view in a container
+    const ls = await run('wh:1', 'sh', '-c', 'ls -A /etc /opq /sneaky; test -e /etc/gone && echo GONE-VISIBLE; find / -xdev -name ".wh.*"');
+    expect(ls.exitCode, ls.stderr).toBe(0);
+    expect(ls.stdout).not.toMatch(/GONE-VISIBLE|\.wh\.|old/);
+    expect(ls.stdout).toMatch(/new/);
+    expect(ls.stdout).toMatch(/visible/);
+  });
+
+  describe('hostile layers: nothing outside the store, one clear error, nothing registered', () => {
+    let outside: string;
+    beforeEach(() => {
+      outside = join(work, 'outside');
+      mkdirSync(outside);
+      writeFileSync(join(outside, 'victim'), 'original');
+    });
+    const cases: [string, () => FixtureEntry[], RegExp][] = [
+      ['.. entry', () => [{ path: '../../../../../../../..' + '/tmp/pwned-dotdot', data: 'x' }], /points outside the layer/],
+      ['symlink then write through it', () => [{ path: 'esc', type: 'SymbolicLink', linkpath: outside }, { path: 'esc/victim', data: 'pwned' }], /through the symbolic link "esc"/],
+      ['symlink dir then mkdir+file through it', () => [{ path: 'a', type: 'SymbolicLink', linkpath: outside }, { path: 'a/new/', type: 'Directory' }, { path: 'a/new/f', data: 'x' }], /symbolic link "a"/],
+      ['hard link to a host file', () => [{ path: 'hl', type: 'Link', linkpath: join(outside, 'victim') }], /not a file earlier in this layer/],
+      ['hard link through a symlink', () => [{ path: 's', type: 'SymbolicLink', linkpath: outside }, { path: 'hl', type: 'Link', linkpath: 's/victim' }], /not a file earlier in this layer/],
+      ['whiteout aiming outside', () => [{ path: 'x/.wh...', data: '' }], /whiteout/],
+      ['whiteout with .. path', () => [{ path: '../.wh.victim', data: '' }], /outside the layer/],
+      ['very long name', () => [{ path: 'd/' + 'n'.repeat(4000), data: 'x' }], /name too long/],
+    ];
+    for (const [name, entries, re] of cases) {
+      it(name, async () => {
+        const img = buildImage({ layers: [makeTar([{ path: 'ok', data: 'fine' }, ...entries()])] });
+        writeFileSync(join(work, 'bad.tar'), layoutTar([img]));
+        const r = await load(join(work, 'bad.tar'));
+        expectOneLineError(r, re);
+        expectStoreEmpty();
+        expect(readdirSync(outside)).toEqual(['victim']);
+        expect(readFileSync(join(outside, 'victim'), 'utf8')).toBe('original');
+        expect(existsSync('/tmp/pwned-dotdot')).toBe(false);
+      });
+    }
+
+    it('duplicate entries and absolute paths stay inside the layer (load succeeds)', async () => {
+      const img = buildImage({
+        layers: [makeTar([{ path: `${outside}/victim`, data: 'inside' }, { path: 'dup', data: '1' }, { path: 'dup', type: 'SymbolicLink', linkpath: join(outside, 'victim') }, { path: 'dup', data: '2' }])],
+      });
+      writeFileSync(join(work, 'dup.tar'), layoutTar([img]));
+      const r = await load(join(work, 'dup.tar'));
+      expect(r.exitCode, r.stderr).toBe(0);
+      const dir = (await inspect('test/img')).LayerDirs[0];
+      expect(readFileSync(join(dir, outside, 'victim'), 'utf8')).toBe('inside');
+      expect(readFileSync(join(dir, 'dup'), 'utf8')).toBe('2');
+      expect(readFileSync(join(outside, 'victim'), 'utf8')).toBe('original');
+    });
+  });
+
+  describe('atomic loads: a broken archive registers nothing', () => {
+    const good = () => buildImage({ layers: [makeTar(base), makeTar([{ path: 'etc/two', data: '2' }])] });
+    const cases: [string, () => Buffer, RegExp][] = [
+      ['truncated file', () => layoutTar([good()]).subarray(0, 3000), /truncated|missing/],
+      ['bad JSON', () => makeTar([{ path: 'oci-layout', data: '{"imageLayoutVersion":"1.0.0"}' }, { path: 'index.json', data: '{not json' }]), /index.json.*not valid JSON/],
+      ['digest mismatch', () => layoutTar([good()], { tamper: (d, b) => (b.length > 1000 ? Buffer.concat([b.subarray(0, 100), Buffer.from('X'), b.subarray(101)]) : b) }), /does not match its digest/],
+      [
+        'unknown media type',
+        () => layoutTar([buildImage({ layers: [makeTar(base)], mediaTypes: ['application/vnd.example.not-a-layer'] })]),
+        /unknown layer media type "application\/vnd.example.not-a-layer"/,
+      ],
+      ['diff ID mismatch', () => layoutTar([buildImage({ layers: [makeTar(base)], diffIds: ['sha256:' + 'e'.repeat(64)] })]), /unpacks to sha256:[0-9a-f]+, but the image config says sha256:eee/],
+      ['not an archive', () => Buffer.from('hello world, I am not a tar file'.repeat(50)), /not a valid image archive|not a tar/],
+      ['second layer corrupt gzip', () => layoutTar([good()], { tamper: (d, b) => (b[0] === 0x1f && b.length < 1000 ? Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]) : b) }), /does not match its digest|gzip/],
+    ];
+    for (const [name, make, re] of cases) {
+      it(name, async () => {
+        writeFileSync(join(work, 'bad.tar'), make());
+        const r = await load(join(work, 'bad.tar'));
+        expectOneLineError(r, re);
+        expectStoreEmpty();
+      });
+    }
+
+    it('a missing input file is one clear error', async () => {
+      expectOneLineError(await load(join(work, 'nope.tar')), /no such file/);
+    });
+  });
+
+  it('two concurrent loads sharing a layer both register and share it', async () => {
+    const shared = makeTar(base);
+    const a = buildImage({ layers: [shared, makeTar([{ path: 'a', data: 'a' }])] });
+    const b = buildImage({ layers: [shared, makeTar([{ path: 'b', data: 'b' }])] });
+    writeFileSync(join(work, 'a.tar'), layoutTar([a], { refName: 'conc/a:1' }));
+    writeFileSync(join(work, 'b.tar'), layoutTar([b], { refName: 'conc/b:1' }));
+    const rs = await Promise.all([load(join(work, 'a.tar')), load(join(work, 'b.tar')), load(join(work, 'a.tar')), load(join(work, 'b.tar'))]);
+    for (const r of rs) expect(r.exitCode, r.stderr).toBe(0);
+    expect((await inspect('conc/a:1')).Id).toBe(a.configDigest);
+    expect((await inspect('conc/b:1')).Id).toBe(b.configDigest);
+    expect(readdirSync(join(imagesDir(), 'layers')).sort()).toEqual([sha256(shared), ...[a, b].map((i) => i.diffIds[1]!)].map((d) => d.slice(7)).sort());
+    expect(readdirSync(join(imagesDir(), 'tmp'))).toEqual([]);
+    expect(existsSync(join(imagesDir(), 'lock'))).toBe(false);
+    expect((await run('conc/b:1', '/bin/busybox', 'cat', '/b', '/etc/base')).stdout).toBe('bbase');
+  });
+
+  it('image rm refuses while a container uses the image; tag, images filters, prune', async () => {
+    await importDemo(roots);
+    expect((await tvctl(roots, ['image', 'tag', 'demo', 'demo2:x'])).exitCode).toBe(0);
+    const q = await tvctl(roots, ['images', '--filter', 'reference=demo2']);
+    expect(q.stdout.split('\n')).toHaveLength(2);
+    expect(q.stdout).toMatch(/^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE/);
+    const c = await tvctl(roots, ['create', '--network', 'none', 'demo', 'true']);
+    expect(c.exitCode, c.stderr).toBe(0);
+    const rmTag = await tvctl(roots, ['image', 'rm', 'demo2:x']);
+    expect(rmTag.stdout).toMatch(/Untagged: demo2:x/);
+    const refused = await tvctl(roots, ['image', 'rm', '-f', 'demo']);
+    expectOneLineError(refused, /used by a container/);
+    expect((await tvctl(roots, ['rm', '-f', c.stdout.trim()])).exitCode).toBe(0);
+    const ok = await tvctl(roots, ['image', 'rm', 'demo']);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect((await tvctl(roots, ['images', '-q'])).stdout).toBe('');
+    expect(readdirSync(join(imagesDir(), 'layers'))).toEqual([]);
+  });
+});
+
