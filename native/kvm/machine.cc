@@ -117,7 +117,7 @@ void Machine::init() {
   if (m == MAP_FAILED) throw KvmError("KVM_NO_MEMORY", errnoText("cannot map guest memory"));
   mapBase_ = static_cast<uint8_t*>(m);
   mem_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(m) + kHugePage - 1) & ~(kHugePage - 1));
-  if (!getenv("TVCTL_KVM_NO_THP")) madvise(mem_, memBytes_, MADV_HUGEPAGE);
+  madvise(mem_, memBytes_, MADV_HUGEPAGE);
   lowBytes_ = memBytes_ < kPciHoleStart ? memBytes_ : kPciHoleStart;
   kvm_userspace_memory_region region;
   memset(&region, 0, sizeof region);
@@ -351,7 +351,7 @@ void Machine::vcpuLoop(int index) {
       if (errno == EINTR || errno == EAGAIN) {
         run->immediate_exit = 0;
         if (stop_) break;
-        if (index == 0 && getenv("TVCTL_KVM_TRACE")) {
+        if (index == 0 && traceRip_) {  // TVCTL_KVM_TRACE=1: where vCPU 0 is at each poll (diagnostics)
           kvm_regs tr;
           if (ioctl(v.fd, KVM_GET_REGS, &tr) == 0) fprintf(stderr, "[kvm] t=%.1f rip=%llx exits=%llu\n", (nowMs() - startMs_) / 1000, (unsigned long long)tr.rip, (unsigned long long)exits_.load());
         }
@@ -420,12 +420,12 @@ void Machine::vcpuLoop(int index) {
 void Machine::controllerLoop(uint64_t timeoutMs) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
   // The halt check interrupts vCPU 0: often at first (tiny guests end fast), then at most once a second.
-  auto pollInterval = std::chrono::milliseconds(getenv("TVCTL_KVM_POLL_MS") ? atoi(getenv("TVCTL_KVM_POLL_MS")) : 5);
+  auto pollInterval = std::chrono::milliseconds(5);
   {
     std::unique_lock<std::mutex> lock(ctlMu_);
     while (!finished_) {
       ctlCv_.wait_for(lock, pollInterval);
-      if (pollInterval < kMaxPollInterval && !getenv("TVCTL_KVM_POLL_FIXED")) pollInterval *= 2;
+      if (pollInterval < kMaxPollInterval) pollInterval *= 2;
       if (finished_) break;
       if (cancelRequested_) {
         lock.unlock();
@@ -475,6 +475,7 @@ void Machine::start(uint64_t timeoutMs, std::function<void()> outputReady,
   if (destroyed_ || vcpus_.empty()) throw KvmError("KVM_DESTROYED", "the VM was destroyed");
   if (running_ || controller_.joinable()) throw KvmError("KVM_BUSY", "the VM is already running");
   installKickHandler();
+  traceRip_ = getenv("TVCTL_KVM_TRACE") != nullptr;
   outputReady_ = std::move(outputReady);
   finished_cb_ = std::move(finished);
   stop_ = false;

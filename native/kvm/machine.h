@@ -126,6 +126,7 @@ class Machine {
   RunResult result_;
   std::thread controller_;
   double startMs_ = 0;
+  bool traceRip_ = false;
   std::function<void()> outputReady_;
   std::function<void(const RunResult&)> finished_cb_;
 

@@ -238,3 +238,45 @@ export function loadLinux(vm: KvmVm, image: BzImage, opts: Omit<LinuxBootOptions
   vm.setRegisters(0, { rip: plan.entryAddr, rsi: ZERO_PAGE_ADDR, rflags: 2, rsp: 0, rbp: 0, rdi: 0, rbx: 0 });
   return plan;
 }
+
+export interface LinuxVmOptions {
+  kernel: Uint8Array;
+  kernelName?: string;
+  initrd?: Uint8Array;
+  cmdline: string;
+  memoryMiB: number;
+  vcpus?: number;
+  devicePath?: string;
+  entry?: CpuMode;
+}
+
+/**
+ * Checks the image and the memory size first (no fd is opened for a bad image or too little memory), then
+ * creates the VM and loads Linux into it. On any failure after creation the VM is destroyed.
+ */
+export function createLinuxVm(
+  create: (opts: { memoryMiB: number; vcpus?: number; devicePath?: string }) => KvmVm,
+  opts: LinuxVmOptions,
+): { vm: KvmVm; plan: LinuxBootPlan; image: BzImage } {
+  const image = parseBzImage(opts.kernel, opts.kernelName);
+  const bootOpts = {
+    cmdline: opts.cmdline,
+    memoryBytes: opts.memoryMiB * 1024 * 1024,
+    ...(opts.initrd ? { initrd: opts.initrd } : {}),
+    ...(opts.entry ? { entry: opts.entry } : {}),
+  };
+  planLinuxBoot(image, bootOpts); // throws before any resource exists
+  const vm = create({
+    memoryMiB: opts.memoryMiB,
+    ...(opts.vcpus !== undefined ? { vcpus: opts.vcpus } : {}),
+    ...(opts.devicePath !== undefined ? { devicePath: opts.devicePath } : {}),
+  });
+  try {
+    const { memoryBytes: _unused, ...loadOpts } = bootOpts;
+    const plan = loadLinux(vm, image, loadOpts);
+    return { vm, plan, image };
+  } catch (err) {
+    vm.destroy();
+    throw err;
+  }
+}
