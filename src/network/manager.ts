@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { access, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
@@ -256,6 +256,8 @@ export class NetworkManager {
       await writeFile(files.hosts, renderHosts({ extra, peers: [] }));
     } else {
       const key = containerKey(containerId);
+      // Created here; the refresh below fills in the peers (and only ever rewrites existing files).
+      await writeFile(files.hosts, renderHosts({ self: { ip: attachment.ipAddress, names: [opts.hostname] }, extra, peers: [] }));
       await withFileLock(this.lockPath, async () => {
         const ep = await this.readEndpoint(key);
         if (!ep) throw new TvctlError('NOT_ATTACHED', `container ${containerId} is not attached to a network`);
@@ -283,9 +285,7 @@ export class NetworkManager {
         extra: ep.etc.addHosts.map(parseAddHost),
         peers,
       });
-      await writeFile(join(ep.etc.dir, 'hosts'), text).catch((err: unknown) => {
-        if (!isErrno(err, 'ENOENT')) throw err; // container dir removed under us: nothing to update
-      });
+      await rewriteInPlace(join(ep.etc.dir, 'hosts'), text);
     }
   }
 
@@ -612,6 +612,26 @@ function parseJsonArray(text: string): unknown[] {
   if (text.trim() === '') return [];
   const v = JSON.parse(text) as unknown;
   return Array.isArray(v) ? v : [];
+}
+
+/**
+ * Replace a file's content keeping its inode (it is bind-mounted into a container), never creating it: a
+ * container being removed concurrently must not get its files recreated under its state dir.
+ */
+async function rewriteInPlace(path: string, text: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(path, 'r+');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return;
+    throw err;
+  }
+  try {
+    await fh.truncate(0);
+    await fh.write(text, 0, 'utf8');
+  } finally {
+    await fh.close();
+  }
 }
 
 async function exists(path: string): Promise<boolean> {
