@@ -3,7 +3,7 @@
  * rootfs as the single lowerdir with temp upper/work dirs. Asserts the isolation properties the runtime relies on.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -531,6 +531,68 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     expect(await bad.exited).toBe(127);
     process.kill(initPid, 'SIGKILL');
     expect(await main.exited).toBe(137);
+  });
+
+  it('seccomp=unconfined and nnp=0 are honoured; without nnp the filter is still loaded before the user switch', async () => {
+    const u = await run(['grep', '-E', '^(NoNewPrivs|Seccomp):', '/proc/self/status'], { process: { seccomp: 'unconfined', noNewPrivileges: false } });
+    expect(u.stdout).toMatch(/^NoNewPrivs:\s+0\nSeccomp:\s+0$/m);
+    const n = await run(['sh', '-c', 'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; unshare -m true'], {
+      process: { noNewPrivileges: false, user: '1000' },
+    });
+    expect(n.stdout).toMatch(/^CapEff:\s+0000000000000000\nNoNewPrivs:\s+0\nSeccomp:\s+2$/m);
+    expect(n.stderr).toContain('Operation not permitted');
+  });
+
+  it('cgroupfs=v2 mounts a read-only cgroup2 at /sys/fs/cgroup', async () => {
+    const r = await run(['sh', '-c', 'grep " /sys/fs/cgroup " /proc/mounts; ls /sys/fs/cgroup; mkdir /sys/fs/cgroup/x; echo "mk=$?"'], { init: { cgroupfs: 'v2' } });
+    expect(r.stdout).toMatch(/^cgroup2 \/sys\/fs\/cgroup cgroup2 ro,nosuid,nodev,noexec/m);
+    expect(r.stdout).toContain('cgroup.procs');
+    expect(r.stdout).toMatch(/^mk=[1-9]/m);
+  });
+
+  it('signals sent to the shim are forwarded to the container init', async () => {
+    const p = await prepare(['sh', '-c', 'trap "echo got-term; exit 7" TERM; echo ready; sleep 60 & wait']);
+    const shim = launchShim({ shimConfPath: p.shimConfPath, stdio: 'pipe', detached: false });
+    shims.push(shim.shimPid);
+    await shim.ready;
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(shim.shimPid, 'SIGTERM');
+    expect(await shim.exited).toBe(7);
+    expect((await shim.output!).stdout).toBe('ready\ngot-term\n');
+  });
+
+  it('joins the cgroups before anything runs and reports an OOM kill (v1 memory controller)', async () => {
+    const memRoot = '/sys/fs/cgroup/memory';
+    if (!existsSync(join(memRoot, 'memory.oom_control'))) {
+      console.warn('skipped: no cgroup v1 memory controller at /sys/fs/cgroup/memory');
+      return;
+    }
+    const cg = join(memRoot, `tvinit-it-${process.pid}`);
+    mkdirSync(cg);
+    try {
+      writeFileSync(join(cg, 'memory.limit_in_bytes'), String(32 << 20));
+      try {
+        writeFileSync(join(cg, 'memory.memsw.limit_in_bytes'), String(32 << 20));
+      } catch {
+        /* no swap accounting */
+      }
+      const r = await run(['sh', '-c', 'cat /proc/self/cgroup | grep memory; dd if=/dev/zero of=/dev/null bs=128M count=1'], {
+        shim: { cgroupProcs: [join(cg, 'cgroup.procs')], oomFiles: [join(cg, 'memory.oom_control')] },
+      });
+      expect(r.stdout).toMatch(/^\d+:memory:\/$/m); // inside its own cgroup namespace, rooted at our cgroup
+      expect(r.code).toBe(137);
+      expect(readExit(r.stateDir)).toMatchObject({ exitCode: 137, signal: 9, oomKilled: true });
+    } finally {
+      // cgroupfs dirs go with rmdir(2) once their last process is gone.
+      for (let i = 0; i < 50 && existsSync(cg); i++) {
+        try {
+          rmdirSync(cg);
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      expect(existsSync(cg)).toBe(false);
+    }
   });
 
   it('the shim stays small (RSS well under 2 MiB) and the container dies with it', async () => {
