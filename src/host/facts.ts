@@ -1,0 +1,249 @@
+/**
+ * Host facts for `tvctl info` and the compare report: what this kernel offers for OS-level virtualization
+ * (cgroups, namespaces, overlayfs) and for full virtualization (/dev/kvm kind, QEMU, a guest kernel), which
+ * engines can run here and why — explained in the seed's taxonomy: interpreted emulation, compiled emulation
+ * (QEMU TCG), hardware-assisted virtualization (KVM), OS-level virtualization (containers).
+ * Gathering takes its roots as parameters; the explanation is pure.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { arch, availableParallelism, release, version } from 'node:os';
+import { join } from 'node:path';
+import { detectCgroupMode } from '../cgroups/detect.js';
+import type { CgroupMode } from '../cgroups/types.js';
+import { errorMessage } from '../errors.js';
+import { nativeBuildDir } from '../paths.js';
+import { installedKernelVersion, kernelPath } from '../vm/kernel.js';
+import { kvmAddonAvailable } from '../vm/kvm.js';
+import { assessVmEngines, findOnPath, probeKvm, type EngineAssessment, type KvmProbe } from '../vm/probe.js';
+
+/** The namespaces a container needs (names as in /proc/self/ns). */
+export const CONTAINER_NAMESPACES = ['mnt', 'pid', 'uts', 'ipc', 'net', 'cgroup'] as const;
+
+export interface CgroupFacts {
+  mode?: CgroupMode;
+  /** controllers on v1 hierarchies (v1, hybrid) */
+  v1Controllers: string[];
+  /** controllers enabled on the cgroup2 hierarchy (v2: all of them; hybrid: usually few or none) */
+  v2Controllers: string[];
+  error?: string;
+}
+
+export interface EngineUse {
+  engine: 'container' | 'kvm' | 'qemu';
+  usable: boolean;
+  /** kvm/qemu: can boot a full Linux guest here (the addon may run small guests only) */
+  fullLinux: boolean;
+  accel?: 'kvm' | 'tcg';
+  why: string;
+}
+
+export interface HostFacts {
+  kernel: { release: string; version: string; arch: string; bootId?: string };
+  cpus: number;
+  memTotalKiB?: number;
+  cgroups: CgroupFacts;
+  namespaces: string[];
+  overlayfs: boolean;
+  containerSupervisor: { path: string; built: boolean };
+  kvm: KvmProbe;
+  qemu: { binary?: string };
+  guestKernel: { installed: boolean; path: string; version?: string };
+  engines: EngineUse[];
+  /** plain sentences, one per rung of the taxonomy */
+  explanation: string[];
+}
+
+export interface HostFactRoots {
+  procRoot?: string;
+  cgroupRoot?: string;
+  dataRoot: string;
+}
+
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pure: the v1 controller names from the entries of the cgroup root ("cpu,cpuacct" co-mounts split). */
+export function v1ControllersFromEntries(entries: readonly string[], procCgroups?: string): string[] {
+  const known = new Set<string>();
+  if (procCgroups) {
+    for (const line of procCgroups.split('\n')) {
+      const f = line.trim().split(/\s+/);
+      if (f.length >= 4 && !f[0]!.startsWith('#')) known.add(f[0]!);
+    }
+  }
+  const out = new Set<string>();
+  for (const e of entries) {
+    for (const c of e.split(',')) {
+      if (c === 'unified' || c === 'systemd' || c.startsWith('name=')) continue;
+      if (known.size === 0 || known.has(c)) out.add(c);
+    }
+  }
+  return [...out].sort();
+}
+
+export function gatherCgroupFacts(cgroupRoot = '/sys/fs/cgroup', procRoot = '/proc'): CgroupFacts {
+  let mode: CgroupMode;
+  try {
+    mode = detectCgroupMode(cgroupRoot);
+  } catch (err) {
+    return { v1Controllers: [], v2Controllers: [], error: errorMessage(err) };
+  }
+  const words = (t: string | undefined): string[] => (t ?? '').trim().split(/\s+/).filter(Boolean).sort();
+  if (mode === 'v2') return { mode, v1Controllers: [], v2Controllers: words(read(join(cgroupRoot, 'cgroup.controllers'))) };
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(cgroupRoot);
+  } catch {
+    // detect succeeded, so this does not happen
+  }
+  return {
+    mode,
+    v1Controllers: v1ControllersFromEntries(entries, read(join(procRoot, 'cgroups'))),
+    v2Controllers: mode === 'hybrid' ? words(read(join(cgroupRoot, 'unified', 'cgroup.controllers'))) : [],
+  };
+}
+
+/** Pure: "nodev\toverlay" in /proc/filesystems. */
+export function hasOverlayfs(filesystems: string): boolean {
+  return filesystems.split('\n').some((l) => l.trim().split(/\s+/).pop() === 'overlay');
+}
+
+/** Pure: can containers run here, and why (not). */
+export function assessContainerEngine(f: Pick<HostFacts, 'cgroups' | 'namespaces' | 'overlayfs' | 'containerSupervisor'>): EngineUse {
+  const missingNs = CONTAINER_NAMESPACES.filter((n) => !f.namespaces.includes(n));
+  const problems: string[] = [];
+  if (!f.cgroups.mode) problems.push(`no cgroups (${f.cgroups.error ?? 'not mounted'})`);
+  if (missingNs.length) problems.push(`kernel lacks namespaces: ${missingNs.join(', ')}`);
+  if (!f.overlayfs) problems.push('no overlayfs in /proc/filesystems (modprobe overlay)');
+  if (!f.containerSupervisor.built) problems.push(`the supervisor ${f.containerSupervisor.path} is not built (run npm ci)`);
+  if (problems.length) return { engine: 'container', usable: false, fullLinux: false, why: problems.join('; ') };
+  return {
+    engine: 'container',
+    usable: true,
+    fullLinux: true,
+    why: `namespaces (${CONTAINER_NAMESPACES.join(', ')}), cgroups ${f.cgroups.mode} and overlayfs are all available`,
+  };
+}
+
+/** Pure: the VM engines, from the KVM probe's assessment plus the guest kernel. */
+export function vmEngineUses(assessed: readonly EngineAssessment[], guestKernel: HostFacts['guestKernel']): EngineUse[] {
+  return assessed.map((a) => {
+    const use: EngineUse = { engine: a.engine, usable: a.usable, fullLinux: a.fullLinux, why: a.why, ...(a.accel ? { accel: a.accel } : {}) };
+    if (a.usable && a.fullLinux && !guestKernel.installed) {
+      use.fullLinux = false;
+      use.why = `no guest kernel is installed (run "tvctl vm kernel install"); with one: ${a.why}`;
+    }
+    return use;
+  });
+}
+
+function list(xs: readonly string[]): string {
+  return xs.length ? xs.join(', ') : 'none';
+}
+
+/** Pure: the four rungs of the taxonomy, each said plainly and tied to what this host has. */
+export function explainHost(f: Omit<HostFacts, 'explanation'>): string[] {
+  const container = f.engines.find((e) => e.engine === 'container');
+  const kvm = f.engines.find((e) => e.engine === 'kvm');
+  const qemu = f.engines.find((e) => e.engine === 'qemu');
+  const cg = f.cgroups.mode
+    ? `cgroups ${f.cgroups.mode}${f.cgroups.v1Controllers.length ? ` (v1: ${list(f.cgroups.v1Controllers)})` : ''}${f.cgroups.v2Controllers.length || f.cgroups.mode !== 'v1' ? ` (v2: ${list(f.cgroups.v2Controllers)})` : ''}`
+    : 'no cgroups';
+  const out: string[] = [];
+  out.push(
+    `OS-level virtualization (containers, "tvctl run"): the workload runs as ordinary processes on this host's own ` +
+      `kernel ${f.kernel.release}, fenced by namespaces (${list(f.namespaces)}), limited by ${cg} and given its own ` +
+      `root through ${f.overlayfs ? 'overlayfs' : 'a copy (no overlayfs)'}; nothing is emulated, so it starts in milliseconds — ` +
+      (container?.usable ? 'usable here.' : `not usable here: ${container?.why ?? 'unknown'}.`),
+  );
+  const kindText =
+    f.kvm.kind === 'hardware'
+      ? 'this host has it'
+      : f.kvm.kind === 'software-pvm'
+        ? '/dev/kvm here is software PVM, not VT-x/AMD-V, so guests run deprivileged with emulated privileged instructions, far slower'
+        : f.kvm.kind === 'none'
+          ? 'this host has no /dev/kvm'
+          : 'this host\'s /dev/kvm is of an unknown kind';
+  out.push(
+    `Hardware-assisted virtualization (KVM, "tvctl vm run --engine kvm"): the CPU itself runs the guest kernel's code ` +
+      `in VT-x/AMD-V non-root mode and the host kernel's KVM module handles only the exits; ${kindText} — ` +
+      (kvm?.usable && kvm.fullLinux ? 'usable for full Linux guests.' : `${kvm?.usable ? 'small guests only' : 'not usable'}: ${kvm?.why ?? 'unknown'}.`),
+  );
+  out.push(
+    `Compiled emulation (QEMU TCG, "tvctl vm run --engine qemu"): QEMU translates blocks of guest machine code into ` +
+      `host code once and runs the translations, so it needs no hypervisor at all, at a large cost in speed — ` +
+      (!f.qemu.binary
+        ? 'not usable: qemu-system-x86_64 is not installed.'
+        : qemu?.accel === 'kvm'
+          ? `available (${f.qemu.binary}), but QEMU will use -accel kvm here, which is faster.`
+          : `usable here (${f.qemu.binary}, -accel tcg)${f.guestKernel.installed ? '' : ', once a guest kernel is installed ("tvctl vm kernel install")'}.`),
+  );
+  out.push(
+    'Interpreted emulation (decoding and executing one guest instruction at a time, as Bochs does) is the slowest ' +
+      'rung; tvctl does not use it — it is named here so the other three can be placed: each rung up hands more ' +
+      'of the work to the real CPU, and containers hand it all over by sharing the kernel.',
+  );
+  return out;
+}
+
+export function gatherHostFacts(roots: HostFactRoots): HostFacts {
+  const proc = roots.procRoot ?? '/proc';
+  let namespaces: string[] = [];
+  try {
+    namespaces = readdirSync(join(proc, 'self', 'ns')).filter((n) => !n.endsWith('_for_children')).sort();
+  } catch {
+    // no /proc
+  }
+  const bootId = read(join(proc, 'sys', 'kernel', 'random', 'boot_id'))?.trim();
+  const mem = /^MemTotal:\s+(\d+)/m.exec(read(join(proc, 'meminfo')) ?? '')?.[1];
+  const supervisor = join(nativeBuildDir(), 'tvinit');
+  const kvm = probeKvm({ procRoot: proc });
+  const qemuBinary = findOnPath('qemu-system-x86_64');
+  const kpath = kernelPath(roots.dataRoot);
+  const kver = installedKernelVersion(roots.dataRoot);
+  const guestKernel: HostFacts['guestKernel'] = { installed: existsSync(kpath), path: kpath, ...(kver ? { version: kver } : {}) };
+  const partial = {
+    kernel: { release: release(), version: version(), arch: arch(), ...(bootId ? { bootId } : {}) },
+    cpus: availableParallelism(),
+    ...(mem ? { memTotalKiB: Number(mem) } : {}),
+    cgroups: gatherCgroupFacts(roots.cgroupRoot, proc),
+    namespaces,
+    overlayfs: hasOverlayfs(read(join(proc, 'filesystems')) ?? ''),
+    containerSupervisor: { path: supervisor, built: existsSync(supervisor) },
+    kvm,
+    qemu: qemuBinary ? { binary: qemuBinary } : {},
+    guestKernel,
+  };
+  const engines: EngineUse[] = [
+    assessContainerEngine(partial),
+    ...vmEngineUses(assessVmEngines(kvm, { addonBuilt: kvmAddonAvailable(), qemuBinary }), guestKernel),
+  ];
+  const withEngines = { ...partial, engines };
+  return { ...withEngines, explanation: explainHost(withEngines) };
+}
+
+/** Human lines for `tvctl info` (the container/host part). Pure. */
+export function formatHostFacts(f: HostFacts): string[] {
+  const out: string[] = [];
+  out.push(`Host kernel:   ${f.kernel.release} (${f.kernel.arch}), ${f.cpus} CPUs${f.memTotalKiB ? `, ${Math.round(f.memTotalKiB / 1024)} MiB` : ''}`);
+  out.push(`cgroups:       ${f.cgroups.mode ?? `none (${f.cgroups.error ?? ''})`}`);
+  if (f.cgroups.mode && f.cgroups.mode !== 'v2') out.push(`  v1:          ${list(f.cgroups.v1Controllers)}`);
+  if (f.cgroups.mode && f.cgroups.mode !== 'v1') out.push(`  v2:          ${list(f.cgroups.v2Controllers)}`);
+  out.push(`Namespaces:    ${list(f.namespaces)}`);
+  out.push(`overlayfs:     ${f.overlayfs ? 'yes' : 'no'}`);
+  out.push(`QEMU:          ${f.qemu.binary ?? 'not installed'}`);
+  out.push(`Guest kernel:  ${f.guestKernel.installed ? `${f.guestKernel.path}${f.guestKernel.version ? ` (${f.guestKernel.version})` : ''}` : 'not installed ("tvctl vm kernel install")'}`);
+  out.push('Engines:');
+  for (const e of f.engines) {
+    const state = !e.usable ? 'unusable' : e.fullLinux ? 'usable' : 'small guests only';
+    out.push(`  ${e.engine.padEnd(9)} ${state}${e.accel ? ` (-accel ${e.accel})` : ''}: ${e.why}`);
+  }
+  out.push('');
+  for (const s of f.explanation) out.push(s);
+  return out;
+}
