@@ -676,18 +676,26 @@ async function localPortRange(): Promise<[number, number]> {
   return a && b && a <= b ? [a, b] : [32768, 60999];
 }
 
-/** Nothing on the host is bound to this address/port (a DNAT rule would silently shadow it). */
+/**
+ * Nothing on the host is bound to this address/port (a DNAT rule would silently shadow it). A host IP that is
+ * not an address of this host is an error of its own, as with Docker.
+ */
 async function hostPortFree(p: PortMapping): Promise<boolean> {
-  return new Promise((resolve) => {
+  const result = await new Promise<true | NodeJS.ErrnoException>((resolve) => {
     if (p.protocol === 'udp') {
       const sock = createSocket('udp4');
-      sock.once('error', () => resolve(false));
+      sock.once('error', (err) => resolve(err));
       sock.bind({ address: p.hostIp, port: p.hostPort, exclusive: true }, () => sock.close(() => resolve(true)));
       return;
     }
     const srv = createServer();
-    srv.once('error', () => resolve(false));
+    srv.once('error', (err) => resolve(err));
     srv.listen({ host: p.hostIp, port: p.hostPort, exclusive: true }, () => srv.close(() => resolve(true)));
   });
+  if (result === true) return true;
+  if (result.code === 'EADDRNOTAVAIL') {
+    throw new TvctlError('BAD_PUBLISH', `cannot publish on ${p.hostIp}: not an address of this host`);
+  }
+  return false;
 }
 

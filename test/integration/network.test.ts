@@ -157,6 +157,16 @@ describe.skipIf(!isRoot)('network (root, real kernel)', () => {
     expect((await inNs(attB, ['busybox', 'ping', '-c1', '-W1', att1.ipAddress!])).exitCode).not.toBe(0);
     // Still reachable from the host itself.
     expect((await sh('busybox', ['ping', '-c1', '-W1', attB.ipAddress!], true)).exitCode).toBe(0);
+    // Negative control: without this pair's isolation rules (deleted by handle, nobody else's) the ping passes,
+    // so the drop above is the firewall's doing, not a missing route.
+    const listing = JSON.parse((await sh('nft', ['-j', '-a', 'list', 'chain', 'ip', 'tvctl', 'fwd-isolate'])).stdout) as {
+      nftables: Array<{ rule?: { handle: number; comment?: string } }>;
+    };
+    const pair = [`tvctl net tvbr-${NET_A}`, `tvctl net tvbr-${NET_B}`];
+    for (const { rule } of listing.nftables) {
+      if (rule?.comment && pair.includes(rule.comment)) await sh('nft', ['delete', 'rule', 'ip', 'tvctl', 'fwd-isolate', 'handle', String(rule.handle)]);
+    }
+    expect((await inNs(att1, ['busybox', 'ping', '-c1', '-W1', attB.ipAddress!])).exitCode).toBe(0);
 
     // A member leaving is removed from the others' hosts files.
     await detach(a2);
@@ -218,6 +228,28 @@ describe.skipIf(!isRoot)('network (root, real kernel)', () => {
     attached.delete(cid);
     expect((await sh('nft', ['list', 'ruleset'])).stdout).not.toContain(`tvctl ctr ${cid.slice(0, 12)}`);
     expect((await mgr.inspect(NET_A)).containers).toEqual([]);
+  });
+
+  test('detach cleans the partial state of an attach killed half-way (netns, veth, lease, rule; no endpoint record)', async () => {
+    const cid = id(50);
+    const key = cid.slice(0, 12);
+    const ns = netnsNameFor(cid);
+    attached.add(cid);
+    // What a kill -9 between "veth created + lease taken + rule added" and "endpoint written" leaves behind.
+    await sh('ip', ['netns', 'add', ns]);
+    await sh('ip', ['link', 'add', `tv${key}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    const leaseDir = join(dir, 'data', 'network', 'ipam', NET_A);
+    await mkdir(leaseDir, { recursive: true });
+    await writeFile(join(leaseDir, '10.89.255.254'), cid);
+    await sh('nft', ['add', 'table', 'ip', 'tvctl']);
+    await sh('nft', ['add', 'chain', 'ip', 'tvctl', 'publish']);
+    await sh('nft', ['add', 'rule', 'ip', 'tvctl', 'publish', 'tcp', 'dport', '18099', 'dnat', 'to', '10.89.255.254:80', 'comment', `"tvctl ctr ${key}"`]);
+    await new NetworkManager({ stateRoot: join(dir, 'state'), dataRoot: join(dir, 'data') }).detach(cid);
+    attached.delete(cid);
+    expect((await sh('ip', ['-o', 'link'])).stdout).not.toContain(`tv${key}`);
+    expect((await sh('ip', ['netns', 'list'])).stdout).not.toContain(ns);
+    expect((await sh('nft', ['list', 'ruleset'])).stdout).not.toContain(key);
+    expect(await access(join(leaseDir, '10.89.255.254')).then(() => true, () => false)).toBe(false);
   });
 
   test('after everything is detached and removed, links, netns and the ruleset are as before', async () => {
