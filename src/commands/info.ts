@@ -1,6 +1,7 @@
 import { arch, release } from 'node:os';
 import { TvctlCommand } from '../cli/base-command.js';
 import { kvmAddonAvailable } from '../vm/kvm.js';
+import { formatHostFacts, gatherHostFacts, type HostFacts } from '../host/facts.js';
 import { assessVmEngines, findOnPath, probeKvm, type EngineAssessment, type KvmProbe } from '../vm/probe.js';
 
 /**
@@ -18,6 +19,9 @@ export interface InfoResult {
     kind: string;
     engines: EngineAssessment[];
   };
+  /** Containers and the whole picture (src/host/facts.ts): cgroups, namespaces, overlayfs, QEMU, guest kernel,
+   * every engine (container, kvm, qemu) usable or not and why, and the taxonomy sentences. */
+  facts: HostFacts;
 }
 
 const KIND_LABEL: Record<KvmProbe['kind'], string> = {
@@ -31,7 +35,7 @@ export default class Info extends TvctlCommand<InfoResult> {
   static override description = 'show what this host offers: KVM (hardware-assisted, software PVM or none) and the VM engines that work';
 
   async run(): Promise<InfoResult> {
-    await this.parse(Info);
+    const { flags } = await this.parse(Info);
     const kvm = probeKvm();
     const engines = assessVmEngines(kvm, {
       addonBuilt: kvmAddonAvailable(),
@@ -40,6 +44,7 @@ export default class Info extends TvctlCommand<InfoResult> {
     const result: InfoResult = {
       host: { kernel: release(), arch: arch() },
       virtualization: { kvm, kind: KIND_LABEL[kvm.kind], engines },
+      facts: gatherHostFacts({ dataRoot: this.roots(flags).data }),
     };
     if (!this.jsonEnabled()) {
       const d = kvm.device;
@@ -60,6 +65,8 @@ export default class Info extends TvctlCommand<InfoResult> {
         const state = !e.usable ? 'unusable' : e.fullLinux ? 'full Linux' : 'small guests only';
         this.log(`  ${e.engine.padEnd(5)} ${state}${e.accel ? ` (-accel ${e.accel})` : ''}: ${e.why}`);
       }
+      this.log('');
+      for (const line of formatHostFacts(result.facts, { withKernel: false })) this.log(line);
     }
     return result;
   }

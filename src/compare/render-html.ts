@@ -85,7 +85,7 @@ export function renderHtml(r: CompareResult): string {
     ['/dev/kvm', `${h.kvm.kind}: ${h.kvm.meaning}`],
     ['QEMU', h.qemu.binary ?? 'not installed'],
     ['guest kernel', h.guestKernel.installed ? `${h.guestKernel.version ?? ''} ${h.guestKernel.path}` : 'not installed'],
-    ...h.engines.map((e) => [`engine ${e.engine}`, `${e.usable ? (e.fullLinux ? 'usable' : 'small guests only') : 'unusable'}${e.accel ? ` (-accel ${e.accel})` : ''}: ${e.why}`]),
+    ...h.engines.map((e) => [`engine ${e.engine}`, `${e.usable ? (e.fullLinux ? 'usable' : e.needs === 'guest-kernel' ? 'needs a guest kernel' : 'small guests only') : 'unusable'}${e.accel ? ` (-accel ${e.accel})` : ''}: ${e.why}`]),
   ];
   const rawRows: string[][] = [];
   for (const m of r.modes) {

@@ -34,6 +34,8 @@ export interface EngineUse {
   /** kvm/qemu: can boot a full Linux guest here (the addon may run small guests only) */
   fullLinux: boolean;
   accel?: 'kvm' | 'tcg';
+  /** set when the engine works but a full Linux guest needs something missing */
+  needs?: 'guest-kernel';
   why: string;
 }
 
@@ -136,6 +138,7 @@ export function vmEngineUses(assessed: readonly EngineAssessment[], guestKernel:
     const use: EngineUse = { engine: a.engine, usable: a.usable, fullLinux: a.fullLinux, why: a.why, ...(a.accel ? { accel: a.accel } : {}) };
     if (a.usable && a.fullLinux && !guestKernel.installed) {
       use.fullLinux = false;
+      use.needs = 'guest-kernel';
       use.why = `no guest kernel is installed (run "tvctl vm kernel install"); with one: ${a.why}`;
     }
     return use;
@@ -228,9 +231,10 @@ export function gatherHostFacts(roots: HostFactRoots): HostFacts {
 }
 
 /** Human lines for `tvctl info` (the container/host part). Pure. */
-export function formatHostFacts(f: HostFacts): string[] {
+export function formatHostFacts(f: HostFacts, opts: { withKernel?: boolean } = {}): string[] {
   const out: string[] = [];
-  out.push(`Host kernel:   ${f.kernel.release} (${f.kernel.arch}), ${f.cpus} CPUs${f.memTotalKiB ? `, ${Math.round(f.memTotalKiB / 1024)} MiB` : ''}`);
+  if (opts.withKernel !== false)
+    out.push(`Host kernel:   ${f.kernel.release} (${f.kernel.arch}), ${f.cpus} CPUs${f.memTotalKiB ? `, ${Math.round(f.memTotalKiB / 1024)} MiB` : ''}`);
   out.push(`cgroups:       ${f.cgroups.mode ?? `none (${f.cgroups.error ?? ''})`}`);
   if (f.cgroups.mode && f.cgroups.mode !== 'v2') out.push(`  v1:          ${list(f.cgroups.v1Controllers)}`);
   if (f.cgroups.mode && f.cgroups.mode !== 'v1') out.push(`  v2:          ${list(f.cgroups.v2Controllers)}`);
@@ -240,7 +244,7 @@ export function formatHostFacts(f: HostFacts): string[] {
   out.push(`Guest kernel:  ${f.guestKernel.installed ? `${f.guestKernel.path}${f.guestKernel.version ? ` (${f.guestKernel.version})` : ''}` : 'not installed ("tvctl vm kernel install")'}`);
   out.push('Engines:');
   for (const e of f.engines) {
-    const state = !e.usable ? 'unusable' : e.fullLinux ? 'usable' : 'small guests only';
+    const state = !e.usable ? 'unusable' : e.fullLinux ? 'usable' : e.needs === 'guest-kernel' ? 'needs a guest kernel' : 'small guests only';
     out.push(`  ${e.engine.padEnd(9)} ${state}${e.accel ? ` (-accel ${e.accel})` : ''}: ${e.why}`);
   }
   out.push('');

@@ -55,7 +55,7 @@ describe('host facts', () => {
       ],
       { installed: false, path: '/k' },
     );
-    expect(uses[0]).toMatchObject({ engine: 'qemu', fullLinux: false });
+    expect(uses[0]).toMatchObject({ engine: 'qemu', fullLinux: false, needs: 'guest-kernel' });
     expect(uses[0]!.why).toMatch(/tvctl vm kernel install/);
     expect(uses[1]!.why).toBe('no /dev/kvm');
   });
