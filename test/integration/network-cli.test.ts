@@ -12,6 +12,8 @@ const tag = randomBytes(2).toString('hex');
 const NET1 = `tn${tag}x`;
 const NET2 = `tn${tag}y`;
 
+const out = (r: { stdout?: unknown }): string => String(r.stdout ?? '');
+
 function httpGet(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = get(url, { timeout: 3000 }, (res) => {
@@ -51,14 +53,14 @@ describe.skipIf(!isRoot)('networking through the CLI (root)', () => {
 
   const run = async (args: string[]): Promise<string> => {
     const r = await tvctl(roots, ['run', '-d', ...args]);
-    expect(r.exitCode, r.stderr).toBe(0);
-    const id = r.stdout.trim();
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const id = out(r).trim();
     ids.push(id);
     return id;
   };
   const ipOf = async (id: string): Promise<string> => {
     const r = await tvctl(roots, ['inspect', id]);
-    return (JSON.parse(r.stdout) as Array<{ NetworkSettings: { ipAddress: string } }>)[0]!.NetworkSettings.ipAddress;
+    return (JSON.parse(out(r)) as Array<{ NetworkSettings: { ipAddress: string } }>)[0]!.NetworkSettings.ipAddress;
   };
 
   beforeAll(async () => {
@@ -79,14 +81,14 @@ describe.skipIf(!isRoot)('networking through the CLI (root)', () => {
     expect(res.status).toBe(200);
     expect(res.body.trim()).toBe(id.slice(0, 12));
     const port = await tvctl(roots, ['port', id]);
-    expect(port.stdout.trim()).toBe('80/tcp -> 0.0.0.0:18080');
+    expect(out(port).trim()).toBe('80/tcp -> 0.0.0.0:18080');
     // A second container cannot take the same host port; the failed run leaves nothing behind.
     const dup = await tvctl(roots, ['run', '-d', '-p', '18080:80', 'demo', 'sleep', '100']);
     expect(dup.exitCode).toBe(125);
     expect(dup.stderr).toMatch(/already allocated/);
     // -p 127.0.0.1::80 picks a free port, reported by tvctl port.
     const id2 = await run(['-p', '127.0.0.1::80', 'demo', 'httpd', '-f', '-p', '80', '-h', '/etc']);
-    const hostPort = (await tvctl(roots, ['port', id2, '80/tcp'])).stdout.trim();
+    const hostPort = out(await tvctl(roots, ['port', id2, '80/tcp'])).trim();
     expect(hostPort).toMatch(/^127\.0\.0\.1:\d+$/);
     expect((await retry(() => httpGet(`http://${hostPort}/hostname`), 10_000)).body.trim()).toBe(id2.slice(0, 12));
     expect((await tvctl(roots, ['rm', '-f', id, id2])).exitCode).toBe(0);
@@ -98,14 +100,14 @@ describe.skipIf(!isRoot)('networking through the CLI (root)', () => {
     const sid = await run(['--network', NET1, '--name', srv, 'demo', 'httpd', '-f', '-p', '80', '-h', '/etc']);
     const sip = await ipOf(sid);
     const same = await tvctl(roots, ['run', '--rm', '--network', NET1, 'demo', 'sh', '-c', `ping -c1 -W2 ${srv} && wget -qO- http://${srv}/hostname`]);
-    expect(same.exitCode, same.stderr).toBe(0);
-    expect(same.stdout).toContain(`PING ${srv} (${sip})`);
-    expect(same.stdout).toContain(sid.slice(0, 12));
+    expect(same.exitCode, String(same.stderr)).toBe(0);
+    expect(out(same)).toContain(`PING ${srv} (${sip})`);
+    expect(out(same)).toContain(sid.slice(0, 12));
     const other = await tvctl(roots, ['run', '--rm', '--network', NET2, 'demo', 'sh', '-c', `ping -c1 -W1 ${sip}`]);
     expect(other.exitCode).not.toBe(0);
     // The name is not known on the other network either.
     const otherName = await tvctl(roots, ['run', '--rm', '--network', NET2, 'demo', 'sh', '-c', `grep -c ${srv} /etc/hosts`]);
-    expect(otherName.stdout.trim()).toBe('0');
+    expect(out(otherName).trim()).toBe('0');
     const inUse = await tvctl(roots, ['network', 'rm', NET1]);
     expect(inUse.exitCode).toBe(125);
     expect(inUse.stderr).toMatch(/in use/);
@@ -113,10 +115,10 @@ describe.skipIf(!isRoot)('networking through the CLI (root)', () => {
 
   it('--network none has only lo; --network host sees the host interfaces', async () => {
     const none = await tvctl(roots, ['run', '--rm', '--network', 'none', 'demo', 'ls', '/sys/class/net']);
-    expect(none.stdout.trim().split(/\s+/)).toEqual(['lo']);
+    expect(out(none).trim().split(/\s+/)).toEqual(['lo']);
     const host = await tvctl(roots, ['run', '--rm', '--network', 'host', 'demo', 'ls', '/sys/class/net']);
     const hostLinks = (await readdir('/sys/class/net')).sort();
-    expect(host.stdout.trim().split(/\s+/).sort()).toEqual(expect.arrayContaining(hostLinks.filter((l) => !l.startsWith('tv'))));
+    expect(out(host).trim().split(/\s+/).sort()).toEqual(expect.arrayContaining(hostLinks.filter((l) => !l.startsWith('tv'))));
   });
 
   it('20 containers on one network get 20 distinct addresses', async () => {
@@ -125,9 +127,9 @@ describe.skipIf(!isRoot)('networking through the CLI (root)', () => {
       mine.push(...(await Promise.all(Array.from({ length: 5 }, () => run(['--network', NET2, 'demo', 'sleep', '1000'])))));
     }
     const r = await tvctl(roots, ['inspect', ...mine]);
-    const ips = (JSON.parse(r.stdout) as Array<{ NetworkSettings: { ipAddress: string } }>).map((c) => c.NetworkSettings.ipAddress);
+    const ips = (JSON.parse(out(r)) as Array<{ NetworkSettings: { ipAddress: string } }>).map((c) => c.NetworkSettings.ipAddress);
     expect(new Set(ips).size).toBe(20);
-    const net = JSON.parse((await tvctl(roots, ['network', 'inspect', NET2])).stdout) as Array<{ containers: unknown[] }>;
+    const net = JSON.parse(out(await tvctl(roots, ['network', 'inspect', NET2]))) as Array<{ containers: unknown[] }>;
     expect(net[0]!.containers).toHaveLength(20);
     expect((await tvctl(roots, ['rm', '-f', ...mine])).exitCode).toBe(0);
   });
@@ -144,7 +146,7 @@ describe.skipIf(!isRoot)('networking through the CLI (root)', () => {
     expect(k.links.filter((l) => l.includes(key))).toEqual([]);
     expect(k.netns.filter((n) => n.includes(key))).toEqual([]);
     expect(k.ruleset).not.toContain(`tvctl ctr ${key}`);
-    const net = JSON.parse((await tvctl(roots, ['network', 'inspect', NET1])).stdout) as Array<{ containers: Array<{ containerId: string }> }>;
+    const net = JSON.parse(out(await tvctl(roots, ['network', 'inspect', NET1]))) as Array<{ containers: Array<{ containerId: string }> }>;
     expect(net[0]!.containers.map((c) => c.containerId)).not.toContain(id);
   });
 
@@ -152,7 +154,7 @@ describe.skipIf(!isRoot)('networking through the CLI (root)', () => {
     expect((await tvctl(roots, ['rm', '-f', ...ids])).exitCode).toBeLessThanOrEqual(1);
     ids.length = 0;
     const rm = await tvctl(roots, ['network', 'rm', NET1, NET2]);
-    expect(rm.exitCode, rm.stderr).toBe(0);
+    expect(rm.exitCode, String(rm.stderr)).toBe(0);
     const after = await kernelState();
     const ours = (n: string): boolean => n.startsWith('tvbr-tn') || n === 'tvctl0' || n.startsWith('tvctl-');
     // Other suites may run containers meanwhile; when nothing else of tvctl is live, everything must match.
