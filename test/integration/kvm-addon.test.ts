@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TvctlError } from '../../src/errors.js';
-import { createLinuxVm } from '../../src/vm/bzimage.js';
+import { createLinuxVm } from '../../src/vm/linux-vm.js';
 import { KvmVm, kvmAddonAvailable, kvmAddonPath, type KvmRunResult } from '../../src/vm/kvm.js';
 import { probeKvm } from '../../src/vm/probe.js';
 import { bootCpuState, realModeState } from '../../src/vm/x86-cpu.js';
@@ -239,11 +239,10 @@ console.log('probe', JSON.stringify(a.probe('/dev/kvm')));`,
     v.setUint8(0x211, 1);
     v.setUint32(0x238, 255, true);
     v.setUint32(0x260, 64 << 20, true);
-    const make = (o: { memoryMiB: number }): KvmVm => KvmVm.create(o);
-    expect(() => createLinuxVm(make, { kernel: img, cmdline: 'x', memoryMiB: 32 })).toThrow(
+    expect(() => createLinuxVm({ kernel: img, cmdline: 'x', memoryMiB: 32 })).toThrow(
       /guest memory 32 MiB is too small for this kernel: it needs at least 69 MiB/,
     );
-    expect(() => createLinuxVm(make, { kernel: new Uint8Array(readFileSync('/bin/true')), kernelName: '/bin/true', cmdline: 'x', memoryMiB: 64 })).toThrow(
+    expect(() => createLinuxVm({ kernel: new Uint8Array(readFileSync('/bin/true')), kernelName: '/bin/true', cmdline: 'x', memoryMiB: 64 })).toThrow(
       /\/bin\/true is not a Linux bzImage/,
     );
     expect(openFds()).toBe(before);
