@@ -141,6 +141,29 @@ export async function removeDir(fs: CgroupFs, dir: string, timeoutMs = 5000): Pr
 }
 
 /**
+ * Removes the shared `tvctl` parent once no container cgroup is left under it, so an idle host keeps no
+ * trace of tvctl. Busy (another container, or one being created) is fine: it stays.
+ */
+export async function removeParentIfEmpty(fs: CgroupFs, dir: string): Promise<void> {
+  try {
+    await fs.rmdir(dir);
+  } catch (err) {
+    if (!isErrno(err, 'EBUSY') && !isErrno(err, 'ENOTEMPTY') && !isErrno(err, 'ENOENT')) throw err;
+  }
+}
+
+/** mkdir of a container cgroup; when a concurrent destroy just removed the empty parent, make it again once. */
+export async function mkdirUnderParent(fs: CgroupFs, dir: string, ensureParent: () => Promise<void>): Promise<void> {
+  try {
+    await fs.mkdir(dir);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+    await ensureParent();
+    await fs.mkdir(dir);
+  }
+}
+
+/**
  * SIGKILL every task listed in `procsFiles` until they are all gone. `freeze`/`thaw` (when given) stop the
  * tasks first so a fork bomb cannot outrun the kill loop.
  */

@@ -1,5 +1,5 @@
 import { existsSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 import { V1_CONTROLLERS, type V1Controller } from './detect.js';
 import { DEFAULT_DEVICE_RULES, formatDeviceRule } from './devices.js';
@@ -12,7 +12,9 @@ import {
   parseLimitValue,
   parsePids,
   readOptional,
+  mkdirUnderParent,
   removeDir,
+  removeParentIfEmpty,
   subtree,
   writeControl,
   type CgroupFs,
@@ -92,7 +94,7 @@ export class CgroupV1Manager implements CgroupManager {
       if (this.unified !== null) await this.ensureParent(this.unified);
       for (const d of handle.dirs) {
         try {
-          await this.fs.mkdir(d);
+          await mkdirUnderParent(this.fs, d, () => this.ensureParent(dirname(dirname(d))));
         } catch (err) {
           if (isErrno(err, 'EEXIST')) throw new TvctlError('CGROUP_EXISTS', `cgroup ${d} already exists`, 125, { cause: err });
           throw err;
@@ -262,6 +264,7 @@ export class CgroupV1Manager implements CgroupManager {
           },
     );
     for (const d of all.reverse()) await removeDir(this.fs, d);
+    for (const d of present) await removeParentIfEmpty(this.fs, dirname(d));
   }
 
   async pids(id: string): Promise<number[]> {

@@ -11,7 +11,9 @@ import {
   parseLimitValue,
   parsePids,
   readOptional,
+  mkdirUnderParent,
   removeDir,
+  removeParentIfEmpty,
   subtree,
   writeControl,
   type CgroupFs,
@@ -75,7 +77,10 @@ export class CgroupV2Manager implements CgroupManager {
     }
     await this.enableControllers(parent);
     try {
-      await this.fs.mkdir(d);
+      await mkdirUnderParent(this.fs, d, async () => {
+        await this.fs.mkdir(parent);
+        await this.enableControllers(parent);
+      });
     } catch (err) {
       if (isErrno(err, 'EEXIST')) throw new TvctlError('CGROUP_EXISTS', `cgroup ${d} already exists`, 125, { cause: err });
       throw err;
@@ -149,6 +154,7 @@ export class CgroupV2Manager implements CgroupManager {
       hasFreeze ? { freeze: () => this.fs.write(freeze, '1'), thaw: () => this.fs.write(freeze, '0') } : {},
     );
     for (const x of all.reverse()) await removeDir(this.fs, x);
+    await removeParentIfEmpty(this.fs, join(this.root, this.parent));
   }
 
   async pids(id: string): Promise<number[]> {

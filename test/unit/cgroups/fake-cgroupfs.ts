@@ -1,5 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { nodeCgroupFs, type CgroupFs } from '../../../src/cgroups/fs.js';
@@ -156,6 +156,11 @@ export function makeFakeTree(layout: 'v1' | 'hybrid' | 'v2', opts: { coMountCpu?
       }
     },
     async rmdir(path) {
+      // As cgroupfs: control files go with the dir, but a cgroup with child cgroups is busy.
+      const entries = await readdir(path, { withFileTypes: true });
+      if (entries.some((e) => e.isDirectory())) {
+        throw Object.assign(new Error(`EBUSY: resource busy, rmdir '${path}'`), { code: 'EBUSY' });
+      }
       await rm(path, { recursive: true });
     },
   };
