@@ -454,6 +454,36 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     expect(readFileSync(log, 'utf8').match(/stdout F run/g)).toHaveLength(3);
   });
 
+  it('restart=always keeps restarting until STATE/stopped exists', async () => {
+    const q = await prepare(['sh', '-c', 'exit 0']);
+    await writeConfFile(
+      q.shimConfPath,
+      shimConf({
+        argv: buildUnshareArgv({ tvinit: `/proc/self/fd/${SEAL_FD}`, initConf: join(q.dir, 'init.conf') }),
+        cgroupProcs: [],
+        stateDir: q.stateDir,
+        syncFd: 3,
+        logFile: join(q.dir, 'ctr.log'),
+        tty: false,
+        stdin: false,
+        sealFd: SEAL_FD,
+        restart: { name: 'always' },
+      }),
+    );
+    const shim = launchShim({ shimConfPath: q.shimConfPath, stdio: 'ignore', detached: true });
+    shims.push(shim.shimPid);
+    await shim.ready;
+    const restarts = join(q.stateDir, 'restarts');
+    for (let i = 0; i < 100 && !(existsSync(restarts) && Number(readFileSync(restarts, 'utf8')) >= 2); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(Number(readFileSync(restarts, 'utf8'))).toBeGreaterThanOrEqual(2);
+    expect(existsSync(join(q.stateDir, 'exit'))).toBe(false); // only written at the final stop
+    writeFileSync(join(q.stateDir, 'stopped'), '');
+    expect(await shim.exited).toBe(0);
+    expect(readExit(q.stateDir).restartCount).toBeGreaterThanOrEqual(2);
+  });
+
   it('exec mode: nsenter (from a sealed copy) + tvinit exec applies the same restrictions in a running container', async () => {
     const c = await prepare(['sleep', '60']);
     const main = launchShim({ shimConfPath: c.shimConfPath, stdio: 'pipe', detached: false });
