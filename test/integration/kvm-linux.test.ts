@@ -77,7 +77,7 @@ describe.skipIf(skipReason !== undefined)('Debian cloud kernel on the KVM addon'
   }, 600_000);
 
   const MEM = 256;
-  const cmdline = (tag: string): string => `earlyprintk=ttyS0,115200 console=ttyS0 panic=-1 tvctl.test=${tag} quiet_not=1`;
+  const cmdline = (tag: string): string => `earlyprintk=ttyS0,115200 console=ttyS0 nokaslr panic=-1 tvctl.test=${tag}`;
 
   it('bzImage boot protocol: prints Linux version, echoes the exact command line, lists the e820 map we built', async () => {
     const cl = cmdline('bzimage-' + Date.now());

@@ -1,0 +1,41 @@
+/** `tvctl info` on this host: the built CLI's JSON must agree with the facts the kernel shows. */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const TVCTL = join(REPO, 'bin', 'tvctl.js');
+
+describe('tvctl info', () => {
+  it('--json reports the KVM kind from /sys/module and the engines that follow from it', () => {
+    const out = JSON.parse(execFileSync(TVCTL, ['info', '--json'], { encoding: 'utf8' }));
+    const kvm = out.virtualization.kvm;
+    const expected = !existsSync('/dev/kvm')
+      ? 'none'
+      : existsSync('/sys/module/kvm_intel') || existsSync('/sys/module/kvm_amd')
+        ? 'hardware'
+        : existsSync('/sys/module/kvm_pvm')
+          ? 'software-pvm'
+          : kvm.kind;
+    expect(kvm.kind).toBe(expected);
+    expect(kvm.device.present).toBe(existsSync('/dev/kvm'));
+    if (kvm.device.accessible) expect(kvm.device.apiVersion).toBe(12);
+    expect(out.host.kernel).toMatch(/^\d+\.\d+/);
+    const engines = Object.fromEntries(out.virtualization.engines.map((e: { engine: string }) => [e.engine, e]));
+    expect(engines['kvm'].fullLinux).toBe(expected === 'hardware');
+    if (expected === 'software-pvm') {
+      expect(out.virtualization.kind).toBe('software (PVM)');
+      expect(engines['kvm'].usable).toBe(true);
+    }
+    if (engines['qemu'].usable) expect(engines['qemu'].accel).toBe(expected === 'hardware' ? 'kvm' : 'tcg');
+  });
+
+  it('prints a human summary', () => {
+    const out = execFileSync(TVCTL, ['info'], { encoding: 'utf8' });
+    expect(out).toMatch(/^KVM: +(hardware-assisted \(VT-x\/AMD-V\)|software \(PVM\)|none|unknown)$/m);
+    expect(out).toMatch(/^VM engines:$/m);
+    expect(out).toMatch(/^ {2}kvm /m);
+    expect(out).toMatch(/^ {2}qemu /m);
+  });
+});
