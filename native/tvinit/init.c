@@ -64,7 +64,8 @@ void run_as_reaper(void) {
     }
     return;
   }
-  close(g_report_fd); /* the child reports exec errors; EOF must come from its execve */
+  /* The child reports exec errors (EOF must come from its execve); PID 1 itself needs no fd beyond stdio. */
+  syscall(SYS_close_range, 3, ~0u, 0);
   g_report_fd = -1;
   for (;;) {
     siginfo_t si;

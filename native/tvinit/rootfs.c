@@ -257,7 +257,7 @@ static void mask_paths(const struct conf *c, int rootfd) {
     struct stat st;
     if (fstat(fd, &st) < 0) fail_errno(EXIT_SETUP, "stat %s", m[i]);
     if (S_ISDIR(st.st_mode))
-      mount_fd("tmpfs", fd, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0755", m[i]);
+      mount_fd("tmpfs", fd, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755", m[i]);
     else
       mount_fd("/dev/null", fd, NULL, MS_BIND, NULL, m[i]);
     close(fd);
