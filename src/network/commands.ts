@@ -43,3 +43,34 @@ export const sysctlKeys = {
   /** Lets DNAT'ed packets with a 127.0.0.0/8 source leave through the bridge (published ports on localhost). */
   routeLocalnet: (dev: string): string => `net.ipv4.conf.${dev}.route_localnet`,
 };
+
+/**
+ * Several ip commands in one process (`ip [-n NS] -batch -`): each spawn costs tens of milliseconds here, and
+ * the commands of one step always go together. Stops at the first failing line. Tokens never contain spaces.
+ */
+export function ipBatch(ns: string | undefined, lines: readonly (readonly string[])[]): { cmd: CommandLine; input: string } {
+  return {
+    cmd: { file: 'ip', args: [...(ns ? ['-n', ns] : []), '-batch', '-'] },
+    input: lines.map((l) => l.join(' ')).join('\n') + '\n',
+  };
+}
+
+/** Inside the container's netns: lo up, eth0 MAC + address + up, default route unless internal. */
+export function netnsSetupLines(opts: { mac: string; cidr: string; gateway?: string | undefined }): string[][] {
+  return [
+    ['link', 'set', 'dev', 'lo', 'up'],
+    ['link', 'set', 'dev', 'eth0', 'address', opts.mac],
+    ['addr', 'add', opts.cidr, 'dev', 'eth0'],
+    ['link', 'set', 'dev', 'eth0', 'up'],
+    ...(opts.gateway ? [['route', 'add', 'default', 'via', opts.gateway]] : []),
+  ];
+}
+
+/** A network's bridge: create, gateway address, up. */
+export function bridgeCreateLines(bridge: string, gatewayCidr: string): string[][] {
+  return [
+    ['link', 'add', 'name', bridge, 'type', 'bridge'],
+    ['addr', 'add', gatewayCidr, 'dev', bridge],
+    ['link', 'set', 'dev', bridge, 'up'],
+  ];
+}

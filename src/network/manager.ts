@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { errorMessage, isErrno, TvctlError } from '../errors.js';
 import { runCommand } from '../util/exec.js';
 import { formatSubnet, ipToInt, intToIp, contains, firstHost, macForIp, overlaps, parseSubnet, isIPv4 } from './cidr.js';
-import { ipCmd, sysctlKeys, sysctlSet } from './commands.js';
+import { bridgeCreateLines, ipBatch, ipCmd, netnsSetupLines, sysctlKeys, sysctlSet } from './commands.js';
 import { parseAddHost, renderHostModeHosts, renderHosts, renderResolvConf, type HostsEntry } from './etc.js';
 import { Ipam } from './ipam.js';
 import { withFileLock } from './lock.js';
@@ -20,6 +20,7 @@ import {
   onlySkeletonLeft,
   parseRules,
   portRulesScript,
+  skeletonComplete,
   skeletonScript,
   type NftRuleRef,
 } from './nft.js';
@@ -123,8 +124,10 @@ export class NetworkManager {
       throw new TvctlError('NETNS_EXISTS', `cannot create network namespace ${ns}: ${created.stderr.trim()}; if it is left over, run detach for ${containerId}`);
     }
     try {
-      await runCommand(ipCmd.linkUpIn(ns, 'lo'));
-      if (!network) return { mode: 'none', netnsPath, ports: [] };
+      if (!network) {
+        await runCommand(ipCmd.linkUpIn(ns, 'lo'));
+        return { mode: 'none', netnsPath, ports: [] };
+      }
       return await this.attachBridge(containerId, network, opts, ns, netnsPath);
     } catch (err) {
       await this.detach(containerId).catch(() => undefined);
@@ -168,10 +171,8 @@ export class NetworkManager {
       await runCommand(ipCmd.linkSetMasterUp(hostVeth, net.bridge));
       return rec;
     });
-    await runCommand(ipCmd.linkSetAddressIn(ns, 'eth0', ep.macAddress));
-    await runCommand(ipCmd.addrAddIn(ns, 'eth0', `${ep.ipAddress}/${ep.prefixLen}`));
-    await runCommand(ipCmd.linkUpIn(ns, 'eth0'));
-    if (ep.gateway) await runCommand(ipCmd.routeDefaultIn(ns, ep.gateway));
+    const setup = ipBatch(ns, netnsSetupLines({ mac: ep.macAddress, cidr: `${ep.ipAddress}/${ep.prefixLen}`, gateway: ep.gateway }));
+    await runCommand(setup.cmd, { input: setup.input });
     if (ep.ports.length > 0) await this.nft(portRulesScript(key, ep.ipAddress, ep.ports));
     return {
       mode: 'bridge',
@@ -207,18 +208,20 @@ export class NetworkManager {
     });
     await step('firewall rules and lease', () =>
       withFileLock(this.lockPath, async () => {
-        await this.deleteRules((r) => r.comment === containerComment(key));
         const ep = await this.readEndpoint(key);
         const released = await this.ipam.releaseAll((id) => containerKey(id) === key);
         await rm(this.endpointPath(key), { force: true });
         const nets = new Set([...released.map((l) => l.network), ...(ep ? [ep.network] : [])]);
+        const bridges = new Set(ep ? [ep.bridge] : []);
         for (const name of nets) {
           const net = await this.readRecord(name);
-          if (!net) continue;
-          await this.teardownKernelNetworkIfUnused(net);
-          await this.refreshPeerHosts(name);
+          if (net) bridges.add(net.bridge);
         }
-        if (nets.size === 0 && ep) await this.teardownBridgeIfUnused(ep.bridge);
+        const gone: string[] = [];
+        for (const b of bridges) if (await this.removeBridgeIfUnused(b)) gone.push(b);
+        // One nft batch: the container's rules, the rules of bridges that went, and the table if nothing is left.
+        await this.deleteRules((r) => r.comment === containerComment(key) || gone.some((b) => r.comment === networkComment(b)));
+        for (const name of nets) await this.refreshPeerHosts(name);
       }),
     );
     if (problems.length > 0) {
@@ -430,15 +433,20 @@ export class NetworkManager {
   // ---------------------------------------------------------------- kernel objects (called under the lock)
 
   private async ensureKernelNetwork(net: NetworkRecord): Promise<void> {
-    const rules = await this.listRules();
-    if (rules === undefined) await this.nft(skeletonScript());
+    let rules = await this.listRules();
+    if (rules !== undefined && !skeletonComplete(rules)) {
+      if (rules.some((r) => r.comment !== undefined)) {
+        throw new TvctlError('NFT_DAMAGED', `nftables table ip tvctl is incomplete but holds rules; inspect it with "nft -a list table ip tvctl"`);
+      }
+      await this.nft(deleteTableScript());
+      rules = undefined;
+    }
     const addr = await this.bridgeAddress(net.bridge);
     const prefixLen = parseSubnet(net.subnet).prefixLen;
     if (addr === undefined) {
-      await runCommand(ipCmd.bridgeAdd(net.bridge));
-      await runCommand(ipCmd.addrAdd(net.bridge, `${net.gateway}/${prefixLen}`));
+      const b = ipBatch(undefined, bridgeCreateLines(net.bridge, `${net.gateway}/${prefixLen}`));
+      await runCommand(b.cmd, { input: b.input });
       await runCommand(sysctlSet(sysctlKeys.routeLocalnet(net.bridge), '1'));
-      await runCommand(ipCmd.linkUp(net.bridge));
     } else if (addr === null || addr.ip !== net.gateway || addr.prefixLen !== prefixLen) {
       throw new TvctlError(
         'BRIDGE_MISMATCH',
@@ -446,7 +454,8 @@ export class NetworkManager {
       );
     }
     if (!(rules ?? []).some((r) => r.comment === networkComment(net.bridge))) {
-      await this.nft(networkRulesScript({ bridge: net.bridge, subnet: net.subnet, internal: net.internal }));
+      const netRules = networkRulesScript({ bridge: net.bridge, subnet: net.subnet, internal: net.internal });
+      await this.nft((rules === undefined ? skeletonScript() : '') + netRules);
     }
     if (!net.internal) {
       const fwd = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8').catch(() => '0')).trim();
@@ -454,19 +463,20 @@ export class NetworkManager {
     }
   }
 
+  /** Bridges live only while something is plugged in: the last detach removes the bridge and its rules. */
   private async teardownKernelNetworkIfUnused(net: NetworkRecord): Promise<void> {
-    await this.teardownBridgeIfUnused(net.bridge);
+    if (await this.removeBridgeIfUnused(net.bridge)) {
+      await this.deleteRules((r) => r.comment === networkComment(net.bridge));
+    }
   }
 
-  /** Bridges live only while something is plugged in: the last detach removes the bridge and its rules. */
-  private async teardownBridgeIfUnused(bridge: string): Promise<void> {
-    const show = await runCommand(ipCmd.linkShow(bridge), { allowFailure: true });
-    if (show.exitCode === 0) {
-      const ports = await runCommand(ipCmd.bridgePorts(bridge), { allowFailure: true });
-      if (ports.exitCode === 0 && parseJsonArray(ports.stdout).length > 0) return;
-      await this.deleteLinkIfPresent(bridge);
-    }
-    await this.deleteRules((r) => r.comment === networkComment(bridge));
+  /** Deletes the bridge when no port is enslaved; true when it is gone (or was never there). */
+  private async removeBridgeIfUnused(bridge: string): Promise<boolean> {
+    const ports = await runCommand(ipCmd.bridgePorts(bridge), { allowFailure: true });
+    if (ports.exitCode !== 0) return true; // no such device
+    if (parseJsonArray(ports.stdout).length > 0) return false;
+    await this.deleteLinkIfPresent(bridge);
+    return true;
   }
 
   private async deleteLinkIfPresent(dev: string): Promise<void> {
@@ -481,10 +491,10 @@ export class NetworkManager {
     const rules = await this.listRules();
     if (rules === undefined) return;
     const doomed = rules.filter(match);
-    if (doomed.length > 0) await this.nft(deleteRulesScript(doomed));
-    if (onlySkeletonLeft(rules.filter((r) => !doomed.includes(r)))) {
-      await this.nft(deleteTableScript()).catch(() => undefined);
-    }
+    const dropTable = onlySkeletonLeft(rules.filter((r) => !doomed.includes(r)));
+    // Deleting the table takes its rules with it.
+    const script = dropTable ? deleteTableScript() : doomed.length > 0 ? deleteRulesScript(doomed) : '';
+    if (script) await this.nft(script);
   }
 
   /** Rules of table ip tvctl, or undefined when the table does not exist. */

@@ -116,3 +116,10 @@ export function deleteTableScript(): string {
 export function onlySkeletonLeft(rules: readonly NftRuleRef[]): boolean {
   return rules.every((r) => r.comment === undefined);
 }
+
+/** The skeleton's five jump/accept rules are all present (a table left half-made is rebuilt, not patched). */
+export function skeletonComplete(rules: readonly NftRuleRef[]): boolean {
+  const plain = rules.filter((r) => r.comment === undefined);
+  const count = (chain: string): number => plain.filter((r) => r.chain === chain).length;
+  return count('prerouting') === 1 && count('output') === 1 && count('forward') === 3;
+}

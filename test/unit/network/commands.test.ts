@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { ipCmd, sysctlKeys, sysctlSet } from '../../../src/network/commands.js';
+import { bridgeCreateLines, ipBatch, ipCmd, netnsSetupLines, sysctlKeys, sysctlSet } from '../../../src/network/commands.js';
 import {
   containerComment,
   deleteRulesScript,
@@ -7,6 +7,7 @@ import {
   onlySkeletonLeft,
   parseRules,
   portRulesScript,
+  skeletonComplete,
   skeletonScript,
 } from '../../../src/network/nft.js';
 import { bridgeNameFor, containerKey, hostVethFor, netnsNameFor, pickUserSubnet } from '../../../src/network/manager.js';
@@ -26,6 +27,25 @@ describe('iproute2 / sysctl builders', () => {
   test('bridge and enslave', () => {
     expect(ipCmd.bridgeAdd('tvbr-web').args).toEqual(['link', 'add', 'name', 'tvbr-web', 'type', 'bridge']);
     expect(ipCmd.linkSetMasterUp('tvab', 'tvbr-web').args).toEqual(['link', 'set', 'dev', 'tvab', 'master', 'tvbr-web', 'up']);
+  });
+  test('netns setup is one ip -n NS -batch process; no default route on internal networks', () => {
+    const b = ipBatch('tvctl-x', netnsSetupLines({ mac: '02:42:0a:59:00:02', cidr: '10.89.0.2/24', gateway: '10.89.0.1' }));
+    expect(b.cmd).toEqual({ file: 'ip', args: ['-n', 'tvctl-x', '-batch', '-'] });
+    expect(b.input).toBe(
+      [
+        'link set dev lo up',
+        'link set dev eth0 address 02:42:0a:59:00:02',
+        'addr add 10.89.0.2/24 dev eth0',
+        'link set dev eth0 up',
+        'route add default via 10.89.0.1',
+        '',
+      ].join('\n'),
+    );
+    expect(ipBatch('n', netnsSetupLines({ mac: 'm', cidr: 'c' })).input).not.toContain('route');
+    expect(ipBatch(undefined, bridgeCreateLines('tvbr-a', '10.89.0.1/24'))).toEqual({
+      cmd: { file: 'ip', args: ['-batch', '-'] },
+      input: 'link add name tvbr-a type bridge\naddr add 10.89.0.1/24 dev tvbr-a\nlink set dev tvbr-a up\n',
+    });
   });
   test('sysctl', () => {
     expect(sysctlSet(sysctlKeys.routeLocalnet('tvctl0'), '1')).toEqual({ file: 'sysctl', args: ['-q', '-w', 'net.ipv4.conf.tvctl0.route_localnet=1'] });
@@ -110,6 +130,16 @@ describe('nftables scripts', () => {
       { chain: 'publish', handle: 12, comment: 'tvctl ctr abcdef012345' },
     ]);
     expect(onlySkeletonLeft(rules)).toBe(false);
+    expect(skeletonComplete(rules)).toBe(false);
+    const full = [
+      { chain: 'prerouting', handle: 1 },
+      { chain: 'output', handle: 2 },
+      { chain: 'forward', handle: 3 },
+      { chain: 'forward', handle: 4 },
+      { chain: 'forward', handle: 5 },
+      { chain: 'publish', handle: 6, comment: 'tvctl ctr x' },
+    ];
+    expect(skeletonComplete(full)).toBe(true);
     expect(onlySkeletonLeft(rules.slice(0, 1))).toBe(true);
     expect(deleteRulesScript(rules.slice(1))).toBe('delete rule ip tvctl publish handle 12\n');
   });
