@@ -93,6 +93,22 @@ describe.skipIf(skipReason !== undefined)('KVM addon: tiny guests', () => {
     expect(r.exitValue).toBe(0x0f);
   });
 
+  it('UART interrupt: THR-empty raises IRQ 4 through the in-kernel 8259 and wakes a halted guest', async () => {
+    const r = await track(guestVm('uart-irq.S', 16, { irqchip: true })).run({ timeoutMs: 10_000 });
+    expect(r.reason).toBe('exit-port');
+    expect(r.exitValue).toBe(0x102); // handler ran and IIR said "THR empty"
+  });
+
+  it('UART receive: bytes sent from JS arrive in RBR while the guest polls LSR', async () => {
+    const vm = track(guestVm('uart-rx.S', 16));
+    const run = vm.start({ timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 50)); // the guest is polling by now
+    vm.sendInput('A');
+    const r = await run.result;
+    expect(r.reason).toBe('exit-port');
+    expect(r.exitValue).toBe(0x41);
+  });
+
   it('0xfe to port 0x64 (i8042 reset line) ends the run with reason reset', async () => {
     const r = await track(guestVm('reset.S', 16)).run({ timeoutMs: 10_000 });
     expect(r.reason).toBe('reset');
