@@ -169,8 +169,7 @@ export interface KvmRun {
 function mapNativeError(err: unknown): never {
   const e = err as Error & { code?: string };
   if (e && typeof e.code === 'string' && e.code.startsWith('KVM_')) {
-    const exit = e.code === 'KVM_NOT_FOUND' || e.code === 'KVM_PERMISSION' ? 125 : 125;
-    throw new TvctlError(e.code, e.message, exit, { cause: err });
+    throw new TvctlError(e.code, e.message, 125, { cause: err });
   }
   throw err;
 }
