@@ -563,6 +563,20 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     expect(await main.exited).toBe(137);
   });
 
+  it('setup failures are one line with exit 125 and leave no mount on the host', async () => {
+    const before = readFileSync('/proc/self/mountinfo', 'utf8');
+    const r = await run(['true'], { init: { lowerDirs: [join(base, 'no-such-layer')] } });
+    expect(r.code).toBe(125);
+    expect(r.error?.code).toBe('CONTAINER_START_FAILED');
+    expect(r.error?.message).toMatch(/^cannot mount the overlay root file system on \S+: No such file or directory$/);
+    expect(readFileSync(join(r.stateDir, 'exit'), 'utf8')).toContain('"exitCode":125');
+    const after = readFileSync('/proc/self/mountinfo', 'utf8');
+    expect(after.split('\n').filter((l) => l.includes(base) && !before.includes(l))).toEqual([]);
+    const m = await run(['true'], { init: { mounts: [{ source: join(base, 'no-such-vol'), destination: '/v', readonly: false }] } });
+    expect(m.code).toBe(125);
+    expect(m.error?.message).toMatch(/^invalid mount source \S+no-such-vol: No such file or directory$/);
+  });
+
   it('seccomp=unconfined and nnp=0 are honoured; without nnp the filter is still loaded before the user switch', async () => {
     const u = await run(['grep', '-E', '^(NoNewPrivs|Seccomp):', '/proc/self/status'], { process: { seccomp: 'unconfined', noNewPrivileges: false } });
     expect(u.stdout).toMatch(/^NoNewPrivs:\s+0\nSeccomp:\s+0$/m);
