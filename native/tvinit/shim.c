@@ -272,6 +272,7 @@ static struct run_result run_once(struct shim *s) {
   int in_open = master >= 0 && fg && s->stdin_on;
   int master_open = master >= 0, out_open = out[0] >= 0, err_open = err[0] >= 0;
   int exited = 0;
+  struct timespec exited_at = {0, 0};
   for (;;) {
     struct pollfd p[5];
     int n = 0, i_sig = -1, i_m = -1, i_in = -1, i_out = -1, i_err = -1;
@@ -289,6 +290,12 @@ static struct run_result run_once(struct shim *s) {
       break;
     }
     if (r == 0) break;
+    if (exited) {
+      /* ...nor a background process that keeps writing: drain for at most 2 s after the exit. */
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if (now.tv_sec - exited_at.tv_sec >= 2) break;
+    }
     if (i_sig >= 0 && p[i_sig].revents) {
       struct signalfd_siginfo si;
       while (read(s->sigfd, &si, sizeof si) == sizeof si) {
@@ -298,6 +305,7 @@ static struct run_result run_once(struct shim *s) {
           if (waitpid(pid, &st, WNOHANG) == pid) {
             res.status = st;
             exited = 1;
+            clock_gettime(CLOCK_MONOTONIC, &exited_at);
           }
           while (waitpid(-1, NULL, WNOHANG) > 0) {
           }
@@ -425,8 +433,9 @@ int mode_shim(int argc, char **argv) {
   long restarts = 0, backoff = 100;
   struct run_result r;
   char started[64], finished[64];
-  long oom_before = oom_count(&s);
+  long oom_before = 0;
   for (;;) {
+    oom_before = oom_count(&s); /* oomKilled describes the last run */
     format_time(started, sizeof started, 0);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -447,8 +456,8 @@ int mode_shim(int argc, char **argv) {
   int oom = oom_count(&s) > oom_before;
   char json[512];
   char sig[16] = "null";
+  /* Only a real death by signal (the ns parent re-raises PID 1's); an `exit 137` stays signal null. */
   if (WIFSIGNALED(r.status)) snprintf(sig, sizeof sig, "%d", WTERMSIG(r.status));
-  else if (WIFEXITED(r.status) && code > 128 && r.init_pid > 0 && !r.start_error) snprintf(sig, sizeof sig, "%d", code - 128);
   int jl = snprintf(json, sizeof json,
                     "{\"exitCode\":%d,\"signal\":%s,\"oomKilled\":%s,\"startedAt\":\"%s\",\"finishedAt\":\"%s\","
                     "\"restartCount\":%ld}\n",
