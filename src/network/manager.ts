@@ -18,6 +18,7 @@ import {
   networkRulesScript,
   nftCmd,
   onlySkeletonLeft,
+  parsePublishedPorts,
   parseRules,
   portRulesScript,
   skeletonComplete,
@@ -528,9 +529,15 @@ export class NetworkManager {
   // ---------------------------------------------------------------- ports
 
   private async allocatePorts(requested: readonly PortMapping[]): Promise<PortMapping[]> {
-    const inUse = (await this.readEndpoints()).flatMap((e) => e.ports);
+    if (requested.length === 0) return [];
+    // Ours (persisted) and every tvctl's (the kernel's DNAT rules, whatever data root they came from).
+    const listing = await runCommand(nftCmd.listTable(), { allowFailure: true });
+    const inUse = [
+      ...(await this.readEndpoints()).flatMap((e) => e.ports),
+      ...(listing.exitCode === 0 ? parsePublishedPorts(listing.stdout) : []),
+    ];
     const out: PortMapping[] = [];
-    const clash = (p: PortMapping): boolean =>
+    const clash = (p: Pick<PortMapping, 'hostIp' | 'hostPort' | 'protocol'>): boolean =>
       [...inUse, ...out].some(
         (q) => q.protocol === p.protocol && q.hostPort === p.hostPort && (q.hostIp === p.hostIp || q.hostIp === '0.0.0.0' || p.hostIp === '0.0.0.0'),
       );

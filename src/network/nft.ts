@@ -123,3 +123,28 @@ export function skeletonComplete(rules: readonly NftRuleRef[]): boolean {
   const count = (chain: string): number => plain.filter((r) => r.chain === chain).length;
   return count('prerouting') === 1 && count('output') === 1 && count('forward') === 3;
 }
+
+/** Host side of every DNAT rule in our publish chain (any data root's containers), from the JSON listing. */
+export function parsePublishedPorts(json: string): Array<Pick<PortMapping, 'hostIp' | 'hostPort' | 'protocol'>> {
+  const doc = JSON.parse(json) as { nftables?: Array<Record<string, unknown>> };
+  const out: Array<Pick<PortMapping, 'hostIp' | 'hostPort' | 'protocol'>> = [];
+  type Match = { match?: { op?: string; left?: { payload?: { protocol?: string; field?: string } }; right?: unknown } };
+  for (const item of doc.nftables ?? []) {
+    const rule = item['rule'] as { table?: string; chain?: string; expr?: Match[] } | undefined;
+    if (!rule || rule.table !== NFT_TABLE || rule.chain !== 'publish') continue;
+    let hostIp = '0.0.0.0';
+    let hostPort: number | undefined;
+    let protocol: 'tcp' | 'udp' | undefined;
+    for (const e of rule.expr ?? []) {
+      const p = e.match?.left?.payload;
+      if (!p || e.match?.op !== '==') continue;
+      if (p.protocol === 'ip' && p.field === 'daddr' && typeof e.match?.right === 'string') hostIp = e.match.right;
+      if ((p.protocol === 'tcp' || p.protocol === 'udp') && p.field === 'dport' && typeof e.match?.right === 'number') {
+        protocol = p.protocol;
+        hostPort = e.match.right;
+      }
+    }
+    if (protocol && hostPort !== undefined) out.push({ hostIp, hostPort, protocol });
+  }
+  return out;
+}

@@ -124,6 +124,11 @@ describe.skipIf(!isRoot)('network (root, real kernel)', () => {
     // The port is reserved: a second container cannot take it.
     await expect(attach(id(2), NET_A, ['18080:80'])).rejects.toThrow(/already allocated/);
     expect(await access(`/run/netns/${netnsNameFor(id(2))}`).then(() => true, () => false)).toBe(false);
+    // Nor can a tvctl with another data root: the kernel's DNAT rules are checked too.
+    const other = new NetworkManager({ stateRoot: join(dir, 'state2'), dataRoot: join(dir, 'data2') });
+    await other.create(`tvt${tag}o`, {});
+    await expect(other.attach(id(3), { network: `tvt${tag}o`, ports: [parsePublish('127.0.0.1:18080:80')], hostname: 'o' })).rejects.toThrow(/already allocated/);
+    await other.remove(`tvt${tag}o`);
     httpd.kill('SIGKILL');
     await detach(cid);
     // Rules gone with the container: the port no longer answers.

@@ -5,6 +5,7 @@ import {
   deleteRulesScript,
   networkRulesScript,
   onlySkeletonLeft,
+  parsePublishedPorts,
   parseRules,
   portRulesScript,
   skeletonComplete,
@@ -142,5 +143,25 @@ describe('nftables scripts', () => {
     expect(skeletonComplete(full)).toBe(true);
     expect(onlySkeletonLeft(rules.slice(0, 1))).toBe(true);
     expect(deleteRulesScript(rules.slice(1))).toBe('delete rule ip tvctl publish handle 12\n');
+  });
+  test('reads the host side of published ports back from the kernel listing', () => {
+    const json = JSON.stringify({
+      nftables: [
+        { rule: { family: 'ip', table: 'tvctl', chain: 'publish', handle: 2, comment: 'tvctl ctr a', expr: [
+          { match: { op: '==', left: { payload: { protocol: 'ip', field: 'daddr' } }, right: '127.0.0.1' } },
+          { match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: 5353 } },
+          { dnat: { addr: '10.89.0.2', port: 53 } },
+        ] } },
+        { rule: { family: 'ip', table: 'tvctl', chain: 'publish', handle: 3, expr: [
+          { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 18080 } },
+          { dnat: { addr: '10.89.0.2', port: 80 } },
+        ] } },
+        { rule: { family: 'ip', table: 'tvctl', chain: 'prerouting', handle: 4, expr: [] } },
+      ],
+    });
+    expect(parsePublishedPorts(json)).toEqual([
+      { hostIp: '127.0.0.1', hostPort: 5353, protocol: 'udp' },
+      { hostIp: '0.0.0.0', hostPort: 18080, protocol: 'tcp' },
+    ]);
   });
 });
