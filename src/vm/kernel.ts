@@ -83,14 +83,20 @@ export function installedKernelVersion(dataRoot: string): string | undefined {
  * Downloads Debian's cloud kernel package into a temp dir, unpacks it, checks it is a bzImage and installs
  * boot/vmlinuz-* as <dataRoot>/kernels/vmlinuz (atomically, with a version file). Leaves nothing else behind.
  */
-export async function installKernel(dataRoot: string, opts: { metaPackage?: string } = {}): Promise<InstalledKernel> {
+export async function installKernel(dataRoot: string, opts: { metaPackage?: string; aptUpdate?: boolean } = {}): Promise<InstalledKernel> {
   const meta = opts.metaPackage ?? KERNEL_META_PACKAGE;
-  const deps = await runCommand(buildAptCacheDependsArgv(meta), { allowFailure: true });
-  const pkg = parseKernelDependency(deps.stdout);
+  let deps = await runCommand(buildAptCacheDependsArgv(meta), { allowFailure: true });
+  let pkg = parseKernelDependency(deps.stdout);
+  if (!pkg && opts.aptUpdate !== false) {
+    // A fresh machine may have no package lists yet: fetch them once and ask again.
+    await runCommand({ file: 'apt-get', args: ['update', '-qq'] }, { allowFailure: true, timeoutMs: 600_000 });
+    deps = await runCommand(buildAptCacheDependsArgv(meta), { allowFailure: true });
+    pkg = parseKernelDependency(deps.stdout);
+  }
   if (deps.exitCode !== 0 || !pkg) {
     throw new TvctlError(
       'KERNEL_PACKAGE',
-      `apt knows no kernel package behind ${meta}; run "apt-get update" first (apt-cache: ${deps.stderr.trim() || 'no Depends line'})`,
+      `apt knows no kernel package behind ${meta} (apt-cache: ${deps.stderr.trim() || 'no Depends line'}); check /etc/apt/sources.list and "apt-get update"`,
     );
   }
   const tmp = mkdtempSync(join(tmpdir(), 'tvctl-kernel-'));
