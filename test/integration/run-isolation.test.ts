@@ -107,6 +107,16 @@ describe.skipIf(!isRoot)('tvctl run isolation (root, real CLI)', () => {
     expect(r.stderr).toContain('Read-only file system');
   });
 
+  it('device nodes made with CAP_MKNOD cannot be opened (host disk, /dev/mem): the devices cgroup denies them', async () => {
+    const disk = readdirSync('/sys/block').find((b) => !/^(loop|ram|zram)/.test(b)) ?? readdirSync('/sys/block')[0];
+    const [maj = '8', min = '0'] = (disk ? readFileSync(`/sys/block/${disk}/dev`, 'utf8').trim() : '8:0').split(':');
+    const r = await run(['demo', 'sh', '-c', `mknod /tmp/disk b ${maj} ${min}; echo "mknod=$?"; head -c 16 /tmp/disk | wc -c; mknod /tmp/mem c 1 1; head -c 1 /tmp/mem | wc -c`]);
+    expect(r.stdout).toMatch(/^mknod=0$/m); // Docker keeps CAP_MKNOD...
+    expect(r.stdout).toMatch(/^0\n0$/m); // ...and nothing could be read
+    expect(r.stderr).toContain("head: /tmp/disk: Operation not permitted");
+    expect(r.stderr).toContain("head: /tmp/mem: Operation not permitted");
+  });
+
   it('the write layer is private to each container', async () => {
     const a = await run(['demo', 'sh', '-c', 'echo mine > /etc/newfile; cat /etc/newfile']);
     expect(a.stdout).toBe('mine');
