@@ -587,6 +587,13 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     expect(n.stderr).toContain('Operation not permitted');
   });
 
+  it('lo_up=1 brings the loopback of a fresh net namespace up (down otherwise)', async () => {
+    const up = await run(['cat', '/sys/class/net/lo/flags'], { init: { loopbackUp: true } });
+    expect(Number(up.stdout.trim()) & 1).toBe(1); // IFF_UP
+    const down = await run(['cat', '/sys/class/net/lo/flags']);
+    expect(Number(down.stdout.trim()) & 1).toBe(0);
+  });
+
   it('cgroupfs=v2 mounts a read-only cgroup2 at /sys/fs/cgroup', async () => {
     const r = await run(['sh', '-c', 'grep " /sys/fs/cgroup " /proc/mounts; ls /sys/fs/cgroup; mkdir /sys/fs/cgroup/x; echo "mk=$?"'], { init: { cgroupfs: 'v2' } });
     expect(r.stdout).toMatch(/^cgroup2 \/sys\/fs\/cgroup cgroup2 ro,nosuid,nodev,noexec/m);

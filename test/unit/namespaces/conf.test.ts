@@ -85,6 +85,7 @@ describe('initConf', () => {
         ...spec,
         readonly: true,
         cgroupfs: 'v2',
+        loopbackUp: true,
         process: { ...proc, tty: true, init: true, user: '1000:1000', cwd: '/work' },
       }),
     );
@@ -95,6 +96,7 @@ describe('initConf', () => {
     expect(recs).toContainEqual(['cwd', '/work']);
     expect(recs).toContainEqual(['readonly', '1']);
     expect(recs).toContainEqual(['cgroupfs', 'v2']);
+    expect(recs).toContainEqual(['lo_up', '1']);
   });
   it('rejects bad specs with one clear error', () => {
     expect(() => initConf({ ...spec, lowerDirs: [] })).toThrow(/lowerdir/);
