@@ -56,7 +56,7 @@ async function bootUntil(boot: LinuxBootPath, cmdline: string, memoryMiB: number
     const run = vm.start({
       timeoutMs,
       onOutput: (s) => {
-        seen += s;
+        seen += s.replace(/\r/g, '');
         const now = (performance.now() - t0) / 1000;
         for (const [k, re] of [['Linux version', /Linux version/], ['Command line', /Command line: .*\n/], ['e820', /BIOS-e820:/]] as const) {
           if (at[k] === undefined && re.test(seen)) at[k] = now;
@@ -65,7 +65,8 @@ async function bootUntil(boot: LinuxBootPath, cmdline: string, memoryMiB: number
       },
     });
     const result = await run.result;
-    return { result, at };
+    // The 8250 console ends lines with \r\n.
+    return { result: { ...result, console: result.console.replace(/\r\n/g, '\n') }, at };
   } finally {
     vm.destroy();
   }
