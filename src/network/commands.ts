@@ -74,3 +74,14 @@ export function bridgeCreateLines(bridge: string, gatewayCidr: string): string[]
     ['link', 'set', 'dev', bridge, 'up'],
   ];
 }
+
+/**
+ * Plug the host end of a veth into the bridge, up, with hairpin on: with br_netfilter loaded, a container's
+ * packets to its own published port are DNAT'ed in the bridge path and must leave by the port they came in.
+ */
+export function bridgePortLines(dev: string, bridge: string): string[][] {
+  return [
+    ['link', 'set', 'dev', dev, 'master', bridge, 'up'],
+    ['link', 'set', 'dev', dev, 'type', 'bridge_slave', 'hairpin', 'on'],
+  ];
+}

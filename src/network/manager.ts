@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { errorMessage, isErrno, TvctlError } from '../errors.js';
 import { runCommand } from '../util/exec.js';
 import { formatSubnet, ipToInt, intToIp, contains, firstHost, macForIp, overlaps, parseSubnet, isIPv4 } from './cidr.js';
-import { bridgeCreateLines, ipBatch, ipCmd, netnsSetupLines, sysctlKeys, sysctlSet } from './commands.js';
+import { bridgeCreateLines, bridgePortLines, ipBatch, ipCmd, netnsSetupLines, sysctlKeys, sysctlSet } from './commands.js';
 import { parseAddHost, renderHostModeHosts, renderHosts, renderResolvConf, type HostsEntry } from './etc.js';
 import { Ipam } from './ipam.js';
 import { withFileLock } from './lock.js';
@@ -169,7 +169,8 @@ export class NetworkManager {
         aliases: opts.aliases ?? [],
       };
       await this.writeEndpoint(rec);
-      await runCommand(ipCmd.linkSetMasterUp(hostVeth, net.bridge));
+      const plug = ipBatch(undefined, bridgePortLines(hostVeth, net.bridge));
+      await runCommand(plug.cmd, { input: plug.input });
       return rec;
     });
     const setup = ipBatch(ns, netnsSetupLines({ mac: ep.macAddress, cidr: `${ep.ipAddress}/${ep.prefixLen}`, gateway: ep.gateway }));

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { bridgeCreateLines, ipBatch, ipCmd, netnsSetupLines, sysctlKeys, sysctlSet } from '../../../src/network/commands.js';
+import { bridgeCreateLines, bridgePortLines, ipBatch, ipCmd, netnsSetupLines, sysctlKeys, sysctlSet } from '../../../src/network/commands.js';
 import {
   containerComment,
   deleteRulesScript,
@@ -47,6 +47,11 @@ describe('iproute2 / sysctl builders', () => {
       cmd: { file: 'ip', args: ['-batch', '-'] },
       input: 'link add name tvbr-a type bridge\naddr add 10.89.0.1/24 dev tvbr-a\nlink set dev tvbr-a up\n',
     });
+  });
+  test('bridge port: enslave, up, hairpin in one batch', () => {
+    expect(ipBatch(undefined, bridgePortLines('tvab', 'tvbr-a')).input).toBe(
+      'link set dev tvab master tvbr-a up\nlink set dev tvab type bridge_slave hairpin on\n',
+    );
   });
   test('sysctl', () => {
     expect(sysctlSet(sysctlKeys.routeLocalnet('tvctl0'), '1')).toEqual({ file: 'sysctl', args: ['-q', '-w', 'net.ipv4.conf.tvctl0.route_localnet=1'] });
