@@ -291,9 +291,12 @@ class KvmMachine : public Napi::ObjectWrap<KvmMachine> {
     Ref();  // keep this object alive until the run has been reported
     Napi::ThreadSafeFunction tsfn = tsfn_;
     Machine* mp = &m;
+    // Drains every serial port's buffer: onOutput(chunk, port) with port 0 = COM1 (the console).
     auto deliverOutput = [mp](Napi::Env env, Napi::Function cb) {
-      std::string s = mp->takeOutput();
-      if (!s.empty()) cb.Call({Napi::Buffer<char>::Copy(env, s.data(), s.size())});
+      for (int port = 0; port < Machine::kSerialPorts; port++) {
+        std::string s = mp->takeOutput(port);
+        if (!s.empty()) cb.Call({Napi::Buffer<char>::Copy(env, s.data(), s.size()), Napi::Number::New(env, port)});
+      }
     };
     try {
       m.start(
@@ -339,7 +342,9 @@ class KvmMachine : public Napi::ObjectWrap<KvmMachine> {
     Napi::Env env = info.Env();
     Machine& m = live(env);
     Napi::Uint8Array data = info[0].As<Napi::Uint8Array>();
-    m.sendInput(data.Data(), data.ByteLength());
+    int port = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+    if (port < 0 || port >= Machine::kSerialPorts) throw makeError(env, "KVM_BAD_ARGUMENT", "serial port must be 0..3");
+    m.sendInput(port, data.Data(), data.ByteLength());
     return env.Undefined();
   }
 

@@ -23,8 +23,14 @@ constexpr uint64_t k4G = 0x100000000ULL;
 constexpr uint64_t kHugePage = 2ULL << 20;
 constexpr uint64_t kTssAddr = 0xfffbd000ULL;  // 3 pages, must not overlap RAM (below the BIOS area at 4G-256K)
 constexpr uint64_t kIdentityMapAddr = 0xfffbc000ULL;
-constexpr uint16_t kUartBase = 0x3f8;
-constexpr int kUartIrq = 4;
+// COM1..COM4: base port and ISA IRQ (COM1/COM3 share IRQ 4, COM2/COM4 share IRQ 3).
+constexpr uint16_t kUartBase[4] = {0x3f8, 0x2f8, 0x3e8, 0x2e8};
+constexpr int kUartIrq[4] = {4, 3, 4, 3};
+int uartIndex(uint16_t port) {
+  for (int i = 0; i < 4; i++)
+    if (port >= kUartBase[i] && port < kUartBase[i] + 8) return i;
+  return -1;
+}
 constexpr auto kMaxPollInterval = std::chrono::milliseconds(1000);
 
 // A no-op handler: its only job is to make KVM_RUN return EINTR in the thread it is sent to.
@@ -149,8 +155,10 @@ void Machine::init() {
     if (errno != E2BIG) throw KvmError("KVM_SETUP", errnoText("KVM_GET_SUPPORTED_CPUID"));
   }
 
-  uart_ = std::make_unique<Uart>([this](uint8_t b) { onUartByte(b); },
-                                 [this](bool level) { setIrqLine(kUartIrq, level); });
+  for (int i = 0; i < kSerialPorts; i++) {
+    uarts_[i] = std::make_unique<Uart>([this, i](uint8_t b) { onUartByte(i, b); },
+                                       [this, i](bool level) { onUartIrq(i, level); });
+  }
 
   for (int i = 0; i < opts_.vcpus; i++) setupVcpu(i);
 }
@@ -253,25 +261,35 @@ void Machine::setIrqLine(int irq, bool level) {
   ioctl(vmFd_, KVM_IRQ_LINE, &l);
 }
 
-void Machine::onUartByte(uint8_t b) {
+void Machine::onUartIrq(int port, bool level) {
+  // Two UARTs share each ISA line: it is up while either asserts it.
+  std::lock_guard<std::mutex> lock(irqMu_);
+  uartIrq_[port] = level;
+  bool line = false;
+  for (int i = 0; i < kSerialPorts; i++)
+    if (kUartIrq[i] == kUartIrq[port] && uartIrq_[i]) line = true;
+  setIrqLine(kUartIrq[port], line);
+}
+
+void Machine::onUartByte(int port, uint8_t b) {
   bool wasEmpty;
   {
     std::lock_guard<std::mutex> lock(outMu_);
-    wasEmpty = out_.empty();
-    out_.push_back(static_cast<char>(b));
+    wasEmpty = out_[0].empty() && out_[1].empty() && out_[2].empty() && out_[3].empty();
+    out_[port].push_back(static_cast<char>(b));
   }
   if (wasEmpty && outputReady_) outputReady_();
 }
 
-std::string Machine::takeOutput() {
+std::string Machine::takeOutput(int port) {
   std::lock_guard<std::mutex> lock(outMu_);
   std::string s;
-  s.swap(out_);
+  s.swap(out_[port]);
   return s;
 }
 
-void Machine::sendInput(const uint8_t* data, size_t len) {
-  if (uart_) uart_->enqueueInput(data, len);
+void Machine::sendInput(int port, const uint8_t* data, size_t len) {
+  if (port >= 0 && port < kSerialPorts && uarts_[port]) uarts_[port]->enqueueInput(data, len);
 }
 
 uint8_t Machine::cmosRead() {
@@ -299,8 +317,9 @@ void Machine::ioOut(uint16_t port, const uint8_t* data, int size) {
   memcpy(&value, data, static_cast<size_t>(size));
   if (opts_.exitPort >= 0 && port == opts_.exitPort) {
     endRun("exit-port", "", value);
-  } else if (port >= kUartBase && port < kUartBase + 8) {
-    uart_->write(port - kUartBase, data[0]);
+  } else if (uartIndex(port) >= 0) {
+    int u = uartIndex(port);
+    uarts_[u]->write(port - kUartBase[u], data[0]);
   } else if (port == 0x64 && data[0] == 0xfe) {
     endRun("reset", "i8042 reset line (0xfe to port 0x64)");
   } else if (port == 0xcf9 && (data[0] & 0x04)) {
@@ -312,8 +331,9 @@ void Machine::ioOut(uint16_t port, const uint8_t* data, int size) {
 }
 
 void Machine::ioIn(uint16_t port, uint8_t* data, int size) {
-  if (port >= kUartBase && port < kUartBase + 8) {
-    data[0] = uart_->read(port - kUartBase);
+  if (uartIndex(port) >= 0) {
+    int u = uartIndex(port);
+    data[0] = uarts_[u]->read(port - kUartBase[u]);
     for (int i = 1; i < size; i++) data[i] = 0xff;
   } else if (port == 0x71) {
     data[0] = cmosRead();

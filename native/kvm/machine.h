@@ -1,4 +1,5 @@
-// The VMM core, free of Node-API: a KVM VM with guest memory, vCPUs, the small devices (8250 UART at 0x3f8,
+// The VMM core, free of Node-API: a KVM VM with guest memory, vCPUs, the small devices (8250 UARTs at the four
+// PC COM ports 0x3f8/0x2f8/0x3e8/0x2e8 — the console is COM1 —,
 // i8042 reset line, CMOS clock, an optional "exit port"), and a run loop with one thread per vCPU plus a
 // controller thread that enforces the timeout, cancellation and "halted with interrupts off" detection.
 #pragma once
@@ -73,8 +74,9 @@ class Machine {
   bool running() const { return running_; }
   void cancel();
   void joinController();  // after `finished` ran (or to wait for it)
-  std::string takeOutput();
-  void sendInput(const uint8_t* data, size_t len);
+  static constexpr int kSerialPorts = 4;
+  std::string takeOutput(int port);
+  void sendInput(int port, const uint8_t* data, size_t len);
 
   // Ends any run, closes every fd and unmaps guest memory. Idempotent.
   void destroy();
@@ -97,7 +99,8 @@ class Machine {
   void ioIn(uint16_t port, uint8_t* data, int size);
   uint8_t cmosRead();
   void setIrqLine(int irq, bool level);
-  void onUartByte(uint8_t b);
+  void onUartIrq(int port, bool level);
+  void onUartByte(int port, uint8_t b);
 
   MachineOptions opts_;
   int kvmFd_ = -1;
@@ -112,7 +115,9 @@ class Machine {
   std::vector<uint8_t> cpuidBuf_;
   bool destroyed_ = false;
 
-  std::unique_ptr<Uart> uart_;
+  std::unique_ptr<Uart> uarts_[kSerialPorts];
+  std::mutex irqMu_;
+  bool uartIrq_[kSerialPorts] = {};
   uint8_t cmosIndex_ = 0;
 
   // Run state.
@@ -131,7 +136,7 @@ class Machine {
   std::function<void(const RunResult&)> finished_cb_;
 
   std::mutex outMu_;
-  std::string out_;
+  std::string out_[kSerialPorts];
 };
 
 }  // namespace tvkvm

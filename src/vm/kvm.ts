@@ -69,8 +69,10 @@ export interface KvmRunResult {
   /** vCPU 0's instruction pointer when the run ended. */
   rip: bigint;
   durationMs: number;
-  /** All console (UART) output of the run. */
+  /** All console output of the run (COM1, ttyS0). */
   console: string;
+  /** Output of each serial port COM1..COM4 (ttyS0..ttyS3); [0] is `console`. */
+  serial: [string, string, string, string];
 }
 
 interface NativeRunResult {
@@ -89,9 +91,9 @@ interface NativeMachine {
   setRegisters(vcpu: number, regs: Partial<Record<RegisterName, bigint | number>>): void;
   getSpecialRegisters(vcpu: number): SpecialRegisters;
   setSpecialRegisters(vcpu: number, sregs: SpecialRegistersUpdate): void;
-  run(timeoutMs: number, onOutput: (chunk: Buffer) => void): Promise<NativeRunResult>;
+  run(timeoutMs: number, onOutput: (chunk: Buffer, port: number) => void): Promise<NativeRunResult>;
   cancel(): void;
-  sendInput(data: Uint8Array): void;
+  sendInput(data: Uint8Array, port?: number): void;
   destroy(): void;
   readonly memoryBytes: number;
   readonly vcpus: number;
@@ -155,13 +157,17 @@ export interface KvmVmOptions {
 export interface KvmRunOptions {
   /** 0 = no timeout. */
   timeoutMs: number;
-  onOutput?: (chunk: string) => void;
+  /** Serial output as it arrives; `port` 0..3 = COM1..COM4 (ttyS0..ttyS3). */
+  onOutput?: (chunk: string, port: number) => void;
   signal?: AbortSignal;
 }
 
 /** A run in progress: the console as a stream while the guest runs, and the result when it ends. */
 export interface KvmRun {
+  /** COM1 (ttyS0), the console. */
   console: Readable;
+  /** COM1..COM4 (ttyS0..ttyS3); serial[0] is `console`. */
+  serial: [Readable, Readable, Readable, Readable];
   result: Promise<KvmRunResult>;
   cancel(): void;
 }
@@ -174,7 +180,7 @@ function mapNativeError(err: unknown): never {
   throw err;
 }
 
-/** A KVM virtual machine: guest RAM, vCPUs, the 8250 UART at 0x3f8, the i8042 reset line. */
+/** A KVM virtual machine: guest RAM, vCPUs, 8250 UARTs at COM1..COM4 (console on COM1), the i8042 reset line. */
 export class KvmVm {
   private readonly m: NativeMachine;
 
@@ -235,20 +241,20 @@ export class KvmVm {
   setSpecialRegisters(vcpu: number, sregs: SpecialRegistersUpdate): void {
     this.call(() => this.m.setSpecialRegisters(vcpu, sregs));
   }
-  /** Bytes for the guest's serial port receive buffer. */
-  sendInput(data: Uint8Array | string): void {
-    this.call(() => this.m.sendInput(typeof data === 'string' ? Buffer.from(data) : data));
+  /** Bytes for a serial port's receive buffer (default COM1, the console). */
+  sendInput(data: Uint8Array | string, port = 0): void {
+    this.call(() => this.m.sendInput(typeof data === 'string' ? Buffer.from(data) : data, port));
   }
 
   /** Starts the vCPUs (each on its own thread); console output streams while the guest runs. */
   start(opts: KvmRunOptions): KvmRun {
-    const console = new PassThrough();
-    const chunks: Buffer[] = [];
+    const serial: [PassThrough, PassThrough, PassThrough, PassThrough] = [new PassThrough(), new PassThrough(), new PassThrough(), new PassThrough()];
+    const chunks: Buffer[][] = [[], [], [], []];
     const native = this.call(() =>
-      this.m.run(opts.timeoutMs, (chunk) => {
-        chunks.push(chunk);
-        console.write(chunk);
-        opts.onOutput?.(chunk.toString('latin1'));
+      this.m.run(opts.timeoutMs, (chunk, port) => {
+        chunks[port]?.push(chunk);
+        serial[port]?.write(chunk);
+        opts.onOutput?.(chunk.toString('latin1'), port);
       }),
     );
     const onAbort = (): void => this.m.cancel();
@@ -258,19 +264,21 @@ export class KvmVm {
     }
     const result = native.then((r) => {
       opts.signal?.removeEventListener('abort', onAbort);
-      console.end();
+      for (const s of serial) s.end();
+      const text = chunks.map((c) => Buffer.concat(c).toString('latin1')) as KvmRunResult['serial'];
       const out: KvmRunResult = {
         reason: r.reason,
         exitValue: r.exitValue,
         exits: r.exits,
         rip: r.rip,
         durationMs: r.durationMs,
-        console: Buffer.concat(chunks).toString('latin1'),
+        console: text[0],
+        serial: text,
       };
       if (r.detail !== undefined) out.detail = r.detail;
       return out;
     });
-    return { console, result, cancel: () => this.m.cancel() };
+    return { console: serial[0], serial, result, cancel: () => this.m.cancel() };
   }
 
   /** `start` and wait for the end. */

@@ -109,6 +109,20 @@ describe.skipIf(skipReason !== undefined)('KVM addon: tiny guests', () => {
     expect(r.exitValue).toBe(0x41);
   });
 
+  it('four serial ports: COM1..COM4 output kept apart (ttyS0..ttyS3), input to COM2', async () => {
+    const vm = track(guestVm('serial4.S', 16));
+    const ports: number[] = [];
+    const run = vm.start({ timeoutMs: 10_000, onOutput: (_s, port) => ports.push(port) });
+    await new Promise((r) => setTimeout(r, 50));
+    vm.sendInput('Z', 1);
+    const r = await run.result;
+    expect(r.reason).toBe('hlt');
+    expect(r.serial).toEqual(['a', 'bZ', 'c', 'd']);
+    expect(r.console).toBe('a');
+    expect(new Set(ports)).toEqual(new Set([0, 1, 2, 3]));
+    expect(() => vm.sendInput('x', 4)).toThrow(/serial port must be 0..3/);
+  });
+
   it('0xfe to port 0x64 (i8042 reset line) ends the run with reason reset', async () => {
     const r = await track(guestVm('reset.S', 16)).run({ timeoutMs: 10_000 });
     expect(r.reason).toBe('reset');
