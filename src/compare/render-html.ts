@@ -48,7 +48,9 @@ export function renderHtml(r: CompareResult): string {
     ],
     note: `${formatKiB(m.memKiB?.median)}${m.ratios?.memory !== undefined && m.plan.id !== 'container' ? ` (${formatRatio(m.ratios.memory)})` : ''}`,
   }));
-  const mem = barChartSvg(memRows, { chart: 'memory', title: 'Host memory: sum of peak RSS of the process tree (median run)', format: formatKiB, axisLabel: 'resident memory' });
+  // Plotted in MiB so the axis gets round ticks; labels still say the exact figure.
+  for (const row of memRows) for (const p of row.parts) p.value /= 1024;
+  const mem = barChartSvg(memRows, { chart: 'memory', title: 'Host memory: sum of peak RSS of the process tree (median run)', format: (v) => formatKiB(v * 1024), axisLabel: 'resident memory, MiB' });
   const cpuRows: BarRow[] = measured.map((m) => ({
     id: m.plan.id,
     label: m.plan.label,
@@ -133,6 +135,7 @@ th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #e6eaef; 
 thead th { background: #f0f3f7; font-size: 11px; text-transform: uppercase; letter-spacing: .04em; color: #3c4855; }
 tbody th { font-weight: 600; white-space: nowrap; }
 .timing td { white-space: nowrap; }
+.timing td[colspan] { white-space: normal; color: #5b6775; }
 .scroll { overflow-x: auto; }
 .taxonomy li { margin: 6px 0; }
 dl { display: grid; grid-template-columns: 110px 1fr; gap: 4px 14px; font-size: 13px; margin: 0; }
@@ -154,7 +157,7 @@ details summary { cursor: pointer; font-weight: 600; }
 <div class="cards">${r.modes.map(card).join('\n')}</div>
 <section><h2>Timings</h2>${wall}<p class="note">Each dot is one run; the box spans the middle half of the runs, the thick bar is the median, whiskers reach min and max.</p></section>
 <section><h2>Cost on the host</h2>${mem}${cpu}${prep}</section>
-<section><h2>Summary table</h2><div class="scroll">${timing}</div><p class="note">Output check: <span class="${r.outputIdentical === false ? 'bad' : 'ok'}">${outputNote}</span></p></section>
+<section><h2>Summary table</h2><div class="scroll">${timing}</div><p class="note">Output check: <span class="${r.outputIdentical === false ? 'bad' : r.outputIdentical ? 'ok' : ''}">${outputNote}</span></p></section>
 <section><h2>Isolation, measured inside each mode</h2><div class="scroll">${isoTable}</div><p class="note">Facts printed by a probe (<code>uname -r</code>, <code>/proc/1/comm</code>, <code>nproc</code>, <code>/proc/meminfo</code>, <code>/proc/sys/kernel/random/boot_id</code>) run as the workload in each mode; the host column is read directly. A mode shares the host kernel when the kernel release and the boot id are the same.</p></section>
 <section><h2>This host</h2><ul class="taxonomy">${h.explanation.map((s) => `<li>${esc(s)}</li>`).join('')}</ul><div class="scroll">${table(['fact', 'value'], hostRows, 'host')}</div></section>
 <section><h2>Method</h2><dl>${method}</dl><ul class="note">${argvList}</ul></section>
