@@ -33,6 +33,7 @@ interface ArchiveFile {
   tmp?: string;
   data?: Buffer;
   layer?: Promise<LayerOutcome>;
+  compression?: string;
 }
 
 const SMALL = 4 << 20;
@@ -87,13 +88,16 @@ export async function loadImages(store: ImageStore, input: { file?: string; stre
         const chunks: Buffer[] = [];
         for await (const c of rest()) (hash.update(c), chunks.push(c));
         rec.data = Buffer.concat(chunks);
-      } else if (knownLayer && (await store.hasLayer(knownLayer)) && (await store.hasBlob(`sha256:${m![1]}`))) {
+      } else if (knownLayer && (await store.hasLayer(knownLayer)) && (await store.blobAvailable(`sha256:${m![1]}`))) {
         // already in the store: verify the bytes, keep nothing
         for await (const c of rest()) hash.update(c);
       } else {
+        rec.compression = sniffCompression(head);
+        // An uncompressed layer is not kept as a blob: its tar-split rebuilds it (see tar-split.ts).
+        const keepBlob = !(looksLikeLayer(head) && rec.compression === 'none');
         const tmp = join(s.dir, `in-${files.size}-${posix.basename(path).slice(0, 40).replace(/[^\w.-]/g, '_')}`);
-        const fd = fs.openSync(tmp, 'wx', 0o600);
-        rec.tmp = tmp;
+        const fd = keepBlob ? fs.openSync(tmp, 'wx', 0o600) : -1;
+        if (keepBlob) rec.tmp = tmp;
         let pt: PassThrough | undefined;
         let failed = false;
         if (looksLikeLayer(head)) {
@@ -116,11 +120,11 @@ export async function loadImages(store: ImageStore, input: { file?: string; stre
           for await (const c of rest()) {
             hash.update(c);
             let off = 0;
-            while (off < c.length) off += fs.writeSync(fd, c, off);
+            if (fd >= 0) while (off < c.length) off += fs.writeSync(fd, c, off);
             if (pt && !failed && !pt.write(c)) await new Promise<void>((r) => (failed ? r() : (pt!.once('drain', r), rec.layer!.then(() => r()))));
           }
         } finally {
-          fs.closeSync(fd);
+          if (fd >= 0) fs.closeSync(fd);
           pt?.end();
         }
       }
@@ -421,7 +425,7 @@ async function unpackNow(ctx: Ctx, f: ArchiveFile, expect: string): Promise<void
 }
 
 async function blobKnownAs(store: ImageStore, digest: string, diffId: string): Promise<boolean> {
-  return (await knownLayerBlobs(store)).get(digest) === diffId && (await store.hasBlob(digest));
+  return (await knownLayerBlobs(store)).get(digest) === diffId && (await store.blobAvailable(digest));
 }
 
 function stageSmall(ctx: Ctx, f: ArchiveFile): void {
@@ -465,8 +469,7 @@ async function planDocker(ctx: Ctx): Promise<ImagePlan[]> {
     // Synthesize an OCI manifest for what we keep (docker's layer.tar is uncompressed; blobs may be gzip).
     const layers: OciDescriptor[] = [];
     for (const f of layerFiles) {
-      const head = f.tmp ? readHead(f.tmp) : (f.data ?? Buffer.alloc(0)).subarray(0, 4);
-      const c = f.tmp || f.data ? sniffCompression(head) : await storedCompression(ctx.store, f.digest);
+      const c = f.compression ?? (f.data ? sniffCompression(f.data.subarray(0, 4)) : await storedCompression(ctx.store, f.digest));
       layers.push({ mediaType: c === 'gzip' ? MEDIA.ociLayerGzip : c === 'zstd' ? MEDIA.ociLayerZstd : MEDIA.ociLayer, digest: f.digest, size: f.size });
       stageBlobFile(ctx, f);
     }
@@ -485,18 +488,8 @@ async function planDocker(ctx: Ctx): Promise<ImagePlan[]> {
   return plans;
 }
 
-function readHead(p: string): Buffer {
-  const fd = fs.openSync(p, 'r');
-  try {
-    const b = Buffer.alloc(4);
-    const n = fs.readSync(fd, b, 0, 4, 0);
-    return b.subarray(0, n);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 async function storedCompression(store: ImageStore, digest: string): Promise<string> {
+  if (!(await store.hasBlob(digest))) return 'none'; // rebuilt from tar-split: uncompressed
   const fd = await fsp.open(store.blobPath(digest), 'r');
   try {
     const b = Buffer.alloc(4);

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import { promises as fsp } from 'node:fs';
 import { MEDIA, type OciDescriptor, type OciIndex } from './oci.js';
 import { splitRepoTag } from './reference.js';
 import { SideTarWriter } from './unpack.js';
@@ -16,7 +15,7 @@ export async function saveImages(store: ImageStore, images: { img: StoredImage; 
   const dockerManifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
   for (const { img, tags } of images) {
     for (const d of [img.configDigest, img.manifestDigest, ...img.layers.map((l) => l.digest)]) {
-      blobs.set(d, (await fsp.stat(store.blobPath(d))).size);
+      blobs.set(d, store.blobSource(d).size);
     }
     const mdesc: OciDescriptor = { mediaType: MEDIA.ociManifest, digest: img.manifestDigest, size: blobs.get(img.manifestDigest)! };
     if (tags.length === 0) manifests.push(mdesc);
@@ -41,7 +40,13 @@ export async function saveImages(store: ImageStore, images: { img: StoredImage; 
     w.add({ path: 'blobs/sha256/', type: 'Directory', size: 0, ...meta, mode: 0o755 });
     for (const [digest, size] of blobs) {
       w.add({ path: blobName(digest), type: 'File', size, ...meta });
-      w.copyFrom(store.blobPath(digest), size);
+      let n = 0;
+      for (const c of store.blobSource(digest).chunks()) {
+        w.append(c);
+        n += c.length;
+      }
+      if (n !== size) throw new Error(`blob ${digest} changed size while saving`);
+      w.pad(size);
       bytes += size;
     }
     small('index.json', Buffer.from(JSON.stringify(index)));

@@ -6,6 +6,7 @@ import { TvctlError, isErrno } from '../errors.js';
 import { alive, withLock } from './lock.js';
 import { formatRef, parseRef, shortImageId } from './reference.js';
 import { unpackLayer } from './unpack.js';
+import { hasTarSplit, rebuildLayerTar, rebuiltSize } from './tar-split.js';
 import { MEDIA, type OciDescriptor, type OciImageConfig, type OciManifest } from './oci.js';
 
 export interface ImageRecord {
@@ -243,14 +244,48 @@ export class ImageStore {
   }
 
   /** Unpacks a layer stream into staging (skip it if the store has it: see `hasLayer`). */
-  async stageLayer(s: Staging, source: AsyncIterable<Buffer> | Iterable<Buffer>, tee?: (chunk: Buffer) => void): Promise<StagedLayer & { size: number }> {
+  async stageLayer(s: Staging, source: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<StagedLayer & { size: number; tarSize: number }> {
     const dir = join(s.dir, `layer-${randomBytes(6).toString('hex')}`);
     await fsp.mkdir(join(dir, 'fs'), { recursive: true, mode: 0o755 });
-    const r = await unpackLayer(source, join(dir, 'fs'), s.dir, tee);
+    const r = await unpackLayer(source, join(dir, 'fs'), s.dir, { splitDir: dir });
     await fsp.writeFile(join(dir, 'layer.json'), JSON.stringify({ diffId: r.diffId, size: r.size }) + '\n');
     const staged = { diffId: r.diffId, dir };
     if (!s.layers.has(r.diffId)) s.layers.set(r.diffId, staged);
-    return { ...staged, size: r.size };
+    return { ...staged, size: r.size, tarSize: r.tarSize };
+  }
+
+  /**
+   * A blob is available if its file is in blobs/, or if it is an uncompressed layer (digest = diff ID)
+   * that can be rebuilt exactly from its unpacked dir and tar-split.
+   */
+  async blobAvailable(digest: string): Promise<boolean> {
+    return (await this.hasBlob(digest)) || ((await this.hasLayer(digest)) && hasTarSplit(this.layerDir(digest)));
+  }
+
+  /** Size and a chunk source for a blob, stored or rebuilt. */
+  blobSource(digest: string): { size: number; chunks(): Iterable<Buffer> } {
+    const p = this.blobPath(digest);
+    if (fs.existsSync(p)) {
+      return {
+        size: fs.statSync(p).size,
+        *chunks() {
+          const fd = fs.openSync(p, 'r');
+          try {
+            const buf = Buffer.allocUnsafe(1 << 20);
+            for (;;) {
+              const n = fs.readSync(fd, buf, 0, buf.length, null);
+              if (n === 0) return;
+              yield Buffer.from(buf.subarray(0, n));
+            }
+          } finally {
+            fs.closeSync(fd);
+          }
+        },
+      };
+    }
+    const dir = this.layerDir(digest);
+    if (!hasTarSplit(dir)) throw new TvctlError('BLOB_MISSING', `blob ${digest} is missing from the store`);
+    return { size: rebuiltSize(dir), chunks: () => rebuildLayerTar(dir, digest) };
   }
 
   async layerSize(diffId: string): Promise<number> {
@@ -279,7 +314,7 @@ export class ImageStore {
         size += await this.layerSize(d);
       }
       for (const d of [img.configDigest, img.manifestDigest, ...img.layers.map((l) => l.digest)]) {
-        if (!(await this.hasBlob(d))) throw new TvctlError('BLOB_MISSING', `blob ${d} is missing from the store; retry the load`);
+        if (!(await this.blobAvailable(d))) throw new TvctlError('BLOB_MISSING', `blob ${d} is missing from the store; retry the load`);
       }
       const db = await this.readDb();
       const prev = db.images[img.id];
@@ -302,21 +337,10 @@ export class ImageStore {
     await assertReadableFile(file);
     const s = await this.newStaging();
     try {
-      const blobTmp = join(s.dir, 'layer.tar');
-      const fd = fs.openSync(blobTmp, 'wx', 0o600);
-      let layer: StagedLayer & { size: number };
-      let blobSize = 0;
-      try {
-        layer = await this.stageLayer(s, createReadStream(file, { highWaterMark: 1 << 20 }), (c) => {
-          let off = 0;
-          while (off < c.length) off += fs.writeSync(fd, c, off);
-          blobSize += c.length;
-        });
-      } finally {
-        fs.closeSync(fd);
-      }
-      // The layer blob is the uncompressed tar, so its digest is the diff ID.
-      s.blobs.set(layer.diffId, blobTmp);
+      // The layer blob is the uncompressed tar (digest = diff ID); it is not stored but rebuilt from the
+      // unpacked dir and its tar-split when needed (image save).
+      const layer = await this.stageLayer(s, createReadStream(file, { highWaterMark: 1 << 20 }));
+      const blobSize = layer.tarSize;
       const created = new Date().toISOString();
       const config: OciImageConfig = {
         created,

@@ -29,6 +29,8 @@ export class ByteReader {
   private done = false;
   /** bytes handed out so far */
   position = 0;
+  /** sees every byte handed out, in order */
+  tap: ((b: Buffer) => void) | undefined;
 
   constructor(source: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer>) {
     const inner = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (async function* () {
@@ -62,6 +64,7 @@ export class ByteReader {
     const out = this.buf.subarray(0, Math.min(n, this.buf.length));
     this.buf = this.buf.subarray(out.length);
     this.position += out.length;
+    this.tap?.(out);
     return out;
   }
 
@@ -81,6 +84,7 @@ export class ByteReader {
       this.buf = this.buf.subarray(take);
       this.position += take;
       left -= take;
+      this.tap?.(out);
       yield out;
     }
   }
@@ -94,6 +98,7 @@ export class ByteReader {
     for (;;) {
       if (this.buf.length) {
         onChunk?.(this.buf);
+        this.tap?.(this.buf);
         this.position += this.buf.length;
         this.buf = Buffer.alloc(0);
       }

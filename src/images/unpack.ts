@@ -8,6 +8,7 @@ import { Header } from 'tar';
 import { TvctlError } from '../errors.js';
 import { runCommand, streamThroughCommand } from '../util/exec.js';
 import { ByteReader, TarFormatError, readTar, type TarEntry } from './tar-reader.js';
+import { TarSplitRecorder, type FileRef } from './tar-split.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
@@ -71,6 +72,8 @@ export interface LayerUnpackResult {
   /** bytes of regular-file content */
   size: number;
   whiteouts: number;
+  /** bytes of the uncompressed tar stream */
+  tarSize: number;
 }
 
 /** xattrs we carry over from archives. trusted.* (overlayfs's own controls) and others are dropped. */
@@ -133,9 +136,17 @@ export async function unpackLayer(
   source: AsyncIterable<Buffer> | Iterable<Buffer>,
   dest: string,
   scratchDir: string,
-  /** sees every byte of the uncompressed stream (e.g. to store it as a blob) */
-  tee?: (chunk: Buffer) => void,
+  opts: {
+    /** sees every byte of the uncompressed stream */
+    tee?: (chunk: Buffer) => void;
+    /** record a tar-split here (the layer dir; `dest` must be its fs/) so the tar can be rebuilt */
+    splitDir?: string;
+  } = {},
 ): Promise<LayerUnpackResult> {
+  const tee = opts.tee;
+  const split = opts.splitDir !== undefined ? new TarSplitRecorder(opts.splitDir) : undefined;
+  const refs = new Map<string, FileRef>();
+  let inBody = false;
   const privileged = process.getuid?.() === 0;
   const hash = createHash('sha256');
   async function* hashed(): AsyncGenerator<Buffer> {
@@ -146,6 +157,11 @@ export async function unpackLayer(
     }
   }
   const reader = new ByteReader(hashed());
+  let tarBytes = 0;
+  reader.tap = (b) => {
+    tarBytes += b.length;
+    if (split && !inBody) split.addRaw(b);
+  };
   const nodes = new Map<string, Kind>([['', 'dir']]);
   const dirMeta = new Map<string, Meta>();
   const specials = new Map<string, Special>();
@@ -178,6 +194,13 @@ export async function unpackLayer(
     lastParent = parentKey;
   };
 
+  const keepContent = (rel: string): void => {
+    const ref = refs.get(rel);
+    if (!ref || !split) return;
+    split.preserve(ref);
+    refs.delete(rel);
+  };
+
   const remove = (rel: string): void => {
     const kind = nodes.get(rel);
     if (kind === undefined) return;
@@ -186,14 +209,17 @@ export async function unpackLayer(
     xattrFiles.delete(rel);
     if (kind === 'special') return; // not on disk yet
     if (kind === 'dir') {
-      fs.rmSync(abs(rel), { recursive: true, force: true });
       const prefix = rel + '/';
+      for (const k of [...refs.keys()]) if (k.startsWith(prefix)) keepContent(k);
+      fs.rmSync(abs(rel), { recursive: true, force: true });
       for (const k of [...nodes.keys()]) if (k.startsWith(prefix)) nodes.delete(k);
       for (const m of [specials, xattrFiles, dirMeta, dirXattrs] as Map<string, unknown>[]) for (const k of [...m.keys()]) if (k.startsWith(prefix)) m.delete(k);
       for (const k of [...opaque]) if (k === rel || k.startsWith(prefix)) opaque.delete(k);
       dirMeta.delete(rel);
       opaque.delete(rel);
       lastParent = '\0';
+    } else if (refs.has(rel)) {
+      keepContent(rel);
     } else {
       fs.unlinkSync(abs(rel));
     }
@@ -251,11 +277,18 @@ export async function unpackLayer(
         case 'ContiguousFile': {
           remove(rel);
           const fd = fs.openSync(abs(rel), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+          if (split) {
+            const ref = { path: `fs/${rel}` };
+            split.addFile(e.size, ref);
+            refs.set(rel, ref);
+          }
+          inBody = true;
           try {
             for await (const chunk of body) {
               let off = 0;
               while (off < chunk.length) off += fs.writeSync(fd, chunk, off);
             }
+            inBody = false;
             setOwnerMode(fd, e);
             if (e.mtime) fs.futimesSync(fd, e.mtime, e.mtime);
           } finally {
@@ -356,7 +389,8 @@ export async function unpackLayer(
     fs.chmodSync(p, m.mode);
     if (m.mtime) fs.utimesSync(p, m.mtime, m.mtime);
   }
-  return { diffId: `sha256:${hash.digest('hex')}`, size, whiteouts };
+  split?.write();
+  return { diffId: `sha256:${hash.digest('hex')}`, size, whiteouts, tarSize: tarBytes };
 }
 
 function metaOf(e: TarEntry): Meta {
@@ -405,6 +439,16 @@ export class SideTarWriter {
       const pad = (512 - (data.length % 512)) % 512;
       if (pad) this.write(Buffer.alloc(pad));
     }
+  }
+
+  /** Appends raw bytes (file content after an `add`; call `pad` after). */
+  append(b: Buffer): void {
+    this.write(b);
+  }
+
+  pad(size: number): void {
+    const pad = (512 - (size % 512)) % 512;
+    if (pad) this.write(Buffer.alloc(pad));
   }
 
   /** Appends exactly `size` bytes of `file` and the padding (after an `add` with that size). */

@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, readlinkSync, lstatSync, readdirSync, existsSync, statSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, lstatSync, readdirSync, existsSync, statSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cleanEntryPath, sniffCompression, unpackLayer } from '../../../src/images/unpack.js';
+import { rebuildLayerTar, rebuiltSize } from '../../../src/images/tar-split.js';
 import { makeTar, sha256, zstd, type FixtureEntry } from '../../fixtures/images/build.js';
 
 let base: string;
@@ -161,5 +162,28 @@ describe('unpackLayer', () => {
   it('rejects whiteouts that aim outside their directory', async () => {
     await expect(unpack(makeTar([{ path: 'etc/.wh...', data: '' }]))).rejects.toThrow(/whiteout/);
     outsideUntouched();
+  });
+});
+
+describe('tar-split', () => {
+  it('rebuilds the exact layer tar from the unpacked dir, including replaced duplicates and pax records', async () => {
+    const layerDir = join(base, 'L');
+    mkdirSync(join(layerDir, 'fs'), { recursive: true });
+    const tar = makeTar([
+      { path: 'a', data: 'first version' },
+      { path: 'd/x', data: Buffer.alloc(70_000, 7) },
+      { path: 'a', data: 'second' }, // replaces the first: its content must survive for the rebuild
+      { path: 'd', data: 'dir became a file' }, // removes d/x
+      { path: 'h', type: 'Link', linkpath: 'a' },
+      { path: 'l', type: 'SymbolicLink', linkpath: '/nowhere' },
+      { path: 'p/' + 'q'.repeat(150), data: 'long name via pax', pax: { 'SCHILY.xattr.user.k': 'v' } },
+    ]);
+    const r = await unpackLayer([tar], join(layerDir, 'fs'), base, { splitDir: layerDir });
+    expect(r.tarSize).toBe(tar.length);
+    expect(rebuiltSize(layerDir)).toBe(tar.length);
+    expect(Buffer.concat([...rebuildLayerTar(layerDir, r.diffId)])).toEqual(tar);
+    // and a modified layer dir is detected, not silently saved
+    writeFileSync(join(layerDir, 'fs', 'a'), 'SECOND');
+    expect(() => Buffer.concat([...rebuildLayerTar(layerDir, r.diffId)])).toThrow(/does not match its diff ID/);
   });
 });
