@@ -27,6 +27,7 @@ export const ipCmd = {
   linkSetMasterUp: (dev: string, bridge: string): CommandLine => ip('link', 'set', 'dev', dev, 'master', bridge, 'up'),
   linkDelete: (dev: string): CommandLine => ip('link', 'delete', 'dev', dev),
   linkShow: (dev: string): CommandLine => ip('-j', 'link', 'show', 'dev', dev),
+  linkList: (): CommandLine => ip('-j', 'link', 'show'),
   addrShow: (dev: string): CommandLine => ip('-j', '-4', 'addr', 'show', 'dev', dev),
   /** Ports enslaved to a bridge (empty list = nobody attached). */
   bridgePorts: (bridge: string): CommandLine => ip('-j', 'link', 'show', 'master', bridge),
@@ -55,14 +56,19 @@ export function ipBatch(ns: string | undefined, lines: readonly (readonly string
   };
 }
 
-/** Inside the container's netns: lo up, eth0 MAC + address + up, default route unless internal. */
-export function netnsSetupLines(opts: { mac: string; cidr: string; gateway?: string | undefined }): string[][] {
+/**
+ * Inside the container's netns: lo up (first interface only), ethN MAC + address + up, and the default route
+ * for the first interface unless its network is internal (networks connected later get their subnet only).
+ */
+export function netnsSetupLines(opts: { mac: string; cidr: string; gateway?: string | undefined; ifname?: string }): string[][] {
+  const dev = opts.ifname ?? 'eth0';
+  const first = dev === 'eth0';
   return [
-    ['link', 'set', 'dev', 'lo', 'up'],
-    ['link', 'set', 'dev', 'eth0', 'address', opts.mac],
-    ['addr', 'add', opts.cidr, 'dev', 'eth0'],
-    ['link', 'set', 'dev', 'eth0', 'up'],
-    ...(opts.gateway ? [['route', 'add', 'default', 'via', opts.gateway]] : []),
+    ...(first ? [['link', 'set', 'dev', 'lo', 'up']] : []),
+    ['link', 'set', 'dev', dev, 'address', opts.mac],
+    ['addr', 'add', opts.cidr, 'dev', dev],
+    ['link', 'set', 'dev', dev, 'up'],
+    ...(opts.gateway && first ? [['route', 'add', 'default', 'via', opts.gateway]] : []),
   ];
 }
 

@@ -53,7 +53,10 @@ export function containerKey(containerId: string): string {
 }
 export const netnsNameFor = (containerId: string): string => `tvctl-${containerKey(containerId)}`;
 export const netnsPathFor = (containerId: string): string => `${NETNS_DIR}/${netnsNameFor(containerId)}`;
-export const hostVethFor = (containerId: string): string => `tv${containerKey(containerId)}`;
+/** Host end of the container's Nth interface: tv<key> for eth0, tv<key><N> for ethN (N ≤ 9); ≤ 15 chars. */
+export const hostVethFor = (containerId: string, index = 0): string => `tv${containerKey(containerId)}${index === 0 ? '' : index}`;
+/** Interfaces a container may have: eth0 from attach, eth1..eth9 from connect. */
+export const MAX_INTERFACES = 10;
 
 /** tvbr-<name> when the name is short and plain, else tvbr-<10 hex of its hash>; always ≤ 15 chars. */
 export function bridgeNameFor(network: string): string {
@@ -72,6 +75,9 @@ export function validateNetworkName(name: string): void {
 export interface EndpointRecord {
   containerId: string;
   key: string;
+  /** 0 for eth0 (attach), N for ethN (connect). */
+  index?: number;
+  ifname?: string;
   network: string;
   bridge: string;
   netns: string;
@@ -142,13 +148,15 @@ export class NetworkManager {
     opts: AttachOptions,
     ns: string,
     netnsPath: string,
+    index = 0,
   ): Promise<NetworkAttachment> {
     const key = containerKey(containerId);
-    const hostVeth = hostVethFor(containerId);
-    await runCommand(ipCmd.vethAdd(hostVeth, ns));
+    const hostVeth = hostVethFor(containerId, index);
+    const ifname = `eth${index}`;
+    await runCommand(ipCmd.vethAdd(hostVeth, ns, ifname));
     const ep = await withFileLock(this.lockPath, async () => {
       const net = await this.resolveNetwork(networkName);
-      await this.gcStale();
+      if (index === 0) await this.gcStale();
       await this.ensureKernelNetwork(net);
       const ipAddress = await this.ipam.allocate(net.name, net.subnet, net.gateway, containerId);
       const ports = await this.allocatePorts(opts.ports);
@@ -156,6 +164,8 @@ export class NetworkManager {
       const rec: EndpointRecord = {
         containerId,
         key,
+        index,
+        ifname,
         network: net.name,
         bridge: net.bridge,
         netns: ns,
@@ -173,7 +183,7 @@ export class NetworkManager {
       await runCommand(plug.cmd, { input: plug.input });
       return rec;
     });
-    const setup = ipBatch(ns, netnsSetupLines({ mac: ep.macAddress, cidr: `${ep.ipAddress}/${ep.prefixLen}`, gateway: ep.gateway }));
+    const setup = ipBatch(ns, netnsSetupLines({ mac: ep.macAddress, cidr: `${ep.ipAddress}/${ep.prefixLen}`, gateway: ep.gateway, ifname }));
     await runCommand(setup.cmd, { input: setup.input });
     if (ep.ports.length > 0) await this.nft(portRulesScript(key, ep.ipAddress, ep.ports));
     return {
@@ -204,17 +214,26 @@ export class NetworkManager {
         problems.push(`${what}: ${errorMessage(err)}`);
       }
     };
-    await step('veth', () => this.deleteLinkIfPresent(hostVethFor(containerId)));
+    await step('veth', async () => {
+      // Derived from names: tv<key> and tv<key>1..9 (interfaces added by connect).
+      const prefix = hostVethFor(containerId);
+      const links = parseJsonArray((await runCommand(ipCmd.linkList())).stdout) as Array<{ ifname?: string }>;
+      for (const l of links) {
+        const name = (l.ifname ?? '').split('@')[0]!;
+        if (name === prefix || (name.startsWith(prefix) && /^\d$/.test(name.slice(prefix.length)))) await this.deleteLinkIfPresent(name);
+      }
+    });
     await step('netns', async () => {
       if (await exists(netnsPathFor(containerId))) await runCommand(ipCmd.netnsDelete(netnsNameFor(containerId)));
     });
     await step('firewall rules and lease', () =>
       withFileLock(this.lockPath, async () => {
-        const ep = await this.readEndpoint(key);
+        const eps = (await this.readEndpoints()).filter((e) => e.key === key);
         const released = await this.ipam.releaseAll((id) => containerKey(id) === key);
+        for (const e of eps) await rm(this.endpointPath(key, e.index ?? 0), { force: true });
         await rm(this.endpointPath(key), { force: true });
-        const nets = new Set([...released.map((l) => l.network), ...(ep ? [ep.network] : [])]);
-        const bridges = new Set(ep ? [ep.bridge] : []);
+        const nets = new Set([...released.map((l) => l.network), ...eps.map((e) => e.network)]);
+        const bridges = new Set(eps.map((e) => e.bridge));
         for (const name of nets) {
           const net = await this.readRecord(name);
           if (net) bridges.add(net.bridge);
@@ -223,12 +242,68 @@ export class NetworkManager {
         for (const b of bridges) if (await this.removeBridgeIfUnused(b)) gone.push(b);
         // One nft batch: the container's rules, the rules of bridges that went, and the table if nothing is left.
         await this.deleteRules((r) => r.comment === containerComment(key) || gone.some((b) => r.comment === networkComment(b)));
-        for (const name of nets) await this.refreshPeerHosts(name);
+        await this.refreshHosts([...nets]);
       }),
     );
     if (problems.length > 0) {
       throw new TvctlError('DETACH_FAILED', `network cleanup of ${containerId} incomplete: ${problems.join('; ')}`);
     }
+  }
+
+  /**
+   * Connect a running container (its netns exists and it has a bridge endpoint) to one more network: a new
+   * veth pair, ethN inside, an address on that network, no default route; peers resolve it by name.
+   */
+  async connect(containerId: string, network: string, opts: { aliases?: string[] } = {}): Promise<NetworkAttachment> {
+    const key = containerKey(containerId);
+    if (network === 'none' || network === 'host') {
+      throw new TvctlError('BAD_USAGE', `cannot connect a container to the "${network}" network; use it at run time`);
+    }
+    const name = await this.resolveForAttach(network);
+    if (!(await exists(netnsPathFor(containerId)))) {
+      throw new TvctlError('NOT_RUNNING', `container ${containerId.slice(0, 12)} has no network namespace; start it first`);
+    }
+    const mine = (await this.readEndpoints()).filter((e) => e.key === key);
+    const primary = mine.find((e) => (e.index ?? 0) === 0);
+    if (!primary) throw new TvctlError('BAD_USAGE', `container ${containerId.slice(0, 12)} is not on a bridge network; networks can be connected only to those`);
+    if (mine.some((e) => e.network === name)) {
+      throw new TvctlError('ALREADY_CONNECTED', `container ${containerId.slice(0, 12)} is already connected to network "${name}"`);
+    }
+    const used = new Set(mine.map((e) => e.index ?? 0));
+    let index = 1;
+    while (used.has(index)) index++;
+    if (index >= MAX_INTERFACES) throw new TvctlError('TOO_MANY_NETWORKS', `container ${containerId.slice(0, 12)} is on ${MAX_INTERFACES} networks already`);
+    try {
+      const att = await this.attachBridge(containerId, name, { network: name, ports: [], hostname: primary.hostname, aliases: opts.aliases ?? primary.aliases }, netnsNameFor(containerId), netnsPathFor(containerId), index);
+      await withFileLock(this.lockPath, () => this.refreshHosts([name, ...mine.map((e) => e.network)]));
+      return att;
+    } catch (err) {
+      await this.disconnect(containerId, name).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Undo connect: remove ethN's veth, its lease and endpoint; the bridge goes with its last port. */
+  async disconnect(containerId: string, network: string): Promise<void> {
+    const key = containerKey(containerId);
+    const name = network === DEFAULT_NETWORK ? network : (await this.findNetwork(network)).name;
+    const mine = (await this.readEndpoints()).filter((e) => e.key === key);
+    const ep = mine.find((e) => e.network === name);
+    const leases = (await this.ipam.leases(name)).filter((l) => containerKey(l.containerId) === key);
+    if (ep && (ep.index ?? 0) === 0) {
+      throw new TvctlError('BAD_USAGE', `network "${name}" is the container's first network (eth0); remove or recreate the container instead`);
+    }
+    if (!ep && leases.length === 0) {
+      throw new TvctlError('NOT_CONNECTED', `container ${containerId.slice(0, 12)} is not connected to network "${name}"`);
+    }
+    if (ep) await this.deleteLinkIfPresent(ep.hostVeth);
+    await withFileLock(this.lockPath, async () => {
+      for (const l of leases) await this.ipam.release(l.network, l.ip);
+      if (ep) await rm(this.endpointPath(key, ep.index ?? 0), { force: true });
+      const net = await this.readRecord(name);
+      if (net) await this.teardownKernelNetworkIfUnused(net);
+      await this.refreshHosts(mine.map((e) => e.network));
+    });
   }
 
   /** The persisted endpoint of a container (published ports, address), or undefined. */
@@ -269,28 +344,41 @@ export class NetworkManager {
         ep.hostname = opts.hostname;
         ep.etc = { dir, addHosts: opts.addHosts };
         await this.writeEndpoint(ep);
-        await this.refreshPeerHosts(ep.network);
+        await this.refreshHosts([ep.network]);
       });
     }
     return files;
   }
 
-  /** Rewrite the hosts file of every member of a network (in place: the files are bind-mounted). */
-  private async refreshPeerHosts(network: string): Promise<void> {
-    const members = (await this.readEndpoints()).filter((e) => e.network === network);
-    // Docker semantics: name resolution between containers on user networks, not on the default bridge.
-    const resolvePeers = network !== DEFAULT_NETWORK;
-    for (const ep of members) {
-      if (!ep.etc) continue;
-      const peers: HostsEntry[] = resolvePeers
-        ? members.filter((p) => p.key !== ep.key).map((p) => ({ ip: p.ipAddress, names: [p.hostname, ...p.aliases] }))
-        : [];
+  /**
+   * Rewrite the hosts file of every container on any of these networks (in place: the files are
+   * bind-mounted). Each lists the container's own addresses, then the other members of each of its user
+   * networks (Docker semantics: no name resolution on the default bridge).
+   */
+  private async refreshHosts(networks: string[]): Promise<void> {
+    const all = await this.readEndpoints();
+    const touched = new Set(all.filter((e) => networks.includes(e.network)).map((e) => e.key));
+    for (const key of touched) {
+      const mine = all.filter((e) => e.key === key).sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+      const primary = mine.find((e) => (e.index ?? 0) === 0);
+      if (!primary?.etc) continue;
+      const names = [primary.hostname, ...primary.aliases];
+      const peers: HostsEntry[] = [];
+      for (const e of mine) {
+        if (e.network === DEFAULT_NETWORK) continue;
+        for (const p of all) {
+          if (p.network !== e.network || p.key === key) continue;
+          const owner = all.find((x) => x.key === p.key && (x.index ?? 0) === 0) ?? p;
+          peers.push({ ip: p.ipAddress, names: [owner.hostname, ...owner.aliases] });
+        }
+      }
+      const [first, ...more] = mine;
       const text = renderHosts({
-        self: { ip: ep.ipAddress, names: [ep.hostname, ...ep.aliases] },
-        extra: ep.etc.addHosts.map(parseAddHost),
+        self: { ip: (first ?? primary).ipAddress, names },
+        extra: [...more.map((e) => ({ ip: e.ipAddress, names })), ...primary.etc.addHosts.map(parseAddHost)],
         peers,
       });
-      await rewriteInPlace(join(ep.etc.dir, 'hosts'), text);
+      await rewriteInPlace(join(primary.etc.dir, 'hosts'), text);
     }
   }
 
@@ -350,7 +438,7 @@ export class NetworkManager {
 
   async inspect(name: string): Promise<NetworkInspect> {
     const net = await this.findNetwork(name);
-    const eps = new Map((await this.readEndpoints()).map((e) => [e.containerId, e]));
+    const eps = new Map((await this.readEndpoints()).filter((e) => e.network === net.name).map((e) => [e.containerId, e]));
     const containers = (await this.ipam.leases(net.name)).map((l) => {
       const ep = eps.get(l.containerId);
       return {
@@ -572,15 +660,15 @@ export class NetworkManager {
       if (!(await exists(netnsPathFor(l.containerId)))) await this.ipam.release(l.network, l.ip);
     }
     for (const ep of await this.readEndpoints()) {
-      if (!(await exists(`${NETNS_DIR}/${ep.netns}`))) await rm(this.endpointPath(ep.key), { force: true });
+      if (!(await exists(`${NETNS_DIR}/${ep.netns}`))) await rm(this.endpointPath(ep.key, ep.index ?? 0), { force: true });
     }
   }
 
   private recordPath(name: string): string {
     return join(this.dir, 'networks', `${name}.json`);
   }
-  private endpointPath(key: string): string {
-    return join(this.dir, 'endpoints', `${key}.json`);
+  private endpointPath(key: string, index = 0): string {
+    return join(this.dir, 'endpoints', index === 0 ? `${key}.json` : `${key}.${index}.json`);
   }
   private async readRecord(name: string): Promise<NetworkRecord | undefined> {
     return readJson<NetworkRecord>(this.recordPath(name));
@@ -598,7 +686,7 @@ export class NetworkManager {
     return readJsonDir<EndpointRecord>(join(this.dir, 'endpoints'));
   }
   private async writeEndpoint(ep: EndpointRecord): Promise<void> {
-    await writeJsonAtomic(this.endpointPath(ep.key), ep);
+    await writeJsonAtomic(this.endpointPath(ep.key, ep.index ?? 0), ep);
   }
 }
 

@@ -219,6 +219,36 @@ describe.skipIf(!isRoot)('network (root, real kernel)', () => {
     await detach(b1);
   });
 
+  test('connect adds an interface on another network (reachable there, by name), disconnect removes it', async () => {
+    const [a1, b1] = [id(60), id(61)];
+    const attA = await attach(a1, NET_A, [], 'multi');
+    const attB = await attach(b1, NET_B, [], 'other');
+    const etcA = await mgr.writeEtcFiles(a1, attA, join(dir, 'etcm1'), { hostname: 'multi', addHosts: [], dns: [] });
+    const etcB = await mgr.writeEtcFiles(b1, attB, join(dir, 'etcm2'), { hostname: 'other', addHosts: [], dns: [] });
+    expect((await inNs(attA, ['busybox', 'ping', '-c1', '-W1', attB.ipAddress!])).exitCode).not.toBe(0);
+    const extra = await mgr.connect(a1, NET_B);
+    expect(extra.hostVeth).toBe(`tv${a1.slice(0, 12)}1`);
+    const links = JSON.parse((await sh('ip', ['-n', netnsNameFor(a1), '-j', 'link'])).stdout) as Array<{ ifname: string }>;
+    expect(links.map((l) => l.ifname).sort()).toEqual(['eth0', 'eth1', 'lo']);
+    // The default route stays on eth0.
+    expect((await sh('ip', ['-n', netnsNameFor(a1), 'route', 'show', 'default'])).stdout).toContain('dev eth0');
+    expect((await inNs(attA, ['busybox', 'ping', '-c1', '-W1', attB.ipAddress!])).exitCode).toBe(0);
+    expect(await readFile(etcB.hosts, 'utf8')).toContain(`${extra.ipAddress}\tmulti`);
+    expect(await readFile(etcA.hosts, 'utf8')).toContain(`${attB.ipAddress}\tother`);
+    await expect(mgr.connect(a1, NET_B)).rejects.toThrow(/already connected/);
+    await expect(mgr.disconnect(a1, NET_A)).rejects.toThrow(/first network/);
+    await mgr.disconnect(a1, NET_B);
+    expect((await sh('ip', ['-o', 'link'])).stdout).not.toContain(`tv${a1.slice(0, 12)}1`);
+    expect(await readFile(etcB.hosts, 'utf8')).not.toContain('multi');
+    expect((await mgr.inspect(NET_B)).containers.map((c) => c.containerId)).toEqual([b1]);
+    // Connected again, then a plain detach removes both interfaces.
+    await mgr.connect(a1, NET_B);
+    await detach(a1);
+    expect((await sh('ip', ['-o', 'link'])).stdout).not.toContain(a1.slice(0, 12));
+    expect((await mgr.inspect(NET_B)).containers.map((c) => c.containerId)).toEqual([b1]);
+    await detach(b1);
+  });
+
   test('an internal network has no route out and is not reachable from other networks', async () => {
     const [i1, a1] = [id(20), id(21)];
     const attI = await attach(i1, NET_I);

@@ -43,6 +43,12 @@ describe('iproute2 / sysctl builders', () => {
       ].join('\n'),
     );
     expect(ipBatch('n', netnsSetupLines({ mac: 'm', cidr: 'c' })).input).not.toContain('route');
+    // Interfaces added by connect: no lo, no default route (it stays on eth0).
+    expect(netnsSetupLines({ mac: 'm', cidr: '10.90.0.2/24', gateway: '10.90.0.1', ifname: 'eth1' })).toEqual([
+      ['link', 'set', 'dev', 'eth1', 'address', 'm'],
+      ['addr', 'add', '10.90.0.2/24', 'dev', 'eth1'],
+      ['link', 'set', 'dev', 'eth1', 'up'],
+    ]);
     expect(ipBatch(undefined, bridgeCreateLines('tvbr-a', '10.89.0.1/24'))).toEqual({
       cmd: { file: 'ip', args: ['-batch', '-'] },
       input: 'link add name tvbr-a type bridge\naddr add 10.89.0.1/24 dev tvbr-a\nlink set dev tvbr-a up\n',
@@ -65,6 +71,8 @@ describe('names', () => {
     expect(netnsNameFor(id)).toBe('tvctl-abcdef012345');
     expect(hostVethFor(id)).toBe('tvabcdef012345');
     expect(hostVethFor(id).length).toBeLessThanOrEqual(15);
+    expect(hostVethFor(id, 9)).toBe('tvabcdef0123459');
+    expect(hostVethFor(id, 9).length).toBe(15);
     // Non-hex ids are hashed, deterministically.
     expect(containerKey('my-container')).toMatch(/^[0-9a-f]{12}$/);
     expect(containerKey('my-container')).toBe(containerKey('my-container'));

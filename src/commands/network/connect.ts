@@ -1,0 +1,25 @@
+import { Args, Flags } from '@oclif/core';
+import { TvctlCommand } from '../../cli/base-command.js';
+import { NetworkManager, type NetworkAttachment } from '../../network/index.js';
+import { Runtime } from '../../runtime/runtime.js';
+
+export default class NetworkConnect extends TvctlCommand<NetworkAttachment> {
+  static override description = 'connect a running container to one more network (a new interface ethN; no default route through it)';
+  static override args = {
+    network: Args.string({ required: true, description: 'network name or ID prefix' }),
+    container: Args.string({ required: true, description: 'container ID, prefix or name' }),
+  };
+  static override flags = {
+    alias: Flags.string({ description: 'extra name for the container on this network', multiple: true }),
+  };
+
+  async run(): Promise<NetworkAttachment> {
+    const { args, flags } = await this.parse(NetworkConnect);
+    const roots = this.roots(flags);
+    const info = await new Runtime({ roots }).inspect(args.container);
+    const mgr = new NetworkManager({ stateRoot: roots.state, dataRoot: roots.data });
+    const att = await mgr.connect(info.id, args.network, { aliases: [info.name, ...(flags.alias ?? [])] });
+    if (!this.jsonEnabled()) this.log(`${att.network}: ${att.ipAddress}/${att.prefixLen}`);
+    return att;
+  }
+}
