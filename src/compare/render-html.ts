@@ -4,7 +4,7 @@
  * the isolation table measured in each mode, host facts in the seed's taxonomy, the method, every raw sample.
  */
 import type { CompareResult, ModeResult } from './compare.js';
-import { isolationRows, TIMING_HEADERS, timingRows } from './render-text.js';
+import { isolationRows, timingRows } from './render-text.js';
 import { formatKiB, formatMs, formatRatio } from './stats.js';
 import { barChartSvg, boxPlotSvg, esc, type BarRow } from './svg.js';
 
@@ -70,7 +70,8 @@ export function renderHtml(r: CompareResult): string {
     : '';
   const iso = isolationRows(r);
   const isoTable = iso.headers.length > 2 ? table(iso.headers, iso.rows, 'iso', () => 'data-row="isolation"') : '<p>No mode was probed.</p>';
-  const timing = table(TIMING_HEADERS, timingRows(r), 'timing');
+  // The terminal's headers, shortened to fit the page.
+  const timing = table(['mode', 'median', 'p95', 'min', 'max', '× container', 'prep (once)', 'peak RSS', '×', 'CPU u+s', '×', 'output'], timingRows(r), 'timing');
   const outputNote =
     r.outputIdentical === undefined
       ? 'Only one mode ran, so there was nothing to compare the output with.'
@@ -116,7 +117,7 @@ export function renderHtml(r: CompareResult): string {
 :root { color-scheme: light; }
 * { box-sizing: border-box; }
 body { margin: 0; background: #f4f6f9; color: #1d2733; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
-main { max-width: 1040px; margin: 0 auto; padding: 28px 24px 60px; }
+main { max-width: 1120px; margin: 0 auto; padding: 28px 24px 60px; }
 header h1 { font-size: 26px; margin: 0 0 4px; letter-spacing: -0.01em; }
 header .cmd { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; background: #1d2733; color: #e8f0f8; padding: 10px 14px; border-radius: 8px; display: block; margin: 10px 0; overflow-x: auto; }
 header .meta { color: #5b6775; font-size: 13px; }
@@ -134,7 +135,8 @@ table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #e6eaef; vertical-align: top; }
 thead th { background: #f0f3f7; font-size: 11px; text-transform: uppercase; letter-spacing: .04em; color: #3c4855; }
 tbody th { font-weight: 600; white-space: nowrap; }
-.timing td { white-space: nowrap; }
+.timing { font-size: 12.5px; }
+.timing td, .timing thead th { white-space: nowrap; padding: 6px 7px; }
 .timing td[colspan] { white-space: normal; color: #5b6775; }
 .scroll { overflow-x: auto; }
 .taxonomy li { margin: 6px 0; }

@@ -100,7 +100,7 @@ export function boxPlotSvg(rows: readonly BoxRow[], o: ChartOpts & { log: boolea
   for (const t of scale.ticks) {
     const tx = n(x(t));
     parts.push(`<line x1="${tx}" x2="${tx}" y1="${top - 6}" y2="${H - 40}" stroke="#e3e8ee" stroke-width="1"/>`);
-    parts.push(`<text x="${tx}" y="${H - 24}" font-size="11" fill="#5b6775" text-anchor="middle">${esc(o.format(t))}</text>`);
+    parts.push(`<text x="${tx}" y="${H - 24}" font-size="11" fill="#5b6775" text-anchor="middle">${t === 0 ? '0' : esc(o.format(t))}</text>`);
   }
   parts.push(`<text x="${n(left + plotW / 2)}" y="${H - 6}" font-size="11" fill="#5b6775" text-anchor="middle">${esc(o.axisLabel)}${o.log ? ' (log scale)' : ''}</text>`);
   rows.forEach((r, i) => {
@@ -171,7 +171,7 @@ export function barChartSvg(rows: readonly BarRow[], o: ChartOpts): string {
   for (const t of scale.ticks) {
     const tx = n(x(t));
     parts.push(`<line x1="${tx}" x2="${tx}" y1="${top - 4}" y2="${H - 40}" stroke="#e3e8ee" stroke-width="1"/>`);
-    parts.push(`<text x="${tx}" y="${H - 24}" font-size="11" fill="#5b6775" text-anchor="middle">${esc(o.format(t))}</text>`);
+    parts.push(`<text x="${tx}" y="${H - 24}" font-size="11" fill="#5b6775" text-anchor="middle">${t === 0 ? '0' : esc(o.format(t))}</text>`);
   }
   parts.push(`<text x="${n(left + plotW / 2)}" y="${H - 6}" font-size="11" fill="#5b6775" text-anchor="middle">${esc(o.axisLabel)}</text>`);
   rows.forEach((r, i) => {
