@@ -1,4 +1,4 @@
-import { execa, type Result } from 'execa';
+import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -37,14 +37,20 @@ export async function makeRoots(): Promise<TestRoots> {
   };
 }
 
-export async function tvctl(roots: TestRoots, args: string[], opts: { input?: string; timeout?: number } = {}): Promise<Result> {
-  return execa(TVCTL, args, {
+export interface CliResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function tvctl(roots: TestRoots, args: string[], opts: { input?: string; timeout?: number } = {}): Promise<CliResult> {
+  const r = await execa(TVCTL, args, {
     env: roots.env,
     reject: false,
-    stdin: opts.input !== undefined ? undefined : 'ignore',
-    ...(opts.input !== undefined ? { input: opts.input } : {}),
+    ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
     timeout: opts.timeout ?? 60_000,
   });
+  return { exitCode: r.exitCode ?? 128, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 }
 
 export async function importDemo(roots: TestRoots, name = 'demo'): Promise<void> {
