@@ -1,0 +1,61 @@
+import { Args, Flags } from '@oclif/core';
+import { TvctlCommand } from '../../cli/base-command.js';
+import { flagShapes, parserArgv, splitRunArgv } from '../../cli/split-argv.js';
+import { TvctlError } from '../../errors.js';
+import { parseMemory, vmRun, type VmRunResult } from '../../vm/vm-run.js';
+
+export default class VmRun extends TvctlCommand<VmRunResult> {
+  static override description = 'boot an image as a full virtual machine (its own kernel) and run a command in it';
+  static override usage = 'vm run [OPTIONS] IMAGE [COMMAND] [ARG...]';
+  static override strict = false;
+  static override examples = [
+    '<%= config.bin %> vm run demo echo hi',
+    "<%= config.bin %> vm run --timings demo sh -c 'uname -r'",
+    '<%= config.bin %> vm run --engine qemu -e FOO=bar -w /tmp demo env',
+  ];
+  static override flags = {
+    engine: Flags.string({ description: 'VM engine: auto picks the fastest that works here', options: ['auto', 'kvm', 'qemu'], default: 'auto' }),
+    kernel: Flags.string({ description: 'guest kernel (bzImage) instead of the installed one' }),
+    memory: Flags.string({ char: 'm', description: 'guest memory (e.g. 256m, 1g)', default: '256m' }),
+    cpus: Flags.integer({ description: 'virtual CPUs', default: 1, min: 1, max: 64 }),
+    env: Flags.string({ char: 'e', description: 'set an environment variable (KEY=VALUE, or KEY to pass ours)', multiple: true }),
+    workdir: Flags.string({ char: 'w', description: 'working directory inside the guest' }),
+    timings: Flags.boolean({ description: 'print the engine and the phase times (kernel load, boot to init, command) on stderr' }),
+    debug: Flags.boolean({ description: 'show the guest kernel console on stderr' }),
+  };
+  static override args = { image: Args.string({ description: 'image name, ID or ID prefix' }) };
+
+  async run(): Promise<VmRunResult> {
+    // Docker semantics: options end at the image; the rest is the command, flags included.
+    const split = splitRunArgv(this.argv, flagShapes({ ...VmRun.flags, ...VmRun.baseFlags, json: { type: 'boolean' } }));
+    const { flags } = await this.parse(VmRun, parserArgv(split));
+    if (split.image === undefined) throw new TvctlError('BAD_USAGE', '"tvctl vm run" requires at least 1 argument: tvctl vm run [OPTIONS] IMAGE [COMMAND] [ARG...]');
+    const json = this.jsonEnabled();
+    const result = await vmRun({
+      dataRoot: this.roots(flags).data,
+      image: split.image,
+      cmd: split.cmd,
+      env: flags.env ?? [],
+      ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
+      engine: flags.engine as 'auto' | 'kvm' | 'qemu',
+      ...(flags.kernel !== undefined ? { kernel: flags.kernel } : {}),
+      memoryMiB: parseMemory(flags.memory),
+      cpus: flags.cpus,
+      debug: flags.debug,
+      // With --json, stdout carries the JSON result only; the command's stdout goes to stderr.
+      stdout: (b) => void (json ? process.stderr : process.stdout).write(b),
+      stderr: (b) => void process.stderr.write(b),
+    });
+    if (flags.timings && !json) {
+      const t = result.timings;
+      const f = (n: number | undefined): string => (n === undefined ? '?' : `${n} ms`);
+      process.stderr.write(
+        `tvctl: engine ${result.engine} (${result.engineWhy})\n` +
+          `tvctl: prepare ${f(t.prepareMs)}, kernel-load ${f(t.kernelLoadMs)}, boot-to-init ${f(t.bootToInitMs)}, ` +
+          `command ${f(t.commandMs)}, shutdown ${f(t.shutdownMs)}, total ${f(t.totalMs)}\n`,
+      );
+    }
+    process.exitCode = result.exitCode;
+    return result;
+  }
+}

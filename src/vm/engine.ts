@@ -1,0 +1,234 @@
+/**
+ * VM engines behind one interface, and the choice between them (auto | kvm | qemu). A choice that cannot
+ * work here fails at once with the reason (exit 125); `auto` picks the fastest engine that works, from
+ * facts: the KVM probe (hardware vs PVM) and a cached boot probe of QEMU's accelerators.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fsp, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TvctlError } from '../errors.js';
+import { CpioWriter, GUEST_INIT_PATH, S_IFREG } from './initramfs.js';
+import { assessVmEngines, probeKvm } from './probe.js';
+import { kvmAddonAvailable } from './kvm.js';
+import {
+  accelProbeKey,
+  describeProbeFailure,
+  findQemu,
+  readAccelProbe,
+  runQemu,
+  writeAccelProbe,
+  type AccelProbeResult,
+  type GuestRunResult,
+  type QemuAccel,
+  type QemuRunIO,
+} from './qemu.js';
+
+export type EngineRequest = 'auto' | 'kvm' | 'qemu';
+
+/** What every engine gets: a kernel, an initramfs, a command line and where the streams go. */
+export interface GuestBootSpec {
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  memoryMiB: number;
+  cpus: number;
+  nonce: string;
+}
+
+export interface VmEngine {
+  readonly name: 'kvm' | 'qemu';
+  /** e.g. "qemu (tcg)" */
+  readonly label: string;
+  /** why this engine (and accelerator) was chosen */
+  readonly why: string;
+  /** kernel parameters this engine needs (e.g. the TSC rate under TCG) */
+  readonly kernelParams: string[];
+  run(spec: GuestBootSpec, io: QemuRunIO, opts?: { timeoutMs?: number }): Promise<GuestRunResult>;
+}
+
+export class QemuEngine implements VmEngine {
+  readonly name = 'qemu' as const;
+  constructor(
+    readonly binary: string,
+    readonly accel: QemuAccel,
+    readonly why: string,
+  ) {}
+  get label(): string {
+    return `qemu (${this.accel})`;
+  }
+  get kernelParams(): string[] {
+    return tcgKernelParams(this.accel);
+  }
+  run(spec: GuestBootSpec, io: QemuRunIO, opts: { timeoutMs?: number } = {}): Promise<GuestRunResult> {
+    const { nonce, ...rest } = spec;
+    return runQemu({ ...rest, binary: this.binary, accel: this.accel }, nonce, io, opts);
+  }
+}
+
+export interface SelectEngineOptions {
+  request: EngineRequest;
+  dataRoot: string;
+  /** the (QEMU-bootable) kernel: accelerator probes boot it */
+  kernel: string;
+  guestInit: string;
+  path?: string;
+}
+
+/**
+ * The kvm engine needs hardware-assisted KVM: under PVM the addon stops early in Linux boot (an
+ * instruction PVM does not emulate), so it is refused up front with the probe's reason.
+ */
+export function kvmEngineRefusal(): string | undefined {
+  const probe = probeKvm();
+  const kvm = assessVmEngines(probe, { addonBuilt: kvmAddonAvailable(), qemuBinary: undefined })[0]!;
+  if (!kvm.usable || !kvm.fullLinux) return kvm.why;
+  return 'the kvm engine is not wired into "vm run" yet; use --engine qemu (which uses -accel kvm here)';
+}
+
+export async function selectEngine(o: SelectEngineOptions): Promise<VmEngine> {
+  if (o.request === 'kvm') {
+    throw new TvctlError('VM_ENGINE_UNAVAILABLE', `--engine kvm cannot work here: ${kvmEngineRefusal()}`);
+  }
+  let binary: string;
+  try {
+    binary = findQemu(o.path);
+  } catch (err) {
+    if (o.request === 'qemu') throw err;
+    throw new TvctlError('VM_ENGINE_UNAVAILABLE', `no VM engine works here: ${(err as Error).message}; kvm: ${kvmEngineRefusal()}`);
+  }
+  const probe = await probeQemuAccel(o.dataRoot, binary, o.kernel, o.guestInit);
+  return new QemuEngine(binary, probe.accel, probe.why);
+}
+
+export function accelProbePath(dataRoot: string): string {
+  return join(dataRoot, 'vm', 'qemu-accel.json');
+}
+
+/** Boots the kernel with an initramfs holding only the guest init; ok once the init reports an exit. */
+async function bootProbe(binary: string, accel: QemuAccel, kernel: string, initrd: string, timeoutMs: number): Promise<{ ok: boolean; ms: number; why: string }> {
+  const nonce = randomBytes(6).toString('hex');
+  const cfg = encodeGuestConfig({ nonce, hostname: 'probe', cwd: '/', env: [], argv: ['/probe-true'] });
+  const r = await runQemu(
+    { binary, accel, kernel, initrd, cmdline: guestCmdline(cfg, false, tcgKernelParams(accel)), memoryMiB: 256, cpus: 1 },
+    nonce,
+    { onStdout: () => undefined, onStderr: () => undefined },
+    { timeoutMs },
+  );
+  return { ok: r.status !== undefined, ms: Math.round(r.hostEndMs), why: describeProbeFailure(r, timeoutMs) };
+}
+
+export async function probeQemuAccel(dataRoot: string, binary: string, kernel: string, guestInit: string): Promise<AccelProbeResult> {
+  const file = accelProbePath(dataRoot);
+  const key = await accelProbeKey(binary, kernel);
+  const cached = await readAccelProbe(file, key);
+  if (cached) return cached;
+  const now = new Date().toISOString();
+  let result: AccelProbeResult;
+  let kvmUsable = true;
+  try {
+    await fsp.access('/dev/kvm', fsp.constants.R_OK | fsp.constants.W_OK);
+  } catch {
+    kvmUsable = false;
+  }
+  const dir = join(dataRoot, 'vm');
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  const initrd = join(dir, `probe-${process.pid}.cpio`);
+  try {
+    const chunks: Buffer[] = [];
+    const w = new CpioWriter((c) => void chunks.push(c));
+    await w.add({ name: GUEST_INIT_PATH.slice(1), mode: S_IFREG | 0o755, uid: 0, gid: 0, mtime: 0 }, await fsp.readFile(guestInit));
+    await w.finish();
+    await fsp.writeFile(initrd, Buffer.concat(chunks));
+    const tcg = await bootProbe(binary, 'tcg', kernel, initrd, 60_000);
+    if (!tcg.ok && !kvmUsable) throw new TvctlError('VM_ENGINE_UNAVAILABLE', `QEMU cannot boot ${kernel} here: ${tcg.why}`);
+    if (!kvmUsable) {
+      result = { key, accel: 'tcg', ...(tcg.ok ? { tcgMs: tcg.ms } : {}), why: '-accel tcg: /dev/kvm is absent or not accessible', probedAt: now };
+    } else {
+      const kvm = await bootProbe(binary, 'kvm', kernel, initrd, 20_000);
+      if (!tcg.ok && !kvm.ok) throw new TvctlError('VM_ENGINE_UNAVAILABLE', `QEMU cannot boot ${kernel} here: tcg: ${tcg.why}; kvm: ${kvm.why}`);
+      if (kvm.ok && (!tcg.ok || kvm.ms < tcg.ms)) {
+        result = { key, accel: 'kvm', kvmMs: kvm.ms, ...(tcg.ok ? { tcgMs: tcg.ms } : {}), why: `-accel kvm: booted to userspace in ${kvm.ms} ms (tcg ${tcg.ms} ms)`, probedAt: now };
+      } else {
+        const kvmWhy = kvm.ok ? `booted in ${kvm.ms} ms, slower than tcg` : kvm.why;
+        result = {
+          key,
+          accel: 'tcg',
+          ...(tcg.ok ? { tcgMs: tcg.ms } : {}),
+          ...(kvm.ok ? { kvmMs: kvm.ms } : {}),
+          why: `-accel tcg (${tcg.ms} ms to userspace): QEMU's -accel kvm on this /dev/kvm: ${kvmWhy}`,
+          probedAt: now,
+        };
+      }
+    }
+  } finally {
+    await fsp.rm(initrd, { force: true });
+  }
+  await writeAccelProbe(file, result);
+  return result;
+}
+
+/**
+ * Under TCG the guest's TSC runs at the host's rate, but calibrating it against the emulated PIT fails when
+ * the host is busy, and the kernel then stalls in early boot. Telling it the rate skips the calibration.
+ */
+export function tcgKernelParams(accel: QemuAccel, cpuinfo?: string): string[] {
+  if (accel !== 'tcg') return [];
+  const khz = hostTscKhz(cpuinfo);
+  return khz ? [`tsc_early_khz=${khz}`, 'tsc=reliable'] : [];
+}
+
+export function hostTscKhz(cpuinfo?: string): number | undefined {
+  let text = cpuinfo;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(text);
+  return m ? Math.round(Number(m[1]) * 1000) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The guest init's configuration and the kernel command line (pure)
+
+export interface GuestConfig {
+  nonce: string;
+  hostname: string;
+  cwd: string;
+  env: string[];
+  argv: string[];
+  user?: string;
+}
+
+/** Linux x86's COMMAND_LINE_SIZE (including the terminating NUL). */
+export const KERNEL_CMDLINE_MAX = 2048;
+
+/** NUL-separated records, base64url: a single word the kernel passes to init after "--". */
+export function encodeGuestConfig(c: GuestConfig): string {
+  const rec = ['tvctl1', `n${c.nonce}`, `h${c.hostname}`, `w${c.cwd}`];
+  if (c.user) rec.push(`u${c.user}`);
+  for (const e of c.env) rec.push(`e${e}`);
+  for (const a of c.argv) rec.push(`a${a}`);
+  for (const r of rec) if (r.includes('\0')) throw new TvctlError('BAD_USAGE', 'arguments and environment cannot contain NUL bytes');
+  return Buffer.from(rec.map((r) => r + '\0').join(''), 'utf8').toString('base64url');
+}
+
+export function decodeGuestConfig(word: string): string[] {
+  const s = Buffer.from(word, 'base64url').toString('utf8');
+  return s.split('\0').slice(0, -1);
+}
+
+/** `quiet loglevel=0`: the console carries only the init's markers; cryptomgr.notests saves ~0.2 s under TCG. */
+export function guestCmdline(config: string, debug: boolean, extra: readonly string[] = []): string {
+  const base = debug ? ['console=ttyS0', 'loglevel=7'] : ['console=ttyS0', 'quiet', 'loglevel=0'];
+  const line = [...base, ...extra, 'panic=-1', 'cryptomgr.notests', `rdinit=${GUEST_INIT_PATH}`, '--', config].join(' ');
+  if (line.length >= KERNEL_CMDLINE_MAX) {
+    throw new TvctlError(
+      'VM_CMDLINE_TOO_LONG',
+      `the command, environment and working dir need ${line.length} bytes on the kernel command line (limit ${KERNEL_CMDLINE_MAX - 1}); shorten them`,
+    );
+  }
+  return line;
+}

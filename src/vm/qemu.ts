@@ -1,0 +1,276 @@
+/**
+ * The QEMU engine: `qemu-system-x86_64 -M microvm` with three 8250 UARTs (the cloud kernel has virtio only
+ * as modules): ttyS0 = kernel console + the guest init's markers, ttyS1 = the command's stdout, ttyS2 = its
+ * stderr. Each UART's chardev is a socket fd QEMU inherits (Node's stdio pipes are socketpairs), so the three
+ * streams never mix. The argv is built by a pure function; `runQemu` spawns it and follows the markers.
+ */
+import { execa } from 'execa';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { TvctlError, errorMessage } from '../errors.js';
+import { findOnPath } from './probe.js';
+
+export const QEMU_BINARY = 'qemu-system-x86_64';
+export type QemuAccel = 'kvm' | 'tcg';
+
+export interface QemuSpec {
+  binary: string;
+  accel: QemuAccel;
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  memoryMiB: number;
+  cpus: number;
+  /** fds (in QEMU's fd table) for the console, stdout and stderr UARTs */
+  consoleFd: number;
+  stdoutFd: number;
+  stderrFd: number;
+}
+
+/** The I/O ports and IRQs of the UARTs, as Linux's legacy table and ACPI (microvm's DSDT) describe them. */
+export const UARTS = [
+  { tty: 'ttyS0', iobase: 0x3f8, irq: 4 },
+  { tty: 'ttyS1', iobase: 0x2f8, irq: 3 },
+  // COM3's legacy IRQ 4 would be shared with ttyS0; QEMU cannot share an ISA line, so IRQ 5 (announced by ACPI).
+  { tty: 'ttyS2', iobase: 0x3e8, irq: 5 },
+] as const;
+
+export function buildQemuArgv(spec: QemuSpec): string[] {
+  if (/[\n]/.test(spec.cmdline)) throw new TvctlError('VM_BAD_CMDLINE', 'kernel command line must be one line');
+  const [c0, c1, c2] = UARTS;
+  return [
+    '-M',
+    'microvm,isa-serial=off,x-option-roms=off',
+    '-accel',
+    spec.accel,
+    ...(spec.accel === 'kvm' ? ['-cpu', 'host'] : []),
+    '-m',
+    `${spec.memoryMiB}M`,
+    '-smp',
+    String(spec.cpus),
+    '-nodefaults',
+    '-no-user-config',
+    '-nographic',
+    '-no-reboot',
+    '-kernel',
+    spec.kernel,
+    '-initrd',
+    spec.initrd,
+    '-append',
+    spec.cmdline,
+    '-chardev',
+    `socket,id=con,fd=${spec.consoleFd}`,
+    '-device',
+    `isa-serial,chardev=con,iobase=0x${c0.iobase.toString(16)},irq=${c0.irq}`,
+    '-chardev',
+    `socket,id=out,fd=${spec.stdoutFd}`,
+    '-device',
+    `isa-serial,chardev=out,iobase=0x${c1.iobase.toString(16)},irq=${c1.irq}`,
+    '-chardev',
+    `socket,id=err,fd=${spec.stderrFd}`,
+    '-device',
+    `isa-serial,chardev=err,iobase=0x${c2.iobase.toString(16)},irq=${c2.irq}`,
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Guest init markers (see native/guestinit/guestinit.c)
+
+export type GuestMarker =
+  | { kind: 'init'; uptimeMs: number }
+  | { kind: 'exit'; status: number; uptimeMs: number }
+  | { kind: 'fail'; message: string };
+
+/** Follows a console stream and yields the guest init's markers; tolerant of chunk boundaries and noise. */
+export class MarkerParser {
+  private buf = '';
+  private readonly re: RegExp;
+  constructor(nonce: string) {
+    if (!/^[0-9a-zA-Z]+$/.test(nonce)) throw new Error('marker nonce must be alphanumeric');
+    this.re = new RegExp(`@@tvctl:${nonce}:(init|exit|fail) ([^@\\r\\n]*)@@`, 'g');
+  }
+
+  push(chunk: string): GuestMarker[] {
+    this.buf += chunk;
+    const out: GuestMarker[] = [];
+    let m: RegExpExecArray | null;
+    let consumed = 0;
+    this.re.lastIndex = 0;
+    while ((m = this.re.exec(this.buf)) !== null) {
+      const marker = parseMarkerBody(m[1]!, m[2]!);
+      if (marker) out.push(marker);
+      consumed = this.re.lastIndex;
+    }
+    // keep only what could still be the start of a marker
+    const rest = this.buf.slice(consumed);
+    const at = rest.lastIndexOf('@@tvctl:');
+    this.buf = at >= 0 ? rest.slice(at) : rest.slice(-8);
+    if (this.buf.length > 4096) this.buf = this.buf.slice(-4096);
+    return out;
+  }
+}
+
+export function parseMarkerBody(kind: string, body: string): GuestMarker | undefined {
+  if (kind === 'init') {
+    const ms = Number(body);
+    return Number.isFinite(ms) ? { kind: 'init', uptimeMs: ms } : undefined;
+  }
+  if (kind === 'exit') {
+    const m = /^(\d+) (\d+)$/.exec(body.trim());
+    return m ? { kind: 'exit', status: Number(m[1]), uptimeMs: Number(m[2]) } : undefined;
+  }
+  if (kind === 'fail') return { kind: 'fail', message: body };
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Running
+
+export interface QemuRunIO {
+  onStdout: (b: Buffer) => void;
+  onStderr: (b: Buffer) => void;
+  /** kernel console bytes (shown with --debug) */
+  onConsole?: (b: Buffer) => void;
+}
+
+export interface GuestRunResult {
+  /** the command's status as the guest init reported it; undefined if the guest never reported */
+  status?: number;
+  failure?: string;
+  /** host ms since spawn */
+  hostInitMs?: number;
+  hostExitMs?: number;
+  hostEndMs: number;
+  guestInitMs?: number;
+  guestExitMs?: number;
+  /** VMM exit code, for diagnostics */
+  vmmExitCode: number | undefined;
+  vmmStderr: string;
+}
+
+export async function runQemu(
+  spec: Omit<QemuSpec, 'consoleFd' | 'stdoutFd' | 'stderrFd'>,
+  nonce: string,
+  io: QemuRunIO,
+  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<GuestRunResult> {
+  const argv = buildQemuArgv({ ...spec, consoleFd: 3, stdoutFd: 4, stderrFd: 5 });
+  const t0 = performance.now();
+  const parser = new MarkerParser(nonce);
+  const result: GuestRunResult = { hostEndMs: 0, vmmExitCode: undefined, vmmStderr: '' };
+  // execa directly (not runCommand): QEMU needs three extra pipes and streaming, not a buffered result.
+  const child = execa(spec.binary, argv, {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+    buffer: false,
+    reject: false,
+    ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
+  });
+  const [, , errStream, conStream, outStream, stderrStream] = child.stdio as unknown as (NodeJS.ReadableStream | null)[];
+  errStream?.on('data', (b: Buffer) => {
+    if (result.vmmStderr.length < 8192) result.vmmStderr += b.toString();
+  });
+  conStream?.on('data', (b: Buffer) => {
+    io.onConsole?.(b);
+    for (const m of parser.push(b.toString('latin1'))) {
+      const now = performance.now() - t0;
+      if (m.kind === 'init') {
+        result.hostInitMs = now;
+        result.guestInitMs = m.uptimeMs;
+      } else if (m.kind === 'exit') {
+        result.hostExitMs = now;
+        result.guestExitMs = m.uptimeMs;
+        result.status = m.status;
+      } else {
+        result.failure = m.message;
+      }
+    }
+  });
+  outStream?.on('data', io.onStdout);
+  stderrStream?.on('data', io.onStderr);
+  const ended = (s: NodeJS.ReadableStream | null | undefined): Promise<void> =>
+    s ? new Promise((resolve) => s.once('close', () => resolve())) : Promise.resolve();
+  const drained = Promise.all([ended(conStream), ended(outStream), ended(stderrStream)]);
+  const r = await child;
+  await drained;
+  result.hostEndMs = performance.now() - t0;
+  result.vmmExitCode = r.exitCode;
+  if ('code' in r && r.code === 'ENOENT') {
+    throw new TvctlError('QEMU_NOT_FOUND', `${spec.binary}: not installed; apt-get install qemu-system-x86`);
+  }
+  return result;
+}
+
+/** One line from QEMU's stderr that explains a failure. */
+export function qemuFailureLine(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const interesting = lines.find((l) => /error|failed|cannot|could not|internal/i.test(l));
+  return interesting ?? lines[0] ?? 'no output';
+}
+
+export function findQemu(path?: string): string {
+  const bin = findOnPath(QEMU_BINARY, path);
+  if (!bin) {
+    throw new TvctlError('QEMU_NOT_FOUND', `${QEMU_BINARY} is not installed (or not on PATH); apt-get install qemu-system-x86`);
+  }
+  return bin;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Accelerator probe: does `-accel kvm` boot a full Linux guest here, and is it faster than TCG? Decided by
+// booting the real kernel once per (QEMU, kernel, host kernel, /dev/kvm) and cached; never by a guess.
+
+export interface AccelProbeResult {
+  key: string;
+  accel: QemuAccel;
+  tcgMs?: number;
+  kvmMs?: number;
+  why: string;
+  probedAt: string;
+}
+
+export async function accelProbeKey(binary: string, kernel: string): Promise<string> {
+  const parts: string[] = [];
+  for (const f of [binary, kernel, '/dev/kvm']) {
+    try {
+      const st = await fsp.stat(f);
+      parts.push(`${f}:${st.size}:${Math.floor(st.mtimeMs)}:${st.rdev}`);
+    } catch {
+      parts.push(`${f}:absent`);
+    }
+  }
+  try {
+    parts.push((await fsp.readFile('/proc/sys/kernel/osrelease', 'utf8')).trim());
+  } catch {
+    // not Linux /proc
+  }
+  return parts.join('|');
+}
+
+export async function readAccelProbe(file: string, key: string): Promise<AccelProbeResult | undefined> {
+  try {
+    const r = JSON.parse(await fsp.readFile(file, 'utf8')) as AccelProbeResult;
+    return r.key === key ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeAccelProbe(file: string, r: AccelProbeResult): Promise<void> {
+  await fsp.mkdir(join(file, '..'), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  await fsp.writeFile(tmp, JSON.stringify(r, null, 1) + '\n');
+  await fsp.rename(tmp, file);
+}
+
+export function describeProbeFailure(r: GuestRunResult, timeoutMs: number): string {
+  if (r.status !== undefined) return 'ok';
+  if (r.failure) return `the guest init failed: ${r.failure}`;
+  if (r.hostEndMs >= timeoutMs - 50) return `no guest userspace within ${Math.round(timeoutMs / 1000)} s`;
+  return `QEMU stopped before the guest reached userspace: ${qemuFailureLine(r.vmmStderr)}`;
+}
+
+export { errorMessage };
