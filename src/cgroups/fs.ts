@@ -176,7 +176,7 @@ export async function killAll(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const pids = new Set<number>();
-    for (const f of procsFiles) for (const p of parsePids(await readOptional(fs, f))) pids.add(p);
+    for (const text of await Promise.all(procsFiles.map((f) => readOptional(fs, f)))) for (const p of parsePids(text)) pids.add(p);
     if (pids.size === 0) return;
     if (Date.now() > deadline) {
       throw new TvctlError('CGROUP_KILL', `tasks ${[...pids].slice(0, 5).join(', ')} survived SIGKILL in ${procsFiles[0] ?? ''}`);

@@ -90,20 +90,25 @@ export class CgroupV1Manager implements CgroupManager {
   async create(id: string, limits: CgroupLimits): Promise<CgroupHandle> {
     const handle = this.open(id);
     try {
-      for (const h of this.hierarchies) await this.ensureParent(h);
-      if (this.unified !== null) await this.ensureParent(this.unified);
-      for (const d of handle.dirs) {
-        try {
-          await mkdirUnderParent(this.fs, d, () => this.ensureParent(dirname(dirname(d))));
-        } catch (err) {
-          if (isErrno(err, 'EEXIST')) throw new TvctlError('CGROUP_EXISTS', `cgroup ${d} already exists`, 125, { cause: err });
-          throw err;
-        }
-      }
+      // Hierarchies are independent: set them up side by side (this is on every container's start path).
+      await Promise.all([...this.hierarchies, ...(this.unified !== null ? [this.unified] : [])].map((h) => this.ensureParent(h)));
+      await Promise.all(
+        handle.dirs.map(async (d) => {
+          try {
+            await mkdirUnderParent(this.fs, d, () => this.ensureParent(dirname(dirname(d))));
+          } catch (err) {
+            if (isErrno(err, 'EEXIST')) throw new TvctlError('CGROUP_EXISTS', `cgroup ${d} already exists`, 125, { cause: err });
+            throw err;
+          }
+        }),
+      );
       const cpuset = this.dir('cpuset', id);
-      if (cpuset !== null) await this.initCpuset(cpuset, limits.cpusetCpus);
-      await this.applyLimits(id, limits);
-      await this.applyDevices(id);
+      const limitsInOrder = async (): Promise<void> => {
+        // A new cpuset must get cpus/mems before anything else is written to it.
+        if (cpuset !== null) await this.initCpuset(cpuset, limits.cpusetCpus);
+        await this.applyLimits(id, limits);
+      };
+      await Promise.all([limitsInOrder(), this.applyDevices(id)]);
       return handle;
     } catch (err) {
       // Leave nothing behind. A clash (CGROUP_EXISTS) means the dirs are not ours to remove.
@@ -263,8 +268,11 @@ export class CgroupV1Manager implements CgroupManager {
             thaw: () => this.fs.write(freezerState, 'THAWED'),
           },
     );
-    for (const d of all.reverse()) await removeDir(this.fs, d);
-    for (const d of present) await removeParentIfEmpty(this.fs, dirname(d));
+    // Deepest first within a hierarchy; the hierarchies themselves side by side.
+    await Promise.all(present.map(async (top) => {
+      for (const d of all.filter((x) => x === top || x.startsWith(`${top}/`)).reverse()) await removeDir(this.fs, d);
+      await removeParentIfEmpty(this.fs, dirname(top));
+    }));
   }
 
   async pids(id: string): Promise<number[]> {
