@@ -33,13 +33,13 @@ export interface VmRunOptions {
 }
 
 export interface VmTimings {
-  /** tvctl start → VMM spawned: image resolve, initramfs (cache), kernel, engine choice */
+  /** vm run entry → VMM spawned: image resolve, kernel, engine choice, initramfs (cached) */
   prepareMs: number;
   /** VMM spawned → guest clock starts: QEMU start-up and kernel load */
   kernelLoadMs?: number;
   /** guest clock 0 → guest init running */
   bootToInitMs?: number;
-  /** the command, as the guest init measured it */
+  /** the command, as the guest init measured it (exec to exit) */
   commandMs?: number;
   /** exit marker → VMM gone (power-off) */
   shutdownMs?: number;
@@ -133,8 +133,8 @@ export async function prepareKernel(dataRoot: string, kernelFlag: string | undef
   return { bzImage, bootable: cached };
 }
 
-export async function vmRun(o: VmRunOptions, startedAt = performance.timeOrigin): Promise<VmRunResult> {
-  const t0 = performance.now() - (performance.timeOrigin - startedAt);
+export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
+  const t0 = performance.now();
   const image = await new ImageStore(o.dataRoot).resolve(o.image);
   const kernel = await prepareKernel(o.dataRoot, o.kernel);
   const guestInit = guestInitPath();

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { buildQemuArgv, MarkerParser, parseMarkerBody, qemuFailureLine } from '../../../src/vm/qemu.js';
+import { KERNEL_CMDLINE_MAX, decodeGuestConfig, encodeGuestConfig, guestCmdline, hostTscKhz, tcgKernelParams } from '../../../src/vm/engine.js';
+import { mergeEnv, parseMemory } from '../../../src/vm/vm-run.js';
+
+const spec = {
+  binary: '/usr/bin/qemu-system-x86_64',
+  accel: 'tcg' as const,
+  kernel: '/k/vmlinux',
+  initrd: '/i/x.cpio',
+  cmdline: 'console=ttyS0 quiet -- abc',
+  memoryMiB: 256,
+  cpus: 2,
+  consoleFd: 3,
+  stdoutFd: 4,
+  stderrFd: 5,
+};
+
+function valueAfter(argv: string[], flag: string): string[] {
+  return argv.flatMap((a, i) => (a === flag ? [argv[i + 1]!] : []));
+}
+
+describe('buildQemuArgv', () => {
+  it('builds a microvm with tcg, no defaults, no reboot and the kernel, initrd and command line as given', () => {
+    const argv = buildQemuArgv(spec);
+    expect(valueAfter(argv, '-M')).toEqual(['microvm,isa-serial=off,x-option-roms=off']);
+    expect(valueAfter(argv, '-accel')).toEqual(['tcg']);
+    expect(argv).toContain('-nodefaults');
+    expect(argv).toContain('-no-reboot');
+    expect(argv).toContain('-nographic');
+    expect(argv).not.toContain('-cpu');
+    expect(valueAfter(argv, '-m')).toEqual(['256M']);
+    expect(valueAfter(argv, '-smp')).toEqual(['2']);
+    expect(valueAfter(argv, '-kernel')).toEqual(['/k/vmlinux']);
+    expect(valueAfter(argv, '-initrd')).toEqual(['/i/x.cpio']);
+    expect(valueAfter(argv, '-append')).toEqual(['console=ttyS0 quiet -- abc']);
+  });
+
+  it('wires console, stdout and stderr to three UARTs on the legacy ports, each on its own inherited fd', () => {
+    const argv = buildQemuArgv(spec);
+    expect(valueAfter(argv, '-chardev')).toEqual(['socket,id=con,fd=3', 'socket,id=out,fd=4', 'socket,id=err,fd=5']);
+    expect(valueAfter(argv, '-device')).toEqual([
+      'isa-serial,chardev=con,iobase=0x3f8,irq=4',
+      'isa-serial,chardev=out,iobase=0x2f8,irq=3',
+      'isa-serial,chardev=err,iobase=0x3e8,irq=5',
+    ]);
+  });
+
+  it('uses the host CPU model with kvm', () => {
+    const argv = buildQemuArgv({ ...spec, accel: 'kvm' });
+    expect(valueAfter(argv, '-accel')).toEqual(['kvm']);
+    expect(valueAfter(argv, '-cpu')).toEqual(['host']);
+  });
+
+  it('refuses a multi-line kernel command line', () => {
+    expect(() => buildQemuArgv({ ...spec, cmdline: 'a\nb' })).toThrow(/one line/);
+  });
+});
+
+describe('MarkerParser', () => {
+  it('finds markers split across chunks and among kernel noise, and ignores other nonces', () => {
+    const p = new MarkerParser('n1');
+    expect(p.push('[ 0.1] noise\r\n@@tvctl:n1:in')).toEqual([]);
+    expect(p.push('it 812@@\r\n@@tvctl:zz:exit 9 1@@ more')).toEqual([{ kind: 'init', uptimeMs: 812 }]);
+    expect(p.push('\r\n@@tvctl:n1:exit 3 900')).toEqual([]);
+    expect(p.push('@@\r\n')).toEqual([{ kind: 'exit', status: 3, uptimeMs: 900 }]);
+  });
+
+  it('reports failures with their message', () => {
+    const p = new MarkerParser('abc');
+    expect(p.push('@@tvctl:abc:fail chdir /x: No such file@@')).toEqual([{ kind: 'fail', message: 'chdir /x: No such file' }]);
+  });
+
+  it('rejects malformed bodies and non-alphanumeric nonces', () => {
+    expect(parseMarkerBody('exit', 'x 1')).toBeUndefined();
+    expect(parseMarkerBody('init', 'abc')).toBeUndefined();
+    expect(() => new MarkerParser('a.b')).toThrow();
+  });
+});
+
+describe('guest configuration and kernel command line', () => {
+  it('round-trips records through base64url without spaces or quotes', () => {
+    const word = encodeGuestConfig({ nonce: 'n', hostname: 'h', cwd: '/w d', env: ['A=1 2', 'B="x"'], argv: ['sh', '-c', "echo 'hi'"], user: '1000:1000' });
+    expect(word).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(decodeGuestConfig(word)).toEqual(['tvctl1', 'nn', 'hh', 'w/w d', 'u1000:1000', 'eA=1 2', 'eB="x"', 'ash', 'a-c', "aecho 'hi'"]);
+  });
+
+  it('refuses NUL bytes', () => {
+    expect(() => encodeGuestConfig({ nonce: 'n', hostname: 'h', cwd: '/', env: [], argv: ['a\0b'] })).toThrow(/NUL/);
+  });
+
+  it('is quiet by default, verbose with debug, passes the config after "--" and enforces the kernel limit', () => {
+    expect(guestCmdline('CFG', false)).toBe('console=ttyS0 quiet loglevel=0 panic=-1 cryptomgr.notests rdinit=/.tvctl-init -- CFG');
+    expect(guestCmdline('CFG', true, ['x=1'])).toBe('console=ttyS0 loglevel=7 x=1 panic=-1 cryptomgr.notests rdinit=/.tvctl-init -- CFG');
+    expect(() => guestCmdline('x'.repeat(KERNEL_CMDLINE_MAX), false)).toThrow(/kernel command line/);
+  });
+
+  it('tells a TCG guest the TSC rate from the host, and nothing under kvm', () => {
+    expect(hostTscKhz('processor\t: 0\ncpu MHz\t\t: 2600.000\n')).toBe(2_600_000);
+    expect(tcgKernelParams('tcg', 'cpu MHz : 2999.5\n')).toEqual(['tsc_early_khz=2999500', 'tsc=reliable']);
+    expect(tcgKernelParams('kvm', 'cpu MHz : 2999.5\n')).toEqual([]);
+    expect(tcgKernelParams('tcg', 'no rate here')).toEqual([]);
+  });
+});
+
+describe('options', () => {
+  it('parses memory sizes', () => {
+    expect(parseMemory('256m')).toBe(256);
+    expect(parseMemory('1g')).toBe(1024);
+    expect(parseMemory('512')).toBe(512);
+    expect(() => parseMemory('12m')).toThrow(/too small/);
+    expect(() => parseMemory('lots')).toThrow(/invalid/);
+  });
+
+  it('merges env like Docker: -e overrides the image, bare KEY takes ours, PATH defaults', () => {
+    expect(mergeEnv(['PATH=/bin', 'A=1'], ['A=2', 'B=3', 'H', 'NOPE'], { H: 'host' })).toEqual(['PATH=/bin', 'A=2', 'B=3', 'H=host']);
+    expect(mergeEnv([], [], {})[0]).toMatch(/^PATH=\/usr\/local\/sbin/);
+  });
+
+  it('picks the line that explains a QEMU failure', () => {
+    expect(qemuFailureLine('qemu: warning: x\nKVM internal error. Suberror: 1\nextra data')).toBe('KVM internal error. Suberror: 1');
+  });
+});
