@@ -118,7 +118,7 @@ export async function loadImages(store: ImageStore, input: { file?: string; stre
         }
         try {
           for await (const c of rest()) {
-            hash.update(c);
+            if (keepBlob) hash.update(c);
             let off = 0;
             if (fd >= 0) while (off < c.length) off += fs.writeSync(fd, c, off);
             if (pt && !failed && !pt.write(c)) await new Promise<void>((r) => (failed ? r() : (pt!.once('drain', r), rec.layer!.then(() => r()))));
@@ -128,7 +128,17 @@ export async function loadImages(store: ImageStore, input: { file?: string; stre
           pt?.end();
         }
       }
-      rec.digest = `sha256:${hash.digest('hex')}`;
+      if (rec.compression === 'none' && rec.layer && !rec.tmp) {
+        // An uncompressed layer's digest is its diff ID, which the unpacker computes: hash it once.
+        const outcome = await rec.layer;
+        if (!outcome.ok) {
+          // Not a usable layer. Record it unverified; if the image references it, the unpack error is reported.
+          rec.digest = m ? `sha256:${m[1]}` : 'unverified';
+          files.set(path, rec);
+          return;
+        }
+        rec.digest = outcome.staged.diffId;
+      } else rec.digest = `sha256:${hash.digest('hex')}`;
       if (m && rec.digest !== `sha256:${m[1]}`) throw new LoadError(`blob ${path} does not match its digest (content is sha256:${rec.digest.slice(7, 19)}…): the archive is corrupt`);
       files.set(path, rec);
     };

@@ -317,6 +317,11 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
       ['bad JSON', () => makeTar([{ path: 'oci-layout', data: '{"imageLayoutVersion":"1.0.0"}' }, { path: 'index.json', data: '{not json' }]), /index.json.*not valid JSON/],
       ['digest mismatch', () => layoutTar([good()], { tamper: (d, b) => (b.length > 1000 ? Buffer.concat([b.subarray(0, 100), Buffer.from('X'), b.subarray(101)]) : b) }), /does not match its digest/],
       [
+        'digest mismatch in an uncompressed layer',
+        () => layoutTar([buildImage({ layers: [makeTar(base)], compress: ['none'] })], { tamper: (d, b) => (b.length > 100_000 ? Buffer.concat([b.subarray(0, 50_000), Buffer.from('X'), b.subarray(50_001)]) : b) }),
+        /does not match its digest/,
+      ],
+      [
         'unknown media type',
         () => layoutTar([buildImage({ layers: [makeTar(base)], mediaTypes: ['application/vnd.example.not-a-layer'] })]),
         /unknown layer media type "application\/vnd.example.not-a-layer"/,
