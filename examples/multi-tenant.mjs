@@ -1,6 +1,6 @@
 // A hosting provider's script: one Node process manages many tenants through the typed API, paying no
 // process start per call. Run as root after set-up: node examples/multi-tenant.mjs [TENANTS]
-import { Runtime, parseLimits } from '../dist/lib/index.js';
+import { Runtime, parseLimits } from 'tvctl'; // this package (self-reference via package.json exports)
 
 const tenants = Number(process.argv[2] ?? 5);
 const rt = new Runtime(); // honours TVCTL_ROOT / TVCTL_DATA
