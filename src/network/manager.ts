@@ -472,7 +472,14 @@ export class NetworkManager {
 
   private async findNetwork(name: string): Promise<NetworkRecord> {
     if (name === DEFAULT_NETWORK) return this.resolveNetwork(name);
-    const rec = (await this.readRecord(name)) ?? (await this.readRecords()).find((r) => r.id.startsWith(name) && name.length >= 3);
+    // Only well-formed names reach the file system (no "../" lookups).
+    const valid = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name);
+    let rec = valid ? await this.readRecord(name) : undefined;
+    if (!rec && /^[0-9a-f]{3,64}$/.test(name)) {
+      const byId = (await this.readRecords()).filter((r) => r.id.startsWith(name));
+      if (byId.length > 1) throw new TvctlError('AMBIGUOUS', `network ID prefix "${name}" matches ${byId.length} networks; give more characters`);
+      rec = byId[0];
+    }
     if (!rec) throw new TvctlError('NETWORK_NOT_FOUND', `network "${name}" not found; run "tvctl network ls" or "tvctl network create NAME"`);
     return rec;
   }
