@@ -1,0 +1,155 @@
+/**
+ * `tvctl vm run` through QEMU (TCG here; -accel kvm where the probe finds it works): the image booted with
+ * its own kernel. One data root for the file, so the kernel, the accelerator probe and the initramfs are
+ * prepared once.
+ */
+import { execa } from 'execa';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TVCTL, importDemo, isRoot, makeRoots, tvctl, type TestRoots } from '../helpers/cli.js';
+import { makeTar } from '../fixtures/images/build.js';
+
+const have = async (cmd: string): Promise<boolean> => (await execa('which', [cmd], { reject: false })).exitCode === 0;
+
+let roots: TestRoots;
+let work: string;
+let ready = false;
+
+async function vm(args: string[], timeout = 120_000) {
+  return tvctl(roots, ['vm', 'run', ...args], { timeout });
+}
+
+function expectOneLineError(r: { exitCode: number; stderr: string }, re: RegExp): void {
+  expect(r.exitCode, r.stderr).toBe(125);
+  expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+  expect(r.stderr).toMatch(/^tvctl: /);
+  expect(r.stderr).toMatch(re);
+}
+
+describe.skipIf(!isRoot)('tvctl vm run (QEMU)', () => {
+  beforeAll(async () => {
+    if (!(await have('qemu-system-x86_64'))) {
+      console.log('SKIP: qemu-system-x86_64 is not installed');
+      return;
+    }
+    roots = await makeRoots();
+    work = mkdtempSync(join(tmpdir(), 'tvctl-vm-'));
+    await importDemo(roots);
+    const k = await tvctl(roots, ['vm', 'kernel', 'install'], { timeout: 120_000 });
+    expect(k.exitCode, k.stderr).toBe(0);
+    // first run: extracts the vmlinux, probes the accelerators (cached), builds the initramfs (cached)
+    const warm = await vm(['demo', 'true'], 240_000);
+    expect(warm.exitCode, warm.stderr).toBe(0);
+    ready = true;
+  }, 300_000);
+
+  afterAll(async () => {
+    await roots?.cleanup();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('prints the command output, nothing from the kernel, and exits 0', async () => {
+    expect(ready).toBe(true);
+    const r = await vm(['demo', 'echo', 'hi']);
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'hi', stderr: '' });
+  });
+
+  it("exits with the command's exit code", async () => {
+    const r = await vm(['demo', 'sh', '-c', 'exit 3']);
+    expect(r.exitCode).toBe(3);
+    const missing = await vm(['demo', 'no-such-command']);
+    expect(missing.exitCode).toBe(127);
+    expect(missing.stderr).toMatch(/no-such-command/);
+  });
+
+  it('keeps stdout and stderr apart', async () => {
+    const r = await vm(['demo', 'sh', '-c', 'echo out; echo err >&2']);
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'out', stderr: 'err' });
+  });
+
+  it('applies -e and -w, and sets a hostname', async () => {
+    const r = await vm(['-e', 'FOO=bar baz', '-w', '/tmp/wd', 'demo', 'sh', '-c', 'echo "$FOO"; pwd; hostname']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const [foo, pwd, host] = r.stdout.split('\n');
+    expect(foo).toBe('bar baz');
+    expect(pwd).toBe('/tmp/wd');
+    expect(host).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it("runs the guest's own kernel, not the host's", async () => {
+    const r = await vm(['demo', 'uname', '-r']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const installed = readFileSync(join(roots.data, 'kernels', 'vmlinuz.version'), 'utf8').trim();
+    expect(r.stdout).toBe(installed);
+    expect(r.stdout).not.toBe(release());
+  });
+
+  it('reports the engine and phase timings with --json', async () => {
+    const r = await vm(['--json', '--timings', 'demo', 'true']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.engine).toMatch(/^qemu \((tcg|kvm)\)$/);
+    expect(j.exitCode).toBe(0);
+    expect(j.initramfsBuilt).toBe(false);
+    for (const k of ['kernelLoadMs', 'bootToInitMs', 'commandMs', 'totalMs']) expect(typeof j.timings[k]).toBe('number');
+    expect(j.timings.bootToInitMs).toBeGreaterThan(0);
+  });
+
+  it('honours layer deletions and opaque dirs of a two-layer umoci image', async () => {
+    if (!(await have('umoci'))) return console.log('SKIP: umoci not installed');
+    const img = join(work, 'img');
+    const u = (...a: string[]) => execa('umoci', a, { cwd: work });
+    await u('init', '--layout', img);
+    await u('new', '--image', `${img}:latest`);
+    await u('unpack', '--image', `${img}:latest`, join(work, 'bundle'));
+    const r = join(work, 'bundle', 'rootfs');
+    mkdirSync(join(r, 'bin'), { recursive: true });
+    mkdirSync(join(r, 'etc', 'conf'), { recursive: true });
+    writeFileSync(join(r, 'bin', 'busybox'), readFileSync('/bin/busybox'), { mode: 0o755 });
+    writeFileSync(join(r, 'etc', 'keep'), 'keep\n');
+    writeFileSync(join(r, 'etc', 'gone'), 'gone\n');
+    writeFileSync(join(r, 'etc', 'conf', 'old1'), 'old1\n');
+    await u('repack', '--image', `${img}:latest`, join(work, 'bundle'));
+    writeFileSync(
+      join(work, 'l2.tar'),
+      makeTar([
+        { path: 'etc/', type: 'Directory' },
+        { path: 'etc/.wh.gone', data: '' },
+        { path: 'etc/conf/', type: 'Directory' },
+        { path: 'etc/conf/.wh..wh..opq', data: '' },
+        { path: 'etc/conf/new', data: 'new\n' },
+      ]),
+    );
+    await u('raw', 'add-layer', '--image', `${img}:latest`, join(work, 'l2.tar'));
+    await u('config', '--image', `${img}:latest`, '--config.cmd', '/bin/busybox', '--config.cmd', 'cat', '--config.cmd', '/etc/keep', '--config.env', 'FOO=bar', '--config.workingdir', '/etc');
+    const load = await tvctl(roots, ['image', 'load', '-i', img, '--tag', 'umo:vm'], { timeout: 120_000 });
+    expect(load.exitCode, load.stderr).toBe(0);
+    const target = 'umo:vm';
+    const def = await vm([target]);
+    expect(def).toMatchObject({ exitCode: 0, stdout: 'keep' }); // the image's Cmd
+    const ls = await vm([target, '/bin/busybox', 'sh', '-c', '/bin/busybox ls -A /etc /etc/conf; echo $FOO; /bin/busybox pwd']);
+    expect(ls.exitCode, ls.stderr).toBe(0);
+    expect(ls.stdout).toMatch(/keep/);
+    expect(ls.stdout).toMatch(/new/);
+    expect(ls.stdout).not.toMatch(/gone|old1|\.wh\./);
+    expect(ls.stdout).toMatch(/bar\n\/etc$/);
+  });
+
+  it('fails with one line and 125 for a bad kernel path, an unknown image, --engine kvm without hardware KVM', async () => {
+    expectOneLineError(await vm(['--kernel', join(work, 'nope'), 'demo', 'true']), /kernel .*nope/);
+    expectOneLineError(await vm(['no-such-image', 'true']), /no-such-image/);
+    const kvm = await vm(['--engine', 'kvm', 'demo', 'true']);
+    expectOneLineError(kvm, /--engine kvm cannot work here/);
+  });
+
+  it('fails with one line and 125 when QEMU is not installed', async () => {
+    const r = await execa(process.execPath, [TVCTL, 'vm', 'run', '--engine', 'qemu', 'demo', 'true'], {
+      env: { ...roots.env, PATH: join(work, 'empty-path') },
+      reject: false,
+      stdin: 'ignore',
+    });
+    expectOneLineError({ exitCode: r.exitCode ?? -1, stderr: String(r.stderr) }, /qemu-system-x86_64 is not installed/);
+  });
+});
