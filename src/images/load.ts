@@ -248,8 +248,8 @@ async function* counted(src: AsyncIterable<Buffer>, on: (n: number) => void): As
 
 async function* restIter(r: ByteReader): AsyncGenerator<Buffer> {
   for (;;) {
-    const b = await r.read(1 << 20);
-    if (!b.length) return;
+    const b = await r.readSome();
+    if (!b) return;
     yield b;
   }
 }

@@ -25,7 +25,8 @@ export class TarFormatError extends Error {}
 /** Pulls exact byte counts out of an async chunk source, without copying where it can. */
 export class ByteReader {
   private readonly it: AsyncIterator<Buffer>;
-  private buf: Buffer = Buffer.alloc(0);
+  private q: Buffer[] = [];
+  private avail = 0;
   private done = false;
   /** bytes handed out so far */
   position = 0;
@@ -47,6 +48,7 @@ export class ByteReader {
     };
   }
 
+  /** Pulls the next input chunk into the queue. */
   private async fill(): Promise<boolean> {
     if (this.done) return false;
     const r = await this.it.next();
@@ -54,37 +56,72 @@ export class ByteReader {
       this.done = true;
       return false;
     }
-    this.buf = this.buf.length === 0 ? r.value : Buffer.concat([this.buf, r.value]);
+    if (r.value.length) this.q.push(r.value);
+    this.avail += r.value.length;
     return true;
   }
 
-  /** Exactly n bytes, or fewer only at end of input. */
-  async read(n: number): Promise<Buffer> {
-    while (this.buf.length < n) if (!(await this.fill())) break;
-    const out = this.buf.subarray(0, Math.min(n, this.buf.length));
-    this.buf = this.buf.subarray(out.length);
-    this.position += out.length;
+  /**
+   * Makes the first queued buffer hold at least n bytes (or all that is left), copying only those n bytes
+   * when they span chunks (never a whole 1 MB chunk).
+   */
+  private async front(n: number): Promise<void> {
+    while (this.avail < n) if (!(await this.fill())) break;
+    const first = this.q[0];
+    if (!first || first.length >= n || this.q.length === 1) return;
+    const want = Math.min(n, this.avail);
+    const out = Buffer.allocUnsafe(want);
+    let have = 0;
+    while (have < want) {
+      const c = this.q[0]!;
+      const take = Math.min(c.length, want - have);
+      c.copy(out, have, 0, take);
+      have += take;
+      if (take === c.length) this.q.shift();
+      else this.q[0] = c.subarray(take);
+    }
+    this.q.unshift(out);
+  }
+
+  private take(n: number): Buffer {
+    const c = this.q[0]!;
+    const out = c.length === n ? c : c.subarray(0, n);
+    if (c.length === n) this.q.shift();
+    else this.q[0] = c.subarray(n);
+    this.avail -= n;
+    this.position += n;
     this.tap?.(out);
     return out;
   }
 
-  /** Peeks up to n bytes without consuming them. */
-  async peek(n: number): Promise<Buffer> {
-    while (this.buf.length < n) if (!(await this.fill())) break;
-    return this.buf.subarray(0, Math.min(n, this.buf.length));
+  /** Exactly n bytes, or fewer only at end of input. */
+  async read(n: number): Promise<Buffer> {
+    await this.front(n);
+    if (this.q.length === 0) return Buffer.alloc(0);
+    return this.take(Math.min(n, this.q[0]!.length));
   }
 
-  /** Yields the next n bytes in chunks; throws on early end. */
+  /** Whatever is next, as it came (no copying); undefined at the end. */
+  async readSome(): Promise<Buffer | undefined> {
+    if (this.q.length === 0 && !(await this.fill())) return undefined;
+    if (this.q.length === 0) return this.readSome();
+    return this.take(this.q[0]!.length);
+  }
+
+  /** Peeks up to n bytes without consuming them. */
+  async peek(n: number): Promise<Buffer> {
+    await this.front(n);
+    return this.q.length ? this.q[0]!.subarray(0, Math.min(n, this.q[0]!.length)) : Buffer.alloc(0);
+  }
+
+  /** Yields the next n bytes in chunks (views, no copies); throws on early end. */
   async *chunks(n: number): AsyncGenerator<Buffer> {
     let left = n;
     while (left > 0) {
-      if (this.buf.length === 0 && !(await this.fill())) throw new TarFormatError('unexpected end of archive (truncated file?)');
-      const take = Math.min(left, this.buf.length);
-      const out = this.buf.subarray(0, take);
-      this.buf = this.buf.subarray(take);
-      this.position += take;
-      left -= take;
-      this.tap?.(out);
+      if (this.q.length === 0 && !(await this.fill())) throw new TarFormatError('unexpected end of archive (truncated file?)');
+      if (this.q.length === 0) continue;
+      const out = this.take(Math.min(left, this.q[0]!.length));
+      left -= out.length;
       yield out;
     }
   }
@@ -96,11 +133,9 @@ export class ByteReader {
   /** Consumes everything left (e.g. so a digest covers the whole stream). */
   async drain(onChunk?: (b: Buffer) => void): Promise<void> {
     for (;;) {
-      if (this.buf.length) {
-        onChunk?.(this.buf);
-        this.tap?.(this.buf);
-        this.position += this.buf.length;
-        this.buf = Buffer.alloc(0);
+      while (this.q.length) {
+        const c = this.take(this.q[0]!.length);
+        onChunk?.(c);
       }
       if (!(await this.fill())) return;
     }

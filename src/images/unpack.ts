@@ -54,8 +54,8 @@ export async function* decompress(source: AsyncIterable<Buffer> | Iterable<Buffe
 
 async function* restOf(r: ByteReader): AsyncGenerator<Buffer> {
   for (;;) {
-    const b = await r.read(1 << 20);
-    if (b.length === 0) return;
+    const b = await r.readSome();
+    if (!b) return;
     yield b;
   }
 }
