@@ -6,6 +6,7 @@ import { flagShapes, splitRunArgv } from '../cli/split-argv.js';
 import { runCompare, type CompareResult } from '../compare/compare.js';
 import { parseEngines, planModes, ALL_MODES, type ModeId } from '../compare/modes.js';
 import { measureLayerUnpack, type PrepMeasurement } from '../compare/prep.js';
+import { measureInitramfsBuild } from '../compare/prep-vm.js';
 import { renderHtml } from '../compare/render-html.js';
 import { renderText } from '../compare/render-text.js';
 import { TvctlError, errorMessage } from '../errors.js';
@@ -71,6 +72,8 @@ export default class Compare extends TvctlCommand<CompareResult> {
     const quiet = this.jsonEnabled();
     const prepare: Partial<Record<ModeId, () => Promise<PrepMeasurement>>> = {
       container: () => measureLayerUnpack(roots.data, image),
+      kvm: () => measureInitramfsBuild(roots.data, image),
+      qemu: () => measureInitramfsBuild(roots.data, image),
     };
     const result = await runCompare({
       image,
