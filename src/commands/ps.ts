@@ -64,7 +64,9 @@ export default class Ps extends TvctlCommand<PsEntry[]> {
 }
 
 function portsColumn(c: ContainerInfo): string {
-  return c.hostConfig.portBindings.map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ');
+  // While it runs, the network attachment holds the ports actually bound (a requested host port 0 is chosen).
+  const live = c.state.running ? (c.network as { ports?: ContainerInfo['hostConfig']['portBindings'] } | undefined)?.ports : undefined;
+  return (live ?? c.hostConfig.portBindings).map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ');
 }
 
 function toEntry(c: ContainerInfo): PsEntry {

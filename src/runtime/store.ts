@@ -179,7 +179,7 @@ export class ContainerStore {
 
   async removeFiles(id: string): Promise<void> {
     const p = this.paths(id);
-    await Promise.all([rm(p.dataDir, { recursive: true, force: true }), rm(p.stateDir, { recursive: true, force: true })]);
+    await Promise.all([removeTree(p.dataDir), removeTree(p.stateDir)]);
   }
 }
 
@@ -195,6 +195,22 @@ export function processIs(pid: number, comm: string): boolean {
     return state !== 'Z' && name.startsWith(comm.slice(0, 15));
   } catch {
     return false;
+  }
+}
+
+/**
+ * rm -rf that tolerates a file appearing while the tree is deleted (the supervisor's `reap` taking the
+ * container lock at that moment): the kernel says ENOTEMPTY, and another pass finishes the job.
+ */
+async function removeTree(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rm(dir, { recursive: true, force: true });
+      return;
+    } catch (err) {
+      if (!isErrno(err, 'ENOTEMPTY') || attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 }
 
