@@ -121,6 +121,9 @@ describe.skipIf(!isRoot)('tvctl compare', () => {
     expect(iso.syscallPath).toBe(q.plan.accel === 'kvm' ? 'guest-kernel-kvm' : 'guest-kernel-tcg');
     expect(result.outputIdentical).toBe(true);
     expect(q.ratios!.wall).toBeGreaterThan(0);
+    expect(q.prep!.what).toBe('initramfs build');
+    expect(q.prep!.ms).toBeGreaterThan(0);
+    expect(q.argv!.slice(0, 4)).toEqual(['vm', 'run', '--engine', 'qemu']);
   });
 
   it('host facts are there and right', () => {
