@@ -34,6 +34,7 @@ describe.skipIf(!isRoot)('tvctl compare', () => {
     if (KERNEL) {
       mkdirSync(join(roots.data, 'kernels'), { recursive: true });
       symlinkSync(KERNEL, join(roots.data, 'kernels', 'vmlinuz'));
+      if (existsSync(`${KERNEL}.version`)) symlinkSync(`${KERNEL}.version`, join(roots.data, 'kernels', 'vmlinuz.version'));
     } else {
       console.warn('compare: no guest kernel installed (tvctl vm kernel install): the QEMU mode can only be checked as unavailable');
     }
