@@ -16,7 +16,6 @@ import {
   initConf,
   launchShim,
   shimConf,
-  tvinitPath,
   writeConfFile,
   type BindMount,
 } from '../namespaces/index.js';
