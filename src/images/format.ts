@@ -52,7 +52,7 @@ export function humanSize(n: number): string {
 
 export function humanAgo(iso: string, now = Date.now()): string {
   const t = Date.parse(iso);
-  if (!Number.isFinite(t)) return 'N/A';
+  if (!Number.isFinite(t) || t <= 0) return 'N/A'; // no "created" in the config
   const s = Math.max(0, Math.round((now - t) / 1000));
   if (s < 1) return 'Less than a second ago';
   if (s < 60) return `${s} seconds ago`;
