@@ -374,7 +374,7 @@ export async function unpackLayer(
       if (!privileged && (specials.size > 0 || opaque.size > 0)) {
         throw new LayerError('this layer has whiteouts or device nodes, which only root can create; run as root');
       }
-      await runCommand({ file: 'tar', args: buildSideTarArgv(sidePath, dest) });
+      await runCommand({ file: 'tar', args: buildSideTarArgv(sidePath, dest, privileged) });
     } finally {
       fs.rmSync(sidePath, { force: true });
     }
@@ -401,8 +401,8 @@ function metaOnly(m: Meta): Meta {
 }
 
 /** GNU tar argv for the second pass: numeric owners, exact modes, all xattrs of the generated archive. */
-export function buildSideTarArgv(archive: string, dest: string): string[] {
-  return ['-x', '-f', archive, '-C', dest, '--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '--overwrite'];
+export function buildSideTarArgv(archive: string, dest: string, privileged = true): string[] {
+  return ['-x', '-f', archive, '-C', dest, '--numeric-owner', privileged ? '--same-owner' : '--no-same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '--overwrite'];
 }
 
 interface SideEntry extends Meta {

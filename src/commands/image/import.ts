@@ -6,7 +6,7 @@ export default class ImageImport extends TvctlCommand<ImageRecord> {
   static override description = 'import a root file system tarball (tar, tar.gz or tar.zst) as a one-layer image, like docker import';
   static override examples = ['<%= config.bin %> image import build/demo-rootfs.tar demo', '<%= config.bin %> image import rootfs.tar.gz my/app:1.0'];
   static override args = {
-    file: Args.string({ description: 'root file system tar (plain, gzip or zstd)', required: true }),
+    file: Args.string({ description: 'root file system tar (plain, gzip or zstd); - for stdin', required: true }),
     name: Args.string({ description: 'NAME[:TAG] for the image (tag defaults to latest)', required: true }),
   };
   static override flags = {
@@ -16,7 +16,8 @@ export default class ImageImport extends TvctlCommand<ImageRecord> {
   async run(): Promise<ImageRecord> {
     const { args, flags } = await this.parse(ImageImport);
     const store = new ImageStore(this.roots(flags).data);
-    const rec = await store.importRootfs(args.file, args.name, flags.message !== undefined ? { message: flags.message } : {});
+    const file = args.file === '-' ? '/dev/stdin' : args.file;
+    const rec = await store.importRootfs(file, args.name, flags.message !== undefined ? { message: flags.message } : {});
     if (!this.jsonEnabled()) this.log(rec.id);
     return rec;
   }
