@@ -13,6 +13,30 @@ export interface LimitFlags {
   pidsLimit?: number;
 }
 
+/** Docker's kebab-case limit flags (as `run`, `create` and `update` parse them). */
+export interface LimitCliFlags {
+  memory?: string | undefined;
+  'memory-swap'?: string | undefined;
+  'memory-reservation'?: string | undefined;
+  cpus?: string | undefined;
+  'cpu-shares'?: number | undefined;
+  'cpuset-cpus'?: string | undefined;
+  'pids-limit'?: number | undefined;
+}
+
+/** Picks the limit flags that were given, in the shape `parseLimits` takes. */
+export function limitFlagsFromCli(f: LimitCliFlags): LimitFlags {
+  const out: LimitFlags = {};
+  if (f.memory !== undefined) out.memory = f.memory;
+  if (f['memory-swap'] !== undefined) out.memorySwap = f['memory-swap'];
+  if (f['memory-reservation'] !== undefined) out.memoryReservation = f['memory-reservation'];
+  if (f.cpus !== undefined) out.cpus = f.cpus;
+  if (f['cpu-shares'] !== undefined) out.cpuShares = f['cpu-shares'];
+  if (f['cpuset-cpus'] !== undefined) out.cpusetCpus = f['cpuset-cpus'];
+  if (f['pids-limit'] !== undefined) out.pidsLimit = f['pids-limit'];
+  return out;
+}
+
 const MIN_MEMORY = 6 * 1024 * 1024; // Docker's floor: below this a container cannot even start its init
 export const CPU_PERIOD_DEFAULT = 100_000; // µs, as Docker/runc
 export const CPU_SHARES_MIN = 2;

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parseLimits } from '../cgroups/limits.js';
+import { limitFlagsFromCli, parseLimits } from '../cgroups/limits.js';
 import { TvctlError } from '../errors.js';
 import { parsePublish } from '../network/publish.js';
 import { parseEnvFile, resolveEnvArgs } from '../runtime/process.js';
@@ -57,15 +57,7 @@ export async function containerOptionsFromFlags(
   if (flags.rm && restart.name !== 'no') {
     throw new TvctlError('BAD_USAGE', 'conflicting options: cannot specify both --restart and --rm');
   }
-  const limitFlags = {
-    ...(flags.memory !== undefined ? { memory: flags.memory } : {}),
-    ...(flags['memory-swap'] !== undefined ? { memorySwap: flags['memory-swap'] } : {}),
-    ...(flags['memory-reservation'] !== undefined ? { memoryReservation: flags['memory-reservation'] } : {}),
-    ...(flags.cpus !== undefined ? { cpus: flags.cpus } : {}),
-    ...(flags['cpu-shares'] !== undefined ? { cpuShares: flags['cpu-shares'] } : {}),
-    ...(flags['cpuset-cpus'] !== undefined ? { cpusetCpus: flags['cpuset-cpus'] } : {}),
-    ...(flags['pids-limit'] !== undefined ? { pidsLimit: flags['pids-limit'] } : {}),
-  };
+  const limitFlags = limitFlagsFromCli(flags);
   const opts: ContainerOptions = {
     image,
     env,

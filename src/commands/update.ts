@@ -1,11 +1,11 @@
 import { Args, Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { eachContainer } from '../cli/each-container.js';
-import { parseLimits, type LimitFlags } from '../cgroups/limits.js';
+import { limitFlagsFromCli, parseLimits } from '../cgroups/limits.js';
 import { isEmptyLimits, mergeLimitUpdate } from '../cgroups/merge.js';
 import type { CgroupLimits } from '../cgroups/types.js';
 import { TvctlError } from '../errors.js';
-import { withLock } from '../runtime/lock.js';
+import { withLock } from '../util/lock.js';
 import { Runtime } from '../runtime/runtime.js';
 import { deriveState } from '../runtime/status.js';
 
@@ -33,15 +33,7 @@ export default class Update extends TvctlCommand<UpdateResult[]> {
 
   async run(): Promise<UpdateResult[]> {
     const { argv, flags } = await this.parse(Update);
-    const limitFlags: LimitFlags = {
-      ...(flags.memory !== undefined ? { memory: flags.memory } : {}),
-      ...(flags['memory-swap'] !== undefined ? { memorySwap: flags['memory-swap'] } : {}),
-      ...(flags['memory-reservation'] !== undefined ? { memoryReservation: flags['memory-reservation'] } : {}),
-      ...(flags.cpus !== undefined ? { cpus: flags.cpus } : {}),
-      ...(flags['cpu-shares'] !== undefined ? { cpuShares: flags['cpu-shares'] } : {}),
-      ...(flags['cpuset-cpus'] !== undefined ? { cpusetCpus: flags['cpuset-cpus'] } : {}),
-      ...(flags['pids-limit'] !== undefined ? { pidsLimit: flags['pids-limit'] } : {}),
-    };
+    const limitFlags = limitFlagsFromCli(flags);
     const change = parseLimits(limitFlags, { forUpdate: true });
     if (isEmptyLimits(change)) {
       throw new TvctlError('BAD_USAGE', 'you must provide one or more flags when using this command (e.g. --memory, --cpus, --pids-limit)', 1);

@@ -9,7 +9,7 @@ import { formatSubnet, ipToInt, intToIp, contains, firstHost, macForIp, overlaps
 import { bridgeCreateLines, bridgePortLines, ipBatch, ipCmd, netnsSetupLines, sysctlKeys, sysctlSet } from './commands.js';
 import { parseAddHost, renderHostModeHosts, renderHosts, renderResolvConf, type HostsEntry } from './etc.js';
 import { Ipam } from './ipam.js';
-import { withFileLock } from './lock.js';
+import { withLock } from '../util/lock.js';
 import {
   containerComment,
   deleteRulesScript,
@@ -113,6 +113,11 @@ export class NetworkManager {
     this.ipam = new Ipam(join(this.dir, 'ipam'));
   }
 
+  /** The host-wide lock over bridges, the nft table and leases (shared by every tvctl on this host). */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(this.lockPath, fn, { createDir: true, timeoutMs: 60_000 });
+  }
+
   // ---------------------------------------------------------------- attach / detach
 
   /**
@@ -154,7 +159,7 @@ export class NetworkManager {
     const hostVeth = hostVethFor(containerId, index);
     const ifname = `eth${index}`;
     await runCommand(ipCmd.vethAdd(hostVeth, ns, ifname));
-    const ep = await withFileLock(this.lockPath, async () => {
+    const ep = await this.locked(async () => {
       const net = await this.resolveNetwork(networkName);
       if (index === 0) await this.gcStale();
       await this.ensureKernelNetwork(net);
@@ -227,7 +232,7 @@ export class NetworkManager {
       if (await exists(netnsPathFor(containerId))) await runCommand(ipCmd.netnsDelete(netnsNameFor(containerId)));
     });
     await step('firewall rules and lease', () =>
-      withFileLock(this.lockPath, async () => {
+      this.locked(async () => {
         const eps = (await this.readEndpoints()).filter((e) => e.key === key);
         const released = await this.ipam.releaseAll((id) => containerKey(id) === key);
         for (const e of eps) await rm(this.endpointPath(key, e.index ?? 0), { force: true });
@@ -275,7 +280,7 @@ export class NetworkManager {
     if (index >= MAX_INTERFACES) throw new TvctlError('TOO_MANY_NETWORKS', `container ${containerId.slice(0, 12)} is on ${MAX_INTERFACES} networks already`);
     try {
       const att = await this.attachBridge(containerId, name, { network: name, ports: [], hostname: primary.hostname, aliases: opts.aliases ?? primary.aliases }, netnsNameFor(containerId), netnsPathFor(containerId), index);
-      await withFileLock(this.lockPath, () => this.refreshHosts([name, ...mine.map((e) => e.network)]));
+      await this.locked(() => this.refreshHosts([name, ...mine.map((e) => e.network)]));
       return att;
     } catch (err) {
       await this.disconnect(containerId, name).catch(() => undefined);
@@ -297,7 +302,7 @@ export class NetworkManager {
       throw new TvctlError('NOT_CONNECTED', `container ${containerId.slice(0, 12)} is not connected to network "${name}"`);
     }
     if (ep) await this.deleteLinkIfPresent(ep.hostVeth);
-    await withFileLock(this.lockPath, async () => {
+    await this.locked(async () => {
       for (const l of leases) await this.ipam.release(l.network, l.ip);
       if (ep) await rm(this.endpointPath(key, ep.index ?? 0), { force: true });
       const net = await this.readRecord(name);
@@ -338,7 +343,7 @@ export class NetworkManager {
       const key = containerKey(containerId);
       // Created here; the refresh below fills in the peers (and only ever rewrites existing files).
       await writeFile(files.hosts, renderHosts({ self: { ip: attachment.ipAddress, names: [opts.hostname] }, extra, peers: [] }));
-      await withFileLock(this.lockPath, async () => {
+      await this.locked(async () => {
         const ep = await this.readEndpoint(key);
         if (!ep) throw new TvctlError('NOT_ATTACHED', `container ${containerId} is not attached to a network`);
         ep.hostname = opts.hostname;
@@ -389,7 +394,7 @@ export class NetworkManager {
     if (RESERVED_NAMES.has(name)) {
       throw new TvctlError('RESERVED_NAME', `"${name}" is a pre-defined network name; choose another`);
     }
-    return withFileLock(this.lockPath, async () => {
+    return this.locked(async () => {
       if (await this.readRecord(name)) throw new TvctlError('NETWORK_EXISTS', `network "${name}" already exists`);
       const records = await this.readRecords();
       const bridge = bridgeNameFor(name);
@@ -456,7 +461,7 @@ export class NetworkManager {
     if (name === DEFAULT_NETWORK || name === 'host' || name === 'none') {
       throw new TvctlError('RESERVED_NAME', `"${name}" is a pre-defined network and cannot be removed`);
     }
-    await withFileLock(this.lockPath, async () => {
+    await this.locked(async () => {
       const net = await this.findNetwork(name);
       await this.gcStale();
       const users = await this.ipam.leases(net.name);

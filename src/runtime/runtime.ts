@@ -22,7 +22,7 @@ import {
 import { defaultRoots, packageRoot, type Roots } from '../paths.js';
 import { trace } from '../util/trace.js';
 import { newId, randomName, shortId } from './ids.js';
-import { withLock } from './lock.js';
+import { withLock } from '../util/lock.js';
 import { buildProcessConfig, mergeEnv } from './process.js';
 import { canKill, canRemove, deriveState } from './status.js';
 import { ContainerStore } from './store.js';

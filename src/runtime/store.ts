@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 import type { Roots } from '../paths.js';
 import { isValidName } from './ids.js';
-import { pidAlive } from './lock.js';
+import { pidAlive } from '../util/lock.js';
 import type { ContainerFacts, ContainerRecord, ExitRecord } from './types.js';
 
 /** Writes a file atomically: a temp file in the same dir, then rename over the target. */

@@ -1,12 +1,21 @@
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { isErrno } from '../errors.js';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { TvctlError, isErrno } from '../errors.js';
 
 /**
- * A lock file (O_CREAT|O_EXCL) holding the owner's pid. A lock whose owner is dead (kill -9 of a tvctl) is
+ * A lock file (O_CREAT|O_EXCL) holding the owner's pid; it serialises processes and, since each holder creates
+ * the file anew, concurrent callers inside one process too. A lock whose owner is dead (kill -9 of a tvctl) is
  * taken over: the stale file is renamed away atomically so that of two contenders only one succeeds.
+ * `createDir` makes the lock's directory first (host-wide locks); a container's lock must not, so that a
+ * removed container stays removed.
  */
-export async function withLock<T>(path: string, fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
-  await acquire(path, timeoutMs);
+export async function withLock<T>(
+  path: string,
+  fn: () => Promise<T>,
+  opts: { timeoutMs?: number; createDir?: boolean } = {},
+): Promise<T> {
+  if (opts.createDir) await mkdir(dirname(path), { recursive: true });
+  await acquire(path, opts.timeoutMs ?? 30_000);
   try {
     return await fn();
   } finally {
@@ -38,7 +47,9 @@ async function acquire(path: string, timeoutMs: number): Promise<void> {
       }
       continue;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${path} (held by pid ${owner || '?'})`);
+    if (Date.now() > deadline) {
+      throw new TvctlError('LOCK_TIMEOUT', `timed out waiting for lock ${path} (held by pid ${owner || '?'})`);
+    }
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 50);
   }

@@ -77,3 +77,23 @@ export async function hostTraces(id: string): Promise<string[]> {
   out.push(...ns.filter((n) => n.includes(key)).map((n) => `netns: ${n}`));
   return out;
 }
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `fn` returns a value (not undefined), or fails the test after `timeoutMs`. */
+export async function waitFor<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** `tvctl inspect REF` parsed (Docker's shape); throws when the container is unknown. */
+export async function inspectContainer(roots: TestRoots, ref: string): Promise<any> {
+  const r = await tvctl(roots, ['inspect', ref]);
+  if (r.exitCode !== 0) throw new Error(`inspect ${ref} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout)[0];
+}

@@ -8,23 +8,13 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectCgroupMode } from '../../src/cgroups/index.js';
 import type { StatsRow } from '../../src/cgroups/report.js';
-import { hostTraces, importDemo, isRoot, makeRoots, tvctl, type TestRoots } from '../helpers/cli.js';
+import { hostTraces, importDemo, inspectContainer, isRoot, makeRoots, sleep, tvctl, type TestRoots } from '../helpers/cli.js';
 
 const MiB = 1024 * 1024;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const NET = ['--network', 'none'];
 
-/** The CLI run with plain string outputs (the shared helper's execa result type is wide). */
-async function cli(roots: TestRoots, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const r = await tvctl(roots, args);
-  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
-}
-
-async function inspect(roots: TestRoots, ref: string): Promise<any> {
-  const r = await cli(roots, ['inspect', ref]);
-  expect(r.exitCode, r.stderr).toBe(0);
-  return JSON.parse(r.stdout)[0];
-}
+const cli = tvctl;
+const inspect = inspectContainer;
 
 async function stats(roots: TestRoots, ref: string): Promise<StatsRow> {
   const r = await cli(roots, ['stats', '--json', ref]);

@@ -2,25 +2,9 @@ import { execa } from 'execa';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostTraces, importDemo, isRoot, makeRoots, tvctl, type TestRoots } from '../helpers/cli.js';
+import { hostTraces, importDemo, inspectContainer, isRoot, makeRoots, tvctl, waitFor, type TestRoots } from '../helpers/cli.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function inspect(roots: TestRoots, ref: string): Promise<any> {
-  const r = await tvctl(roots, ['inspect', ref]);
-  expect(r.exitCode, r.stderr).toBe(0);
-  return JSON.parse(r.stdout)[0];
-}
+const inspect = inspectContainer;
 
 describe.skipIf(!isRoot)('container lifecycle through the CLI (root)', () => {
   let roots: TestRoots;

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { Ipam } from '../../../src/network/ipam.js';
-import { withFileLock } from '../../../src/network/lock.js';
 
 describe('Ipam (file leases)', () => {
   let dir: string;
@@ -47,36 +46,5 @@ describe('Ipam (file leases)', () => {
     const gone = await ipam.releaseAll((id) => id === 'a');
     expect(gone.map((l) => l.ip)).toEqual(['10.9.9.2']);
     expect(await ipam.allocate('tiny', '10.9.9.0/30', '10.9.9.1', 'b')).toBe('10.9.9.2');
-  });
-});
-
-describe('withFileLock', () => {
-  test('serialises concurrent critical sections and removes the lock file', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tvctl-lock-'));
-    const lock = join(dir, 'sub', 'l.lock');
-    let inside = 0;
-    let maxInside = 0;
-    await Promise.all(
-      Array.from({ length: 10 }, () =>
-        withFileLock(lock, async () => {
-          inside++;
-          maxInside = Math.max(maxInside, inside);
-          await new Promise((r) => setTimeout(r, 5));
-          inside--;
-        }),
-      ),
-    );
-    expect(maxInside).toBe(1);
-    await expect(readFile(lock)).rejects.toThrow();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  test('takes over a lock left by a dead process', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tvctl-lock-'));
-    const lock = join(dir, 'l.lock');
-    const { writeFile } = await import('node:fs/promises');
-    await writeFile(lock, '999999999'); // no such pid
-    expect(await withFileLock(lock, async () => 'ok', 2000)).toBe('ok');
-    await rm(dir, { recursive: true, force: true });
   });
 });

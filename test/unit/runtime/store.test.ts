@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '../../../src/runtime/ids.js';
-import { withLock } from '../../../src/runtime/lock.js';
 import { ContainerStore } from '../../../src/runtime/store.js';
 
 let dir: string;
@@ -36,22 +35,5 @@ describe('ContainerStore', () => {
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => store.reserveName('x', newId())));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason.message).toMatch(/already in use/);
-  });
-
-  it('serializes critical sections with a lock', async () => {
-    const lock = join(dir, 'l');
-    let inside = 0;
-    let maxInside = 0;
-    await Promise.all(
-      Array.from({ length: 10 }, () =>
-        withLock(lock, async () => {
-          inside++;
-          maxInside = Math.max(maxInside, inside);
-          await new Promise((r) => setTimeout(r, 5));
-          inside--;
-        }),
-      ),
-    );
-    expect(maxInside).toBe(1);
   });
 });
