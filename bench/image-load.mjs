@@ -30,13 +30,20 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sha256File = (p) =>
   new Promise((res) => {
     const h = createHash('sha256');
-    createReadStream(p).on('data', (c) => h.update(c)).on('end', () => res(`sha256:${h.digest('hex')}`));
+    createReadStream(p)
+      .on('data', (c) => h.update(c))
+      .on('end', () => res(`sha256:${h.digest('hex')}`));
   });
 
 try {
   // 1. The layer: a plain tar of the sources, as any image builder would write it.
   const layer = join(work, 'layer.tar');
-  execFileSync('tar', ['--numeric-owner', '-cf', layer, ...sources.map((s) => ['-C', dirname(s), s.split('/').pop()]).flat()]);
+  execFileSync('tar', [
+    '--numeric-owner',
+    '-cf',
+    layer,
+    ...sources.map((s) => ['-C', dirname(s), s.split('/').pop()]).flat(),
+  ]);
   const layerSize = statSync(layer).size;
   const diffId = await sha256File(layer);
   // 2. An OCI layout around it, tarred: the archive `image load` reads.
@@ -50,14 +57,37 @@ try {
     return { digest: d, size: b.length };
   };
   const cfg = put({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffId] } });
-  const man = put({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: diffId, size: layerSize }] });
+  const man = put({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: diffId, size: layerSize }],
+  });
   writeFileSync(join(oci, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  writeFileSync(join(oci, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...man, annotations: { 'io.containerd.image.name': 'bench:latest' } }] }));
+  writeFileSync(
+    join(oci, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...man,
+          annotations: { 'io.containerd.image.name': 'bench:latest' },
+        },
+      ],
+    }),
+  );
   const archive = join(work, 'image.tar');
   execFileSync('tar', ['-C', oci, '-cf', archive, '.']);
   rmSync(oci, { recursive: true });
-  const files = Number(execFileSync('sh', ['-c', `tar -tf ${layer} | wc -l`]).toString().trim());
-  console.log(`layer: ${(layerSize / 1e6).toFixed(1)} MB, ${files} entries, from ${sources.join(' ')}; archive ${(statSync(archive).size / 1e6).toFixed(1)} MB; ${runs} runs each, alternating`);
+  const files = Number(
+    execFileSync('sh', ['-c', `tar -tf ${layer} | wc -l`])
+      .toString()
+      .trim(),
+  );
+  console.log(
+    `layer: ${(layerSize / 1e6).toFixed(1)} MB, ${files} entries, from ${sources.join(' ')}; archive ${(statSync(archive).size / 1e6).toFixed(1)} MB; ${runs} runs each, alternating`,
+  );
 
   // Each timed command starts with no dirty pages from the previous one (sync first, untimed), so neither
   // side pays for the other's write-back. CPU time (user+sys) comes from GNU time and is less sensitive
@@ -66,7 +96,10 @@ try {
   const time = (file, argv, env) => {
     execFileSync('sync');
     const t0 = process.hrtime.bigint();
-    const r = spawnSync('/usr/bin/time', ['-f', '%U %S', file, ...argv], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+    const r = spawnSync('/usr/bin/time', ['-f', '%U %S', file, ...argv], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.status !== 0) throw new Error(`${file} ${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
     const [u, sy] = String(r.stderr).trim().split('\n').pop().split(' ').map(Number);
@@ -84,19 +117,40 @@ try {
     mkdirSync(out);
     const data = join(work, `data-${i}`);
     const runTar = () => (tarMs.push(time('tar', ['-xf', layer, '-C', out])), tarCpu.push(cpu.pop()));
-    const runLoad = () => (loadMs.push(time(process.execPath, [tvctl, 'image', 'load', '-q', '-i', archive], { TVCTL_DATA: data, TVCTL_ROOT: join(work, 'state') })), loadCpu.push(cpu.pop()));
-    if (i % 2 === 0) (runTar(), runLoad());
-    else (runLoad(), runTar());
+    const runLoad = () => (
+      loadMs.push(
+        time(process.execPath, [tvctl, 'image', 'load', '-q', '-i', archive], {
+          TVCTL_DATA: data,
+          TVCTL_ROOT: join(work, 'state'),
+        }),
+      ),
+      loadCpu.push(cpu.pop())
+    );
+    if (i % 2 === 0) {
+      runTar();
+      runLoad();
+    } else {
+      runLoad();
+      runTar();
+    }
     rmSync(out, { recursive: true });
     rmSync(data, { recursive: true });
   }
   const t = median(tarMs);
   const l = median(loadMs);
-  const mbps = (ms) => ((layerSize / 1e6) / (ms / 1000)).toFixed(0);
-  console.log(`GNU tar -x        median ${t.toFixed(0)} ms  (${mbps(t)} MB/s)  runs: ${tarMs.map((x) => x.toFixed(0)).join(' ')}`);
-  console.log(`tvctl image load  median ${l.toFixed(0)} ms  (${mbps(l)} MB/s)  runs: ${loadMs.map((x) => x.toFixed(0)).join(' ')}`);
-  console.log(`CPU (user+sys) median: tar ${median(tarCpu).toFixed(0)} ms, tvctl ${median(loadCpu).toFixed(0)} ms (incl. ~0.3 s of Node/oclif start-up)`);
-  console.log(`speed ratio tvctl/tar = ${(t / l).toFixed(2)}x (goal >= 0.80x)  [tvctl also hashes the layer (diff ID), records a tar-split and registers the image]`);
+  const mbps = (ms) => (layerSize / 1e6 / (ms / 1000)).toFixed(0);
+  console.log(
+    `GNU tar -x        median ${t.toFixed(0)} ms  (${mbps(t)} MB/s)  runs: ${tarMs.map((x) => x.toFixed(0)).join(' ')}`,
+  );
+  console.log(
+    `tvctl image load  median ${l.toFixed(0)} ms  (${mbps(l)} MB/s)  runs: ${loadMs.map((x) => x.toFixed(0)).join(' ')}`,
+  );
+  console.log(
+    `CPU (user+sys) median: tar ${median(tarCpu).toFixed(0)} ms, tvctl ${median(loadCpu).toFixed(0)} ms (incl. ~0.3 s of Node/oclif start-up)`,
+  );
+  console.log(
+    `speed ratio tvctl/tar = ${(t / l).toFixed(2)}x (goal >= 0.80x)  [tvctl also hashes the layer (diff ID), records a tar-split and registers the image]`,
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

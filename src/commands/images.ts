@@ -1,7 +1,15 @@
 import { Args, Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { TvctlError } from '../errors.js';
-import { humanAgo, humanSize, imageRows, matchesReference, renderTable, shortImageId, type ImageRow } from '../images/format.js';
+import {
+  humanAgo,
+  humanSize,
+  imageRows,
+  matchesReference,
+  renderTable,
+  shortImageId,
+  type ImageRow,
+} from '../images/format.js';
 import { ImageStore } from '../images/store.js';
 
 export default class Images extends TvctlCommand<ImageRow[]> {
@@ -12,7 +20,11 @@ export default class Images extends TvctlCommand<ImageRow[]> {
   };
   static override flags = {
     quiet: Flags.boolean({ char: 'q', description: 'only image IDs' }),
-    filter: Flags.string({ char: 'f', description: 'filter: reference=PATTERN or dangling=true|false', multiple: true }),
+    filter: Flags.string({
+      char: 'f',
+      description: 'filter: reference=PATTERN or dangling=true|false',
+      multiple: true,
+    }),
     'no-trunc': Flags.boolean({ description: 'full image IDs' }),
   };
 
@@ -26,16 +38,26 @@ export default class Images extends TvctlCommand<ImageRow[]> {
       const key = eq > 0 ? f.slice(0, eq) : f;
       const val = eq > 0 ? f.slice(eq + 1) : '';
       if (key === 'reference') rows = rows.filter((r) => matchesReference(r, val));
-      else if (key === 'dangling') rows = rows.filter((r) => (r.repository === '<none>') === (val === 'true' || val === '1'));
+      else if (key === 'dangling')
+        rows = rows.filter((r) => (r.repository === '<none>') === (val === 'true' || val === '1'));
       else throw new TvctlError('BAD_USAGE', `unsupported filter "${f}": use reference=PATTERN or dangling=true|false`);
     }
     if (!this.jsonEnabled()) {
       const id = (s: string) => (flags['no-trunc'] ? s : shortImageId(s));
       if (flags.quiet) {
         const seen = new Set<string>();
-        for (const r of rows) if (!seen.has(r.id)) (seen.add(r.id), this.log(id(r.id)));
+        for (const r of rows) {
+          if (seen.has(r.id)) continue;
+          seen.add(r.id);
+          this.log(id(r.id));
+        }
       } else {
-        this.log(renderTable(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], rows.map((r) => [r.repository, r.tag, id(r.id), humanAgo(r.created), humanSize(r.size)])));
+        this.log(
+          renderTable(
+            ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'],
+            rows.map((r) => [r.repository, r.tag, id(r.id), humanAgo(r.created), humanSize(r.size)]),
+          ),
+        );
       }
     }
     return rows;

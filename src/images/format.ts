@@ -13,7 +13,8 @@ export interface ImageRow {
 export function imageRows(images: ImageRecord[]): ImageRow[] {
   const rows: ImageRow[] = [];
   for (const i of images) {
-    if (i.repoTags.length === 0) rows.push({ repository: '<none>', tag: '<none>', id: i.id, created: i.created, size: i.size });
+    if (i.repoTags.length === 0)
+      rows.push({ repository: '<none>', tag: '<none>', id: i.id, created: i.created, size: i.size });
     for (const t of i.repoTags) {
       const r = splitRepoTag(t);
       rows.push({ repository: r.name, tag: r.tag, id: i.id, created: i.created, size: i.size });

@@ -5,7 +5,9 @@ import type { InUseCheck } from './store.js';
 export function containersUsingImage(roots: Roots): InUseCheck {
   let ids: Promise<Set<string>> | undefined;
   return async (imageId: string) => {
-    ids ??= import('../runtime/store.js').then(async ({ ContainerStore }) => new Set((await new ContainerStore(roots).list()).map((c) => c.imageId)));
+    ids ??= import('../runtime/store.js').then(
+      async ({ ContainerStore }) => new Set((await new ContainerStore(roots).list()).map((c) => c.imageId)),
+    );
     return (await ids).has(imageId);
   };
 }

@@ -4,7 +4,14 @@ import * as fs from 'node:fs';
 import { join, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { TvctlError, isErrno } from '../errors.js';
-import { LAYER_MEDIA_TYPES, MEDIA, type OciDescriptor, type OciImageConfig, type OciIndex, type OciManifest } from './oci.js';
+import {
+  LAYER_MEDIA_TYPES,
+  MEDIA,
+  type OciDescriptor,
+  type OciImageConfig,
+  type OciIndex,
+  type OciManifest,
+} from './oci.js';
 import { formatRef, parseRef } from './reference.js';
 import { ImageStore, type StagedLayer, type Staging, type StoredImage } from './store.js';
 import { ByteReader, TarFormatError, readTar } from './tar-reader.js';
@@ -52,7 +59,11 @@ class LoadError extends TvctlError {
  * staging. Only then are the index/manifests/configs interpreted, every digest and size checked, and the
  * image committed; any failure leaves the store as it was.
  */
-export async function loadImages(store: ImageStore, input: { file?: string; stream?: NodeJS.ReadableStream }, progress: LoadProgress = {}): Promise<LoadedImage[]> {
+export async function loadImages(
+  store: ImageStore,
+  input: { file?: string; stream?: NodeJS.ReadableStream },
+  progress: LoadProgress = {},
+): Promise<LoadedImage[]> {
   const s = await store.newStaging();
   let layersStarted = 0;
   let layersDone = 0;
@@ -86,7 +97,10 @@ export async function loadImages(store: ImageStore, input: { file?: string; stre
       const knownLayer = m ? known.get(`sha256:${m[1]}`) : undefined;
       if (size <= SMALL && !looksLikeLayer(head)) {
         const chunks: Buffer[] = [];
-        for await (const c of rest()) (hash.update(c), chunks.push(c));
+        for await (const c of rest()) {
+          hash.update(c);
+          chunks.push(c);
+        }
         rec.data = Buffer.concat(chunks);
       } else if (knownLayer && (await store.hasLayer(knownLayer)) && (await store.blobAvailable(`sha256:${m![1]}`))) {
         // already in the store: verify the bytes, keep nothing
@@ -95,7 +109,13 @@ export async function loadImages(store: ImageStore, input: { file?: string; stre
         rec.compression = sniffCompression(head);
         // An uncompressed layer is not kept as a blob: its tar-split rebuilds it (see tar-split.ts).
         const keepBlob = !(looksLikeLayer(head) && rec.compression === 'none');
-        const tmp = join(s.dir, `in-${files.size}-${posix.basename(path).slice(0, 40).replace(/[^\w.-]/g, '_')}`);
+        const tmp = join(
+          s.dir,
+          `in-${files.size}-${posix
+            .basename(path)
+            .slice(0, 40)
+            .replace(/[^\w.-]/g, '_')}`,
+        );
         const fd = keepBlob ? fs.openSync(tmp, 'wx', 0o600) : -1;
         if (keepBlob) rec.tmp = tmp;
         let pt: PassThrough | undefined;
@@ -121,7 +141,8 @@ export async function loadImages(store: ImageStore, input: { file?: string; stre
             if (keepBlob) hash.update(c);
             let off = 0;
             if (fd >= 0) while (off < c.length) off += fs.writeSync(fd, c, off);
-            if (pt && !failed && !pt.write(c)) await new Promise<void>((r) => (failed ? r() : (pt!.once('drain', r), rec.layer!.then(() => r()))));
+            if (pt && !failed && !pt.write(c))
+              await new Promise<void>((r) => (failed ? r() : (pt!.once('drain', r), rec.layer!.then(() => r()))));
           }
         } finally {
           if (fd >= 0) fs.closeSync(fd);
@@ -139,7 +160,10 @@ export async function loadImages(store: ImageStore, input: { file?: string; stre
         }
         rec.digest = outcome.staged.diffId;
       } else rec.digest = `sha256:${hash.digest('hex')}`;
-      if (m && rec.digest !== `sha256:${m[1]}`) throw new LoadError(`blob ${path} does not match its digest (content is sha256:${rec.digest.slice(7, 19)}…): the archive is corrupt`);
+      if (m && rec.digest !== `sha256:${m[1]}`)
+        throw new LoadError(
+          `blob ${path} does not match its digest (content is sha256:${rec.digest.slice(7, 19)}…): the archive is corrupt`,
+        );
       files.set(path, rec);
     };
 
@@ -156,7 +180,8 @@ export async function loadImages(store: ImageStore, input: { file?: string; stre
         for await (const { entry, body } of readTar(reader)) {
           const path = archivePath(entry.path);
           if (path === undefined) continue;
-          if (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile') await handleFile(path, entry.size, body);
+          if (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile')
+            await handleFile(path, entry.size, body);
           else if (entry.type === 'SymbolicLink') aliases.set(path, posix.join(posix.dirname(path), entry.linkpath));
           else if (entry.type === 'Link') aliases.set(path, archivePath(entry.linkpath) ?? '');
         }
@@ -169,15 +194,22 @@ export async function loadImages(store: ImageStore, input: { file?: string; stre
 
     const get = (p: string): ArchiveFile | undefined => {
       let path = posix.normalize(p).replace(/^\.?\//, '');
-      for (let i = 0; i < 8 && !files.has(path) && aliases.has(path); i++) path = posix.normalize(aliases.get(path)!).replace(/^\.?\//, '');
+      for (let i = 0; i < 8 && !files.has(path) && aliases.has(path); i++)
+        path = posix.normalize(aliases.get(path)!).replace(/^\.?\//, '');
       return files.get(path);
     };
     const ctx: Ctx = { store, s, get, files };
     let plans: ImagePlan[];
     if (get('index.json') && get('oci-layout')) plans = await planOci(ctx);
     else if (get('manifest.json')) plans = await planDocker(ctx);
-    else if (get('repositories')) throw new LoadError('this is a pre-1.10 docker-save archive (no manifest.json), which is not supported; re-save it with a newer Docker');
-    else throw new LoadError('input is neither an OCI image layout (oci-layout, index.json) nor a docker-save archive (manifest.json)');
+    else if (get('repositories'))
+      throw new LoadError(
+        'this is a pre-1.10 docker-save archive (no manifest.json), which is not supported; re-save it with a newer Docker',
+      );
+    else
+      throw new LoadError(
+        'input is neither an OCI image layout (oci-layout, index.json) nor a docker-save archive (manifest.json)',
+      );
     if (plans.length === 0) throw new LoadError('the archive holds no image for linux/amd64');
     // Tags from docker's manifest.json take precedence over OCI annotations for the same image.
     const out: LoadedImage[] = [];
@@ -186,14 +218,22 @@ export async function loadImages(store: ImageStore, input: { file?: string; stre
       for (const d of p.diffIds) if (s.layers.has(d) && !(await store.hasLayer(d))) newLayers++;
       const stored: StoredImage = await store.commit(
         s,
-        { id: p.configDigest, created: p.created, manifestDigest: p.manifestDigest, configDigest: p.configDigest, diffIds: p.diffIds, layers: p.layers },
+        {
+          id: p.configDigest,
+          created: p.created,
+          manifestDigest: p.manifestDigest,
+          configDigest: p.configDigest,
+          diffIds: p.diffIds,
+          layers: p.layers,
+        },
         p.tags,
       );
       out.push({ id: stored.id, repoTags: p.tags, layers: p.diffIds.length, newLayers });
     }
     return out;
   } catch (err) {
-    if (isErrno(err, 'ENOSPC')) throw new TvctlError('NO_SPACE', 'no space left on device while loading the image; nothing was registered');
+    if (isErrno(err, 'ENOSPC'))
+      throw new TvctlError('NO_SPACE', 'no space left on device while loading the image; nothing was registered');
     if (err instanceof TvctlError) throw err;
     throw new LoadError(`loading failed: ${(err as Error).message}`);
   } finally {
@@ -221,7 +261,8 @@ interface ImagePlan {
 /** blob digest → diff ID for every layer already in the store (to skip re-unpacking). */
 async function knownLayerBlobs(store: ImageStore): Promise<Map<string, string>> {
   const m = new Map<string, string>();
-  for (const img of await store.listStored()) img.layers.forEach((l, i) => img.diffIds[i] && m.set(l.digest, img.diffIds[i]!));
+  for (const img of await store.listStored())
+    img.layers.forEach((l, i) => img.diffIds[i] && m.set(l.digest, img.diffIds[i]!));
   return m;
 }
 
@@ -263,11 +304,21 @@ async function isDir(p: string): Promise<boolean> {
   }
 }
 
-async function walkDir(root: string, rel: string, onFile: (p: string, size: number, body: AsyncIterable<Buffer>) => Promise<void>, aliases: Map<string, string>): Promise<void> {
+async function walkDir(
+  root: string,
+  rel: string,
+  onFile: (p: string, size: number, body: AsyncIterable<Buffer>) => Promise<void>,
+  aliases: Map<string, string>,
+): Promise<void> {
   for (const d of await fsp.readdir(join(root, rel), { withFileTypes: true })) {
     const r = rel ? `${rel}/${d.name}` : d.name;
     if (d.isDirectory()) await walkDir(root, r, onFile, aliases);
-    else if (d.isFile()) await onFile(r, (await fsp.stat(join(root, r))).size, createReadStream(join(root, r), { highWaterMark: 1 << 20 }));
+    else if (d.isFile())
+      await onFile(
+        r,
+        (await fsp.stat(join(root, r))).size,
+        createReadStream(join(root, r), { highWaterMark: 1 << 20 }),
+      );
     else if (d.isSymbolicLink()) aliases.set(r, posix.join(posix.dirname(r), await fsp.readlink(join(root, r))));
   }
 }
@@ -282,10 +333,12 @@ function parseJson<T>(f: ArchiveFile, what: string): T {
 }
 
 function blobOf(ctx: Ctx, d: OciDescriptor, what: string): ArchiveFile {
-  if (!d || typeof d.digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(d.digest)) throw new LoadError(`${what} has a missing or unsupported digest (${String(d?.digest)})`);
+  if (!d || typeof d.digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(d.digest))
+    throw new LoadError(`${what} has a missing or unsupported digest (${String(d?.digest)})`);
   const f = ctx.get(`blobs/sha256/${d.digest.slice(7)}`);
   if (!f) throw new LoadError(`${what} ${d.digest} is missing from the archive`);
-  if (typeof d.size === 'number' && d.size !== f.size) throw new LoadError(`${what} ${d.digest} has size ${f.size}, but the descriptor says ${d.size}`);
+  if (typeof d.size === 'number' && d.size !== f.size)
+    throw new LoadError(`${what} ${d.digest} has size ${f.size}, but the descriptor says ${d.size}`);
   return f;
 }
 
@@ -306,7 +359,8 @@ async function planOci(ctx: Ctx): Promise<ImagePlan[]> {
   // Group top-level descriptors by image name; within a group pick linux/amd64.
   const groups = new Map<string, OciDescriptor[]>();
   for (const d of index.manifests) {
-    const name = d.annotations?.['io.containerd.image.name'] ?? d.annotations?.['org.opencontainers.image.ref.name'] ?? '';
+    const name =
+      d.annotations?.['io.containerd.image.name'] ?? d.annotations?.['org.opencontainers.image.ref.name'] ?? '';
     // (a bare ref.name like "latest" groups but yields no tag; see tagFromAnnotation)
     groups.set(name, [...(groups.get(name) ?? []), d]);
   }
@@ -315,7 +369,10 @@ async function planOci(ctx: Ctx): Promise<ImagePlan[]> {
     const manifestDesc = await pickManifest(ctx, descs, 0);
     if (!manifestDesc) continue;
     const plan = await planManifest(ctx, manifestDesc);
-    const tags = [...(dockerTags.get(plan.configDigest) ?? []).map((t) => tagFromAnnotation(t)), ...(name ? [tagFromAnnotation(name)] : [])].filter((t): t is string => !!t);
+    const tags = [
+      ...(dockerTags.get(plan.configDigest) ?? []).map((t) => tagFromAnnotation(t)),
+      ...(name ? [tagFromAnnotation(name)] : []),
+    ].filter((t): t is string => !!t);
     const prev = plans.get(plan.configDigest);
     if (prev) prev.tags.push(...tags.filter((t) => !prev.tags.includes(t)));
     else plans.set(plan.configDigest, { ...plan, tags: [...new Set(tags)] });
@@ -335,7 +392,8 @@ function tagFromAnnotation(name: string): string | undefined {
 
 async function pickManifest(ctx: Ctx, descs: OciDescriptor[], depth: number): Promise<OciDescriptor | undefined> {
   if (depth > 4) throw new LoadError('image index nesting is too deep');
-  const fits = (d: OciDescriptor) => !d.platform || (d.platform.os === PLATFORM.os && d.platform.architecture === PLATFORM.architecture);
+  const fits = (d: OciDescriptor) =>
+    !d.platform || (d.platform.os === PLATFORM.os && d.platform.architecture === PLATFORM.architecture);
   const candidates = descs.filter(fits);
   // prefer an explicit linux/amd64 over a platform-less entry
   candidates.sort((a, b) => Number(!!b.platform) - Number(!!a.platform));
@@ -365,7 +423,8 @@ async function pickManifest(ctx: Ctx, descs: OciDescriptor[], depth: number): Pr
 async function planManifest(ctx: Ctx, d: OciDescriptor): Promise<Omit<ImagePlan, 'tags'>> {
   const mf = blobOf(ctx, d, 'manifest');
   const manifest = parseJson<OciManifest>(mf, 'manifest');
-  if (!manifest.config || !Array.isArray(manifest.layers)) throw new LoadError(`manifest ${d.digest} lacks config or layers`);
+  if (!manifest.config || !Array.isArray(manifest.layers))
+    throw new LoadError(`manifest ${d.digest} lacks config or layers`);
   if (manifest.config.mediaType !== MEDIA.ociConfig && manifest.config.mediaType !== MEDIA.dockerConfig) {
     throw new LoadError(`unknown config media type "${manifest.config.mediaType}" (not a container image?)`);
   }
@@ -380,19 +439,28 @@ async function planManifest(ctx: Ctx, d: OciDescriptor): Promise<Omit<ImagePlan,
   stageSmall(ctx, mf);
   stageSmall(ctx, cf);
   for (const f of layerFiles) stageBlobFile(ctx, f);
-  return { created: config.created ?? new Date(0).toISOString(), configDigest: cf.digest, manifestDigest: mf.digest, diffIds, layers: manifest.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })) };
+  return {
+    created: config.created ?? new Date(0).toISOString(),
+    configDigest: cf.digest,
+    manifestDigest: mf.digest,
+    diffIds,
+    layers: manifest.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+  };
 }
 
 function checkPlatform(config: OciImageConfig): void {
   if (config.os && config.os !== 'linux') throw new LoadError(`image is for os "${config.os}", not linux`);
-  if (config.architecture && config.architecture !== 'amd64') throw new LoadError(`image is for architecture "${config.architecture}", not amd64`);
+  if (config.architecture && config.architecture !== 'amd64')
+    throw new LoadError(`image is for architecture "${config.architecture}", not amd64`);
 }
 
 /** Ensures every layer is unpacked (speculatively or now) and checks it against the config's diff IDs. */
 async function stageLayers(ctx: Ctx, config: OciImageConfig, layerFiles: ArchiveFile[]): Promise<string[]> {
   const want = config.rootfs?.diff_ids;
   if (!Array.isArray(want) || want.length !== layerFiles.length) {
-    throw new LoadError(`image config lists ${Array.isArray(want) ? want.length : 'no'} diff IDs for ${layerFiles.length} layers`);
+    throw new LoadError(
+      `image config lists ${Array.isArray(want) ? want.length : 'no'} diff IDs for ${layerFiles.length} layers`,
+    );
   }
   const out: string[] = [];
   for (let i = 0; i < layerFiles.length; i++) {
@@ -402,7 +470,8 @@ async function stageLayers(ctx: Ctx, config: OciImageConfig, layerFiles: Archive
       // Trust an existing layer only if this very blob produced it: either we unpacked it now and it
       // matches, or the store knows this blob digest → diff ID.
       const outcome = f.layer ? await f.layer : undefined;
-      if (outcome?.ok && outcome.staged.diffId !== expect) throw new LoadError(`layer ${f.digest} unpacks to ${outcome.staged.diffId}, but the config says ${expect}`);
+      if (outcome?.ok && outcome.staged.diffId !== expect)
+        throw new LoadError(`layer ${f.digest} unpacks to ${outcome.staged.diffId}, but the config says ${expect}`);
       if (!outcome?.ok && !(await blobKnownAs(ctx.store, f.digest, expect))) {
         await unpackNow(ctx, f, expect);
       }
@@ -430,7 +499,8 @@ async function unpackNow(ctx: Ctx, f: ArchiveFile, expect: string): Promise<void
     const msg = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
     throw new LoadError(`layer ${f.path}: ${msg}`);
   }
-  if (outcome.staged.diffId !== expect) throw new LoadError(`layer ${f.path} unpacks to ${outcome.staged.diffId}, but the image config says ${expect}`);
+  if (outcome.staged.diffId !== expect)
+    throw new LoadError(`layer ${f.path} unpacks to ${outcome.staged.diffId}, but the image config says ${expect}`);
   ctx.s.layers.set(expect, outcome.staged);
 }
 
@@ -442,8 +512,10 @@ function stageSmall(ctx: Ctx, f: ArchiveFile): void {
   if (ctx.s.blobs.has(f.digest)) return;
   const p = join(ctx.s.dir, `blob-${f.digest.slice(7)}`);
   if (f.data) fs.writeFileSync(p, f.data, { mode: 0o600 });
-  else if (f.tmp) fs.renameSync(f.tmp, p), (f.tmp = p);
-  else return; // already in the store
+  else if (f.tmp) {
+    fs.renameSync(f.tmp, p);
+    f.tmp = p;
+  } else return; // already in the store
   ctx.s.blobs.set(f.digest, p);
 }
 
@@ -463,11 +535,13 @@ async function planDocker(ctx: Ctx): Promise<ImagePlan[]> {
   if (!Array.isArray(entries)) throw new LoadError('manifest.json is not a list');
   const plans: ImagePlan[] = [];
   for (const e of entries) {
-    if (typeof e.Config !== 'string' || !Array.isArray(e.Layers)) throw new LoadError('manifest.json entry lacks Config or Layers');
+    if (typeof e.Config !== 'string' || !Array.isArray(e.Layers))
+      throw new LoadError('manifest.json entry lacks Config or Layers');
     const cf = ctx.get(e.Config);
     if (!cf) throw new LoadError(`config ${e.Config} named in manifest.json is missing`);
     const named = /([0-9a-f]{64})(\.json)?$/.exec(e.Config);
-    if (named && cf.digest !== `sha256:${named[1]}`) throw new LoadError(`config ${e.Config} does not match its digest`);
+    if (named && cf.digest !== `sha256:${named[1]}`)
+      throw new LoadError(`config ${e.Config} does not match its digest`);
     const config = parseJson<OciImageConfig>(cf, 'image config');
     checkPlatform(config);
     const layerFiles = e.Layers.map((p) => {
@@ -479,12 +553,23 @@ async function planDocker(ctx: Ctx): Promise<ImagePlan[]> {
     // Synthesize an OCI manifest for what we keep (docker's layer.tar is uncompressed; blobs may be gzip).
     const layers: OciDescriptor[] = [];
     for (const f of layerFiles) {
-      const c = f.compression ?? (f.data ? sniffCompression(f.data.subarray(0, 4)) : await storedCompression(ctx.store, f.digest));
-      layers.push({ mediaType: c === 'gzip' ? MEDIA.ociLayerGzip : c === 'zstd' ? MEDIA.ociLayerZstd : MEDIA.ociLayer, digest: f.digest, size: f.size });
+      const c =
+        f.compression ??
+        (f.data ? sniffCompression(f.data.subarray(0, 4)) : await storedCompression(ctx.store, f.digest));
+      layers.push({
+        mediaType: c === 'gzip' ? MEDIA.ociLayerGzip : c === 'zstd' ? MEDIA.ociLayerZstd : MEDIA.ociLayer,
+        digest: f.digest,
+        size: f.size,
+      });
       stageBlobFile(ctx, f);
     }
     stageSmall(ctx, cf);
-    const manifest: OciManifest = { schemaVersion: 2, mediaType: MEDIA.ociManifest, config: { mediaType: MEDIA.ociConfig, digest: cf.digest, size: cf.size }, layers };
+    const manifest: OciManifest = {
+      schemaVersion: 2,
+      mediaType: MEDIA.ociManifest,
+      config: { mediaType: MEDIA.ociConfig, digest: cf.digest, size: cf.size },
+      layers,
+    };
     const manifestDigest = await ctx.store.stageBlob(ctx.s, Buffer.from(JSON.stringify(manifest)));
     const tags = (e.RepoTags ?? []).map((t) => {
       try {
@@ -493,7 +578,14 @@ async function planDocker(ctx: Ctx): Promise<ImagePlan[]> {
         throw new LoadError(`manifest.json has an invalid tag "${t}"`);
       }
     });
-    plans.push({ tags, created: config.created ?? new Date(0).toISOString(), configDigest: cf.digest, manifestDigest, diffIds, layers });
+    plans.push({
+      tags,
+      created: config.created ?? new Date(0).toISOString(),
+      configDigest: cf.digest,
+      manifestDigest,
+      diffIds,
+      layers,
+    });
   }
   return plans;
 }

@@ -17,7 +17,9 @@ export function progressBar(stream: NodeJS.WriteStream, enabled: boolean): LoadP
     const width = 30;
     const frac = total ? Math.min(1, read / total) : 0;
     const bar = total ? '='.repeat(Math.round(frac * width)).padEnd(width, ' ') : '-'.repeat(width);
-    stream.write(`\r\x1b[2KLoading [${bar}] ${mb(read)}${total ? `/${mb(total)}` : ''}  layers ${layersDone}/${layersStarted}`);
+    stream.write(
+      `\r\x1b[2KLoading [${bar}] ${mb(read)}${total ? `/${mb(total)}` : ''}  layers ${layersDone}/${layersStarted}`,
+    );
     drawn = true;
   };
   return {

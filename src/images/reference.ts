@@ -20,9 +20,13 @@ export function parseRef(ref: string): ImageRef {
     tag = ref.slice(colon + 1);
   }
   if (!NAME_RE.test(name) || name.length > 255) {
-    throw new TvctlError('BAD_REFERENCE', `invalid image name "${ref}": use lowercase letters, digits and . _ - / (e.g. demo or my/app:1.0)`);
+    throw new TvctlError(
+      'BAD_REFERENCE',
+      `invalid image name "${ref}": use lowercase letters, digits and . _ - / (e.g. demo or my/app:1.0)`,
+    );
   }
-  if (!TAG_RE.test(tag)) throw new TvctlError('BAD_REFERENCE', `invalid tag in "${ref}": up to 128 of letters, digits, _ . -`);
+  if (!TAG_RE.test(tag))
+    throw new TvctlError('BAD_REFERENCE', `invalid tag in "${ref}": up to 128 of letters, digits, _ . -`);
   return { name, tag };
 }
 

@@ -9,7 +9,11 @@ import type { ImageStore, StoredImage } from './store.js';
  * manifest.json so `docker load` takes it too (the shape Docker ≥ 25 writes). Blobs are the exact bytes
  * that were loaded, so digests are unchanged.
  */
-export async function saveImages(store: ImageStore, images: { img: StoredImage; tags: string[] }[], out: string | number): Promise<{ bytes: number; blobs: number }> {
+export async function saveImages(
+  store: ImageStore,
+  images: { img: StoredImage; tags: string[] }[],
+  out: string | number,
+): Promise<{ bytes: number; blobs: number }> {
   const blobs = new Map<string, number>();
   const manifests: OciDescriptor[] = [];
   const dockerManifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
@@ -17,12 +21,23 @@ export async function saveImages(store: ImageStore, images: { img: StoredImage; 
     for (const d of [img.configDigest, img.manifestDigest, ...img.layers.map((l) => l.digest)]) {
       blobs.set(d, store.blobSource(d).size);
     }
-    const mdesc: OciDescriptor = { mediaType: MEDIA.ociManifest, digest: img.manifestDigest, size: blobs.get(img.manifestDigest)! };
+    const mdesc: OciDescriptor = {
+      mediaType: MEDIA.ociManifest,
+      digest: img.manifestDigest,
+      size: blobs.get(img.manifestDigest)!,
+    };
     if (tags.length === 0) manifests.push(mdesc);
     for (const t of tags) {
-      manifests.push({ ...mdesc, annotations: { 'io.containerd.image.name': t, 'org.opencontainers.image.ref.name': splitRepoTag(t).tag } });
+      manifests.push({
+        ...mdesc,
+        annotations: { 'io.containerd.image.name': t, 'org.opencontainers.image.ref.name': splitRepoTag(t).tag },
+      });
     }
-    dockerManifest.push({ Config: blobName(img.configDigest), RepoTags: tags, Layers: img.layers.map((l) => blobName(l.digest)) });
+    dockerManifest.push({
+      Config: blobName(img.configDigest),
+      RepoTags: tags,
+      Layers: img.layers.map((l) => blobName(l.digest)),
+    });
   }
   const index: OciIndex = { schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests };
   const fd = typeof out === 'number' ? out : fs.openSync(out, 'w', 0o644);

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
-import { alive, withLock } from './lock.js';
+import { pidAlive as alive, withLock } from '../util/lock.js';
 import { formatRef, parseRef, shortImageId } from './reference.js';
 import { unpackLayer } from './unpack.js';
 import { hasTarSplit, rebuildLayerTar, rebuiltSize } from './tar-split.js';
@@ -76,7 +76,11 @@ function hexOf(digest: string): string {
 }
 
 export function imageNotFound(ref: string): TvctlError {
-  return new TvctlError('IMAGE_NOT_FOUND', `image "${ref}" not found; run "tvctl images" or "tvctl image import FILE NAME"`, 125);
+  return new TvctlError(
+    'IMAGE_NOT_FOUND',
+    `image "${ref}" not found; run "tvctl images" or "tvctl image import FILE NAME"`,
+    125,
+  );
 }
 
 /**
@@ -128,7 +132,10 @@ export class ImageStore {
       return db.images ? db : { version: 1, images: {} };
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return { version: 1, images: {} };
-      throw new TvctlError('STORE_CORRUPT', `image store index ${this.dbPath} is unreadable: ${(err as Error).message}`);
+      throw new TvctlError(
+        'STORE_CORRUPT',
+        `image store index ${this.dbPath} is unreadable: ${(err as Error).message}`,
+      );
     }
   }
 
@@ -141,7 +148,7 @@ export class ImageStore {
   /** Runs `fn` with the store lock held. */
   async locked<T>(fn: () => Promise<T>): Promise<T> {
     await this.init();
-    return withLock(this.lockPath, fn);
+    return withLock(this.lockPath, fn, { timeoutMs: 120_000 });
   }
 
   async list(): Promise<ImageRecord[]> {
@@ -179,7 +186,11 @@ export class ImageStore {
       const prefix = ref.startsWith('sha256:') ? ref : `sha256:${ref}`;
       const hits = images.filter((i) => i.id.startsWith(prefix));
       if (hits.length === 1) return hits[0]!;
-      if (hits.length > 1) throw new TvctlError('IMAGE_AMBIGUOUS', `image id prefix "${ref}" matches ${hits.length} images; give more characters`);
+      if (hits.length > 1)
+        throw new TvctlError(
+          'IMAGE_AMBIGUOUS',
+          `image id prefix "${ref}" matches ${hits.length} images; give more characters`,
+        );
     }
     throw imageNotFound(ref);
   }
@@ -230,7 +241,8 @@ export class ImageStore {
   private async sweepTmp(): Promise<void> {
     for (const name of await fsp.readdir(this.tmpDir).catch(() => [] as string[])) {
       const pid = Number(name.split('-')[0]);
-      if (pid > 0 && pid !== process.pid && !alive(pid)) await fsp.rm(join(this.tmpDir, name), { recursive: true, force: true });
+      if (pid > 0 && pid !== process.pid && !alive(pid))
+        await fsp.rm(join(this.tmpDir, name), { recursive: true, force: true });
     }
   }
 
@@ -244,7 +256,10 @@ export class ImageStore {
   }
 
   /** Unpacks a layer stream into staging (skip it if the store has it: see `hasLayer`). */
-  async stageLayer(s: Staging, source: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<StagedLayer & { size: number; tarSize: number }> {
+  async stageLayer(
+    s: Staging,
+    source: AsyncIterable<Buffer> | Iterable<Buffer>,
+  ): Promise<StagedLayer & { size: number; tarSize: number }> {
     const dir = join(s.dir, `layer-${randomBytes(6).toString('hex')}`);
     await fsp.mkdir(join(dir, 'fs'), { recursive: true, mode: 0o755 });
     const r = await unpackLayer(source, join(dir, 'fs'), s.dir, { splitDir: dir });
@@ -297,7 +312,11 @@ export class ImageStore {
    * Moves staged blobs and layers into place and registers the image, under the lock. Everything the
    * image needs must then exist; otherwise nothing is registered.
    */
-  async commit(s: Staging, img: Omit<StoredImage, 'size' | 'repoTags' | 'loaded'>, tags: string[]): Promise<StoredImage> {
+  async commit(
+    s: Staging,
+    img: Omit<StoredImage, 'size' | 'repoTags' | 'loaded'>,
+    tags: string[],
+  ): Promise<StoredImage> {
     return this.locked(async () => {
       for (const [digest, tmp] of s.blobs) {
         if (!(await this.hasBlob(digest))) await fsp.rename(tmp, this.blobPath(digest));
@@ -310,11 +329,16 @@ export class ImageStore {
       }
       let size = 0;
       for (const d of img.diffIds) {
-        if (!(await this.hasLayer(d))) throw new TvctlError('LAYER_MISSING', `layer ${d} vanished from the store during the load (removed concurrently?); retry`);
+        if (!(await this.hasLayer(d)))
+          throw new TvctlError(
+            'LAYER_MISSING',
+            `layer ${d} vanished from the store during the load (removed concurrently?); retry`,
+          );
         size += await this.layerSize(d);
       }
       for (const d of [img.configDigest, img.manifestDigest, ...img.layers.map((l) => l.digest)]) {
-        if (!(await this.blobAvailable(d))) throw new TvctlError('BLOB_MISSING', `blob ${d} is missing from the store; retry the load`);
+        if (!(await this.blobAvailable(d)))
+          throw new TvctlError('BLOB_MISSING', `blob ${d} is missing from the store; retry the load`);
       }
       const db = await this.readDb();
       const prev = db.images[img.id];
@@ -387,7 +411,10 @@ export class ImageStore {
    * `image rm`: a tag reference removes that tag (and the image once it has none left); an id removes the
    * image, which with several tags needs force. An image used by a container is never removed.
    */
-  async remove(ref: string, opts: { force?: boolean; isInUse?: InUseCheck } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
+  async remove(
+    ref: string,
+    opts: { force?: boolean; isInUse?: InUseCheck } = {},
+  ): Promise<{ untagged: string[]; deleted: string[] }> {
     return this.locked(async () => {
       const img = await this.lookup(ref);
       const db = await this.readDb();
@@ -406,10 +433,18 @@ export class ImageStore {
         return { untagged: [tagRef], deleted: [] };
       }
       if (!tagRef && cur.repoTags.length > 1 && !opts.force) {
-        throw new TvctlError('IMAGE_CONFLICT', `image ${shortImageId(cur.id)} is referenced by ${cur.repoTags.length} tags (${cur.repoTags.join(', ')}); remove them by name or use -f`, 125);
+        throw new TvctlError(
+          'IMAGE_CONFLICT',
+          `image ${shortImageId(cur.id)} is referenced by ${cur.repoTags.length} tags (${cur.repoTags.join(', ')}); remove them by name or use -f`,
+          125,
+        );
       }
       if (opts.isInUse && (await opts.isInUse(cur.id))) {
-        throw new TvctlError('IMAGE_IN_USE', `image "${ref}" (${shortImageId(cur.id)}) is used by a container; remove the container first`, 125);
+        throw new TvctlError(
+          'IMAGE_IN_USE',
+          `image "${ref}" (${shortImageId(cur.id)}) is used by a container; remove the container first`,
+          125,
+        );
       }
       untagged.push(...cur.repoTags);
       delete db.images[cur.id];
@@ -420,7 +455,9 @@ export class ImageStore {
   }
 
   /** Deletes dangling (untagged) images, or with `all` every image no container uses. */
-  async prune(opts: { all?: boolean; isInUse?: InUseCheck } = {}): Promise<{ deleted: string[]; untagged: string[]; spaceReclaimed: number }> {
+  async prune(
+    opts: { all?: boolean; isInUse?: InUseCheck } = {},
+  ): Promise<{ deleted: string[]; untagged: string[]; spaceReclaimed: number }> {
     return this.locked(async () => {
       const db = await this.readDb();
       const deleted: string[] = [];
@@ -501,7 +538,8 @@ export function processConfigOf(c: OciImageConfig): ImageProcessConfig {
 export async function assertReadableFile(file: string): Promise<void> {
   try {
     const st = await fsp.stat(file);
-    if (!st.isFile() && !st.isFIFO() && !st.isCharacterDevice()) throw new TvctlError('BAD_INPUT', `"${file}" is not a file`);
+    if (!st.isFile() && !st.isFIFO() && !st.isCharacterDevice())
+      throw new TvctlError('BAD_INPUT', `"${file}" is not a file`);
   } catch (err) {
     if (err instanceof TvctlError) throw err;
     if (isErrno(err, 'ENOENT')) throw new TvctlError('FILE_NOT_FOUND', `"${file}": no such file`);

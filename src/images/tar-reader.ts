@@ -34,17 +34,30 @@ export class ByteReader {
   tap: ((b: Buffer) => void) | undefined;
 
   constructor(source: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer>) {
-    const inner = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (async function* () {
-      yield* source;
-    })();
+    const inner =
+      Symbol.asyncIterator in source
+        ? source[Symbol.asyncIterator]()
+        : (async function* () {
+            yield* source;
+          })();
     this.it = {
       next: async () => {
         const r = await inner.next();
         if (r.done) return r;
         const v = r.value;
-        return { done: false, value: typeof v === 'string' ? Buffer.from(v) : Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength) };
+        return {
+          done: false,
+          value:
+            typeof v === 'string'
+              ? Buffer.from(v)
+              : Buffer.isBuffer(v)
+                ? v
+                : Buffer.from(v.buffer, v.byteOffset, v.byteLength),
+        };
       },
-      ...(inner.return ? { return: async () => (await inner.return!(), { done: true as const, value: undefined }) } : {}),
+      ...(inner.return
+        ? { return: async () => (await inner.return!(), { done: true as const, value: undefined }) }
+        : {}),
     };
   }
 
@@ -118,7 +131,8 @@ export class ByteReader {
   async *chunks(n: number): AsyncGenerator<Buffer> {
     let left = n;
     while (left > 0) {
-      if (this.q.length === 0 && !(await this.fill())) throw new TarFormatError('unexpected end of archive (truncated file?)');
+      if (this.q.length === 0 && !(await this.fill()))
+        throw new TarFormatError('unexpected end of archive (truncated file?)');
       if (this.q.length === 0) continue;
       const out = this.take(Math.min(left, this.q[0]!.length));
       left -= out.length;
@@ -178,18 +192,27 @@ export async function* readTar(reader: ByteReader): AsyncGenerator<{ entry: TarE
     if (block.length < 512) throw new TarFormatError('unexpected end of archive (truncated file?)');
     if (isZero(block)) return;
     const h = new Header(block);
-    if (!h.cksumValid) throw new TarFormatError(`not a tar archive (bad header checksum at byte ${reader.position - 512})`);
+    if (!h.cksumValid)
+      throw new TarFormatError(`not a tar archive (bad header checksum at byte ${reader.position - 512})`);
     const type = h.type;
     let size = h.size ?? 0;
     const padded = (n: number) => Math.ceil(n / 512) * 512;
-    if (type === 'ExtendedHeader' || type === 'OldExtendedHeader' || type === 'GlobalExtendedHeader' || type === 'NextFileHasLongPath' || type === 'OldGnuLongPath' || type === 'NextFileHasLongLinkpath') {
+    if (
+      type === 'ExtendedHeader' ||
+      type === 'OldExtendedHeader' ||
+      type === 'GlobalExtendedHeader' ||
+      type === 'NextFileHasLongPath' ||
+      type === 'OldGnuLongPath' ||
+      type === 'NextFileHasLongLinkpath'
+    ) {
       if (size > META_LIMIT) throw new TarFormatError(`tar metadata record too large (${size} bytes)`);
       const data = await reader.read(size);
       if (data.length < size) throw new TarFormatError('unexpected end of archive (truncated file?)');
       const copy = Buffer.from(data);
       await reader.skip(padded(size) - size);
       if (type === 'GlobalExtendedHeader') globalPax = new Map([...globalPax, ...parsePax(copy)]);
-      else if (type === 'ExtendedHeader' || type === 'OldExtendedHeader') pax = new Map([...(pax ?? []), ...parsePax(copy)]);
+      else if (type === 'ExtendedHeader' || type === 'OldExtendedHeader')
+        pax = new Map([...(pax ?? []), ...parsePax(copy)]);
       else if (type === 'NextFileHasLongLinkpath') longLink = cString(copy);
       else longPath = cString(copy);
       continue;
@@ -224,7 +247,12 @@ export async function* readTar(reader: ByteReader): AsyncGenerator<{ entry: TarE
     longLink = undefined;
     sawEntry = true;
     // Only these carry data; for links/dirs/devices a size field is ignored (as GNU tar does, except dirs).
-    const hasData = type === 'File' || type === 'OldFile' || type === 'ContiguousFile' || type === 'GNUDumpDir' || !['Link', 'SymbolicLink', 'CharacterDevice', 'BlockDevice', 'Directory', 'FIFO'].includes(type);
+    const hasData =
+      type === 'File' ||
+      type === 'OldFile' ||
+      type === 'ContiguousFile' ||
+      type === 'GNUDumpDir' ||
+      !['Link', 'SymbolicLink', 'CharacterDevice', 'BlockDevice', 'Directory', 'FIFO'].includes(type);
     const dataLen = hasData ? size : 0;
     const start = reader.position;
     yield { entry, body: reader.chunks(dataLen) };

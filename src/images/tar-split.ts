@@ -118,7 +118,8 @@ export function* rebuildLayerTar(layerDir: string, diffId: string): Generator<Bu
       }
     } else throw corrupt(layerDir, 'bad tar-split record');
   }
-  if (`sha256:${hash.digest('hex')}` !== diffId) throw corrupt(layerDir, 'rebuilt layer does not match its diff ID (was the layer dir modified?)');
+  if (`sha256:${hash.digest('hex')}` !== diffId)
+    throw corrupt(layerDir, 'rebuilt layer does not match its diff ID (was the layer dir modified?)');
 }
 
 export function rebuiltSize(layerDir: string): number {

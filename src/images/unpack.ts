@@ -112,10 +112,12 @@ export function cleanEntryPath(p: string, what = 'entry'): string[] {
       parts.pop();
       continue;
     }
-    if (Buffer.byteLength(c) > NAME_MAX) throw new LayerError(`${what} name too long (${Buffer.byteLength(c)} bytes): "${c.slice(0, 40)}..."`);
+    if (Buffer.byteLength(c) > NAME_MAX)
+      throw new LayerError(`${what} name too long (${Buffer.byteLength(c)} bytes): "${c.slice(0, 40)}..."`);
     parts.push(c);
   }
-  if (Buffer.byteLength(parts.join('/')) > PATH_MAX) throw new LayerError(`${what} path too long: "${p.slice(0, 60)}..."`);
+  if (Buffer.byteLength(parts.join('/')) > PATH_MAX)
+    throw new LayerError(`${what} path too long: "${p.slice(0, 60)}..."`);
   return parts;
 }
 
@@ -213,7 +215,8 @@ export async function unpackLayer(
       for (const k of [...refs.keys()]) if (k.startsWith(prefix)) keepContent(k);
       fs.rmSync(abs(rel), { recursive: true, force: true });
       for (const k of [...nodes.keys()]) if (k.startsWith(prefix)) nodes.delete(k);
-      for (const m of [specials, xattrFiles, dirMeta, dirXattrs] as Map<string, unknown>[]) for (const k of [...m.keys()]) if (k.startsWith(prefix)) m.delete(k);
+      for (const m of [specials, xattrFiles, dirMeta, dirXattrs] as Map<string, unknown>[])
+        for (const k of [...m.keys()]) if (k.startsWith(prefix)) m.delete(k);
       for (const k of [...opaque]) if (k === rel || k.startsWith(prefix)) opaque.delete(k);
       dirMeta.delete(rel);
       opaque.delete(rel);
@@ -242,13 +245,22 @@ export async function unpackLayer(
           // aufs metadata (.wh..wh.plnk etc.): not part of the image content
         } else {
           const name = base.slice(WH.length);
-          if (name === '' || name === '.' || name === '..') throw new LayerError(`whiteout "${e.path}" points outside its directory`);
+          if (name === '' || name === '.' || name === '..')
+            throw new LayerError(`whiteout "${e.path}" points outside its directory`);
           const target = [...parts.slice(0, -1), name];
           ensureParents(target, e.path);
           const rel = target.join('/');
           remove(rel);
           nodes.set(rel, 'special');
-          specials.set(rel, { type: 'CharacterDevice', devmajor: 0, devminor: 0, mode: 0, uid: 0, gid: 0, mtime: e.mtime });
+          specials.set(rel, {
+            type: 'CharacterDevice',
+            devmajor: 0,
+            devminor: 0,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            mtime: e.mtime,
+          });
           whiteouts++;
         }
         continue;
@@ -276,7 +288,11 @@ export async function unpackLayer(
         case 'OldFile':
         case 'ContiguousFile': {
           remove(rel);
-          const fd = fs.openSync(abs(rel), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+          const fd = fs.openSync(
+            abs(rel),
+            fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+            0o600,
+          );
           if (split) {
             const ref = { path: `fs/${rel}` };
             split.addFile(e.size, ref);
@@ -312,7 +328,9 @@ export async function unpackLayer(
           const target = tparts.join('/');
           const tkind = nodes.get(target);
           if (tkind === undefined || tkind === 'dir') {
-            throw new LayerError(`hard link "${e.path}" points at "${e.linkpath}", which is not a file earlier in this layer`);
+            throw new LayerError(
+              `hard link "${e.path}" points at "${e.linkpath}", which is not a file earlier in this layer`,
+            );
           }
           if (target === rel) break;
           remove(rel);
@@ -365,7 +383,8 @@ export async function unpackLayer(
         const data = fs.readFileSync(abs(rel));
         w.add({ path: rel, type: 'File', ...metaOnly(m), size: data.length, xattrs: m.xattrs }, data);
       }
-      for (const l of sideLinks) w.add({ path: l.path, type: 'Link', linkpath: l.target, mode: 0, uid: 0, gid: 0, mtime: undefined, size: 0 });
+      for (const l of sideLinks)
+        w.add({ path: l.path, type: 'Link', linkpath: l.target, mode: 0, uid: 0, gid: 0, mtime: undefined, size: 0 });
       w.end();
     } finally {
       fs.closeSync(fd);
@@ -402,7 +421,19 @@ function metaOnly(m: Meta): Meta {
 
 /** GNU tar argv for the second pass: numeric owners, exact modes, all xattrs of the generated archive. */
 export function buildSideTarArgv(archive: string, dest: string, privileged = true): string[] {
-  return ['-x', '-f', archive, '-C', dest, '--numeric-owner', privileged ? '--same-owner' : '--no-same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '--overwrite'];
+  return [
+    '-x',
+    '-f',
+    archive,
+    '-C',
+    dest,
+    '--numeric-owner',
+    privileged ? '--same-owner' : '--no-same-owner',
+    '--same-permissions',
+    '--xattrs',
+    '--xattrs-include=*',
+    '--overwrite',
+  ];
 }
 
 interface SideEntry extends Meta {
@@ -492,7 +523,15 @@ export function encodeHeaders(e: SideEntry): Buffer {
   const out: Buffer[] = [];
   if (records.length) {
     const pax = Buffer.concat(records);
-    const ph = new Header({ path: 'PaxHeader', type: 'ExtendedHeader', size: pax.length, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) });
+    const ph = new Header({
+      path: 'PaxHeader',
+      type: 'ExtendedHeader',
+      size: pax.length,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: new Date(0),
+    });
     const hb = Buffer.alloc(512);
     ph.encode(hb, 0);
     out.push(hb, pax, Buffer.alloc((512 - (pax.length % 512)) % 512));

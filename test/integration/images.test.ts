@@ -1,10 +1,29 @@
 import { execa } from 'execa';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TVCTL, importDemo, isRoot, makeRoots, tvctl as tvctlRaw, type TestRoots } from '../helpers/cli.js';
-import { buildImage, layoutTar, legacyDockerSave, makeTar, sha256, writeLayout, zstd, type FixtureEntry } from '../fixtures/images/build.js';
+import {
+  buildImage,
+  layoutTar,
+  legacyDockerSave,
+  makeTar,
+  sha256,
+  writeLayout,
+  zstd,
+  type FixtureEntry,
+} from '../fixtures/images/build.js';
 
 const have = async (cmd: string) => (await execa('which', [cmd], { reject: false })).exitCode === 0;
 
@@ -49,7 +68,9 @@ function expectStoreEmpty() {
   expect(readdirSync(join(d, 'layers'))).toEqual([]);
   expect(readdirSync(join(d, 'blobs', 'sha256'))).toEqual([]);
   expect(readdirSync(join(d, 'tmp'))).toEqual([]);
-  const db = existsSync(join(d, 'repositories.json')) ? JSON.parse(readFileSync(join(d, 'repositories.json'), 'utf8')) : { images: {} };
+  const db = existsSync(join(d, 'repositories.json'))
+    ? JSON.parse(readFileSync(join(d, 'repositories.json'), 'utf8'))
+    : { images: {} };
   expect(db.images).toEqual({});
 }
 function expectOneLineError(r: { exitCode?: number; stderr: string }, re: RegExp) {
@@ -97,7 +118,21 @@ describe.skipIf(!isRoot)('image interop with umoci and skopeo (root)', () => {
     ]);
     writeFileSync(join(dir, 'l2.tar'), l2);
     await u('raw', 'add-layer', '--image', `${img}:latest`, join(dir, 'l2.tar'));
-    await u('config', '--image', `${img}:latest`, '--config.cmd', '/bin/busybox', '--config.cmd', 'cat', '--config.cmd', '/etc/keep', '--config.env', 'FOO=bar', '--config.workingdir', '/etc');
+    await u(
+      'config',
+      '--image',
+      `${img}:latest`,
+      '--config.cmd',
+      '/bin/busybox',
+      '--config.cmd',
+      'cat',
+      '--config.cmd',
+      '/etc/keep',
+      '--config.env',
+      'FOO=bar',
+      '--config.workingdir',
+      '/etc',
+    );
     return img;
   }
 
@@ -174,35 +209,83 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
 
   it('loads legacy docker-save archives (<id>/layer.tar, symlinked duplicate layers) with tags and config', async () => {
     const l1 = makeTar(base);
-    const l2 = makeTar([{ path: 'etc/base', data: 'patched\n' }, { path: 'srv/', type: 'Directory' }]);
-    writeFileSync(join(work, 'legacy.tar'), legacyDockerSave([l1, l2, l1], ['docker.io/library/legacy:1', 'legacy:latest'], true));
+    const l2 = makeTar([
+      { path: 'etc/base', data: 'patched\n' },
+      { path: 'srv/', type: 'Directory' },
+    ]);
+    writeFileSync(
+      join(work, 'legacy.tar'),
+      legacyDockerSave([l1, l2, l1], ['docker.io/library/legacy:1', 'legacy:latest'], true),
+    );
     const r = await load(join(work, 'legacy.tar'));
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Loaded image: legacy:1/);
     const i = await inspect('legacy:latest');
     expect(i.RepoTags.sort()).toEqual(['legacy:1', 'legacy:latest']);
-    expect(i.Config).toMatchObject({ WorkingDir: '/srv', User: '1000', StopSignal: 'SIGINT', ExposedPorts: { '80/tcp': {} } });
+    expect(i.Config).toMatchObject({
+      WorkingDir: '/srv',
+      User: '1000',
+      StopSignal: 'SIGINT',
+      ExposedPorts: { '80/tcp': {} },
+    });
     expect(i.RootFS.Layers).toEqual([sha256(l1), sha256(l2), sha256(l1)]);
     expect(readdirSync(join(imagesDir(), 'layers'))).toHaveLength(2); // l1 unpacked once
     expect((await run('legacy:1', '/bin/busybox', 'cat', '/etc/base')).stdout).toBe('base');
   });
 
   it('loads Docker ≥ 25 archives (OCI layout + manifest.json), picks linux/amd64 from a nested multi-platform index, sniffs zstd behind a lying media type', async () => {
-    const amd = buildImage({ layers: [makeTar(base), makeTar([{ path: 'etc/arch', data: 'amd64\n' }])], compress: ['gzip', 'zstd'], mediaTypes: ['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar+gzip'] });
-    const arm = buildImage({ layers: [makeTar([{ path: 'etc/arch', data: 'arm64\n' }])], platform: { os: 'linux', architecture: 'arm64' } });
+    const amd = buildImage({
+      layers: [makeTar(base), makeTar([{ path: 'etc/arch', data: 'amd64\n' }])],
+      compress: ['gzip', 'zstd'],
+      mediaTypes: ['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar+gzip'],
+    });
+    const arm = buildImage({
+      layers: [makeTar([{ path: 'etc/arch', data: 'arm64\n' }])],
+      platform: { os: 'linux', architecture: 'arm64' },
+    });
     const nested = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
         mediaType: 'application/vnd.oci.image.index.v1+json',
         manifests: [
-          { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: arm.manifestDigest, size: arm.manifestSize, platform: { os: 'linux', architecture: 'arm64' } },
-          { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: amd.manifestDigest, size: amd.manifestSize, platform: { os: 'linux', architecture: 'amd64' } },
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: arm.manifestDigest,
+            size: arm.manifestSize,
+            platform: { os: 'linux', architecture: 'arm64' },
+          },
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: amd.manifestDigest,
+            size: amd.manifestSize,
+            platform: { os: 'linux', architecture: 'amd64' },
+          },
         ],
       }),
     );
     const dir = join(work, 'multi');
-    writeLayout(dir, [amd, arm], [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: sha256(nested), size: nested.length, annotations: { 'io.containerd.image.name': 'docker.io/library/multi:2', 'org.opencontainers.image.ref.name': '2' } }], [nested]);
-    writeFileSync(join(dir, 'manifest.json'), JSON.stringify([{ Config: `blobs/sha256/${amd.configDigest.slice(7)}`, RepoTags: ['multi:2', 'multi:extra'], Layers: [] }]));
+    writeLayout(
+      dir,
+      [amd, arm],
+      [
+        {
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          digest: sha256(nested),
+          size: nested.length,
+          annotations: {
+            'io.containerd.image.name': 'docker.io/library/multi:2',
+            'org.opencontainers.image.ref.name': '2',
+          },
+        },
+      ],
+      [nested],
+    );
+    writeFileSync(
+      join(dir, 'manifest.json'),
+      JSON.stringify([
+        { Config: `blobs/sha256/${amd.configDigest.slice(7)}`, RepoTags: ['multi:2', 'multi:extra'], Layers: [] },
+      ]),
+    );
     // as a directory
     const r = await load(dir);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -215,13 +298,24 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
     const before = readdirSync(join(imagesDir(), 'layers')).map((l) => statSync(join(imagesDir(), 'layers', l)).ino);
     const again = await tvctlFile(roots, ['image', 'load', '--json'], join(work, 'multi.tar.zst'));
     expect(again.exitCode, again.stderr).toBe(0);
-    expect(JSON.parse(again.stdout)).toEqual([{ id: amd.configDigest, repoTags: ['multi:2', 'multi:extra'], layers: 2, newLayers: 0 }]);
+    expect(JSON.parse(again.stdout)).toEqual([
+      { id: amd.configDigest, repoTags: ['multi:2', 'multi:extra'], layers: 2, newLayers: 0 },
+    ]);
     // loading the same image again stores nothing new
-    expect(readdirSync(join(imagesDir(), 'layers')).map((l) => statSync(join(imagesDir(), 'layers', l)).ino)).toEqual(before);
+    expect(readdirSync(join(imagesDir(), 'layers')).map((l) => statSync(join(imagesDir(), 'layers', l)).ino)).toEqual(
+      before,
+    );
   });
 
   it('converts whiteouts for overlayfs and keeps device nodes, setuid bits and allowed xattrs; drops trusted.* from archives', async () => {
-    const l1 = makeTar([...base, { path: 'etc/gone', data: 'x' }, { path: 'opq/', type: 'Directory' }, { path: 'opq/old', data: 'o' }, { path: 'sneaky/', type: 'Directory' }, { path: 'sneaky/visible', data: 'v' }]);
+    const l1 = makeTar([
+      ...base,
+      { path: 'etc/gone', data: 'x' },
+      { path: 'opq/', type: 'Directory' },
+      { path: 'opq/old', data: 'o' },
+      { path: 'sneaky/', type: 'Directory' },
+      { path: 'sneaky/visible', data: 'v' },
+    ]);
     const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex'); // cap_net_raw+ep (binary)
     const l2 = makeTar([
       { path: 'etc/.wh.gone', data: '' },
@@ -231,7 +325,12 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
       { path: 'dev/mynull', type: 'CharacterDevice', devmaj: 1, devmin: 3, mode: 0o666 },
       { path: 'dev/fifo', type: 'FIFO', mode: 0o600 },
       { path: 'usr/bin/su', data: 'suid', mode: 0o4755, uid: 0 },
-      { path: 'usr/bin/ping', data: 'ping', mode: 0o755, pax: { 'SCHILY.xattr.security.capability': cap, 'SCHILY.xattr.user.note': 'hello' } },
+      {
+        path: 'usr/bin/ping',
+        data: 'ping',
+        mode: 0o755,
+        pax: { 'SCHILY.xattr.security.capability': cap, 'SCHILY.xattr.user.note': 'hello' },
+      },
       // an archive must not be able to set overlayfs's own attributes (e.g. hide lower content)
       { path: 'sneaky/', type: 'Directory', pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y' } },
       { path: 'owned', data: 'o', uid: 1234, gid: 5678, mode: 0o2750 },
@@ -252,14 +351,26 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
     expect([o.uid, o.gid, o.mode & 0o7777]).toEqual([1234, 5678, 0o2750]);
     if (await have('python3')) {
       const x = async (p: string, n: string) =>
-        (await execa('python3', ['-c', 'import os,sys\ntry: print(os.getxattr(sys.argv[1], sys.argv[2]).hex())\nexcept OSError: print("none")', p, n])).stdout;
+        (
+          await execa('python3', [
+            '-c',
+            'import os,sys\ntry: print(os.getxattr(sys.argv[1], sys.argv[2]).hex())\nexcept OSError: print("none")',
+            p,
+            n,
+          ])
+        ).stdout;
       expect(await x(join(top, 'usr/bin/ping'), 'security.capability')).toBe(cap.toString('hex'));
       expect(await x(join(top, 'usr/bin/ping'), 'user.note')).toBe(Buffer.from('hello').toString('hex'));
       expect(await x(join(top, 'opq'), 'trusted.overlay.opaque')).toBe(Buffer.from('y').toString('hex'));
       expect(await x(join(top, 'sneaky'), 'trusted.overlay.opaque')).toBe('none');
     } else console.log('SKIP xattr read-back: python3 missing');
     // The merged view in a container
-    const ls = await run('wh:1', 'sh', '-c', 'ls -A /etc /opq /sneaky; test -e /etc/gone && echo GONE-VISIBLE; find / -xdev -name ".wh.*"');
+    const ls = await run(
+      'wh:1',
+      'sh',
+      '-c',
+      'ls -A /etc /opq /sneaky; test -e /etc/gone && echo GONE-VISIBLE; find / -xdev -name ".wh.*"',
+    );
     expect(ls.exitCode, ls.stderr).toBe(0);
     expect(ls.stdout).not.toMatch(/GONE-VISIBLE|\.wh\.|old/);
     expect(ls.stdout).toMatch(/new/);
@@ -274,11 +385,41 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
       writeFileSync(join(outside, 'victim'), 'original');
     });
     const cases: [string, () => FixtureEntry[], RegExp][] = [
-      ['.. entry', () => [{ path: '../../../../../../../..' + '/tmp/pwned-dotdot', data: 'x' }], /points outside the layer/],
-      ['symlink then write through it', () => [{ path: 'esc', type: 'SymbolicLink', linkpath: outside }, { path: 'esc/victim', data: 'pwned' }], /through the symbolic link "esc"/],
-      ['symlink dir then mkdir+file through it', () => [{ path: 'a', type: 'SymbolicLink', linkpath: outside }, { path: 'a/new/', type: 'Directory' }, { path: 'a/new/f', data: 'x' }], /symbolic link "a"/],
-      ['hard link to a host file', () => [{ path: 'hl', type: 'Link', linkpath: join(outside, 'victim') }], /not a file earlier in this layer/],
-      ['hard link through a symlink', () => [{ path: 's', type: 'SymbolicLink', linkpath: outside }, { path: 'hl', type: 'Link', linkpath: 's/victim' }], /not a file earlier in this layer/],
+      [
+        '.. entry',
+        () => [{ path: '../../../../../../../..' + '/tmp/pwned-dotdot', data: 'x' }],
+        /points outside the layer/,
+      ],
+      [
+        'symlink then write through it',
+        () => [
+          { path: 'esc', type: 'SymbolicLink', linkpath: outside },
+          { path: 'esc/victim', data: 'pwned' },
+        ],
+        /through the symbolic link "esc"/,
+      ],
+      [
+        'symlink dir then mkdir+file through it',
+        () => [
+          { path: 'a', type: 'SymbolicLink', linkpath: outside },
+          { path: 'a/new/', type: 'Directory' },
+          { path: 'a/new/f', data: 'x' },
+        ],
+        /symbolic link "a"/,
+      ],
+      [
+        'hard link to a host file',
+        () => [{ path: 'hl', type: 'Link', linkpath: join(outside, 'victim') }],
+        /not a file earlier in this layer/,
+      ],
+      [
+        'hard link through a symlink',
+        () => [
+          { path: 's', type: 'SymbolicLink', linkpath: outside },
+          { path: 'hl', type: 'Link', linkpath: 's/victim' },
+        ],
+        /not a file earlier in this layer/,
+      ],
       ['whiteout aiming outside', () => [{ path: 'x/.wh...', data: '' }], /whiteout/],
       ['whiteout with .. path', () => [{ path: '../.wh.victim', data: '' }], /outside the layer/],
       ['very long name', () => [{ path: 'd/' + 'n'.repeat(4000), data: 'x' }], /name too long/],
@@ -298,7 +439,14 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
 
     it('duplicate entries and absolute paths stay inside the layer (load succeeds)', async () => {
       const img = buildImage({
-        layers: [makeTar([{ path: `${outside}/victim`, data: 'inside' }, { path: 'dup', data: '1' }, { path: 'dup', type: 'SymbolicLink', linkpath: join(outside, 'victim') }, { path: 'dup', data: '2' }])],
+        layers: [
+          makeTar([
+            { path: `${outside}/victim`, data: 'inside' },
+            { path: 'dup', data: '1' },
+            { path: 'dup', type: 'SymbolicLink', linkpath: join(outside, 'victim') },
+            { path: 'dup', data: '2' },
+          ]),
+        ],
       });
       writeFileSync(join(work, 'dup.tar'), layoutTar([img]));
       const r = await load(join(work, 'dup.tar'));
@@ -314,11 +462,31 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
     const good = () => buildImage({ layers: [makeTar(base), makeTar([{ path: 'etc/two', data: '2' }])] });
     const cases: [string, () => Buffer, RegExp][] = [
       ['truncated file', () => layoutTar([good()]).subarray(0, 3000), /truncated|missing/],
-      ['bad JSON', () => makeTar([{ path: 'oci-layout', data: '{"imageLayoutVersion":"1.0.0"}' }, { path: 'index.json', data: '{not json' }]), /index.json.*not valid JSON/],
-      ['digest mismatch', () => layoutTar([good()], { tamper: (d, b) => (b.length > 1000 ? Buffer.concat([b.subarray(0, 100), Buffer.from('X'), b.subarray(101)]) : b) }), /does not match its digest/],
+      [
+        'bad JSON',
+        () =>
+          makeTar([
+            { path: 'oci-layout', data: '{"imageLayoutVersion":"1.0.0"}' },
+            { path: 'index.json', data: '{not json' },
+          ]),
+        /index.json.*not valid JSON/,
+      ],
+      [
+        'digest mismatch',
+        () =>
+          layoutTar([good()], {
+            tamper: (d, b) =>
+              b.length > 1000 ? Buffer.concat([b.subarray(0, 100), Buffer.from('X'), b.subarray(101)]) : b,
+          }),
+        /does not match its digest/,
+      ],
       [
         'digest mismatch in an uncompressed layer',
-        () => layoutTar([buildImage({ layers: [makeTar(base)], compress: ['none'] })], { tamper: (d, b) => (b.length > 100_000 ? Buffer.concat([b.subarray(0, 50_000), Buffer.from('X'), b.subarray(50_001)]) : b) }),
+        () =>
+          layoutTar([buildImage({ layers: [makeTar(base)], compress: ['none'] })], {
+            tamper: (d, b) =>
+              b.length > 100_000 ? Buffer.concat([b.subarray(0, 50_000), Buffer.from('X'), b.subarray(50_001)]) : b,
+          }),
         /does not match its digest/,
       ],
       [
@@ -326,9 +494,25 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
         () => layoutTar([buildImage({ layers: [makeTar(base)], mediaTypes: ['application/vnd.example.not-a-layer'] })]),
         /unknown layer media type "application\/vnd.example.not-a-layer"/,
       ],
-      ['diff ID mismatch', () => layoutTar([buildImage({ layers: [makeTar(base)], diffIds: ['sha256:' + 'e'.repeat(64)] })]), /unpacks to sha256:[0-9a-f]+, but the image config says sha256:eee/],
-      ['not an archive', () => Buffer.from('hello world, I am not a tar file'.repeat(50)), /not a valid image archive|not a tar/],
-      ['second layer corrupt gzip', () => layoutTar([good()], { tamper: (d, b) => (b[0] === 0x1f && b.length < 1000 ? Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]) : b) }), /does not match its digest|gzip/],
+      [
+        'diff ID mismatch',
+        () => layoutTar([buildImage({ layers: [makeTar(base)], diffIds: ['sha256:' + 'e'.repeat(64)] })]),
+        /unpacks to sha256:[0-9a-f]+, but the image config says sha256:eee/,
+      ],
+      [
+        'not an archive',
+        () => Buffer.from('hello world, I am not a tar file'.repeat(50)),
+        /not a valid image archive|not a tar/,
+      ],
+      [
+        'second layer corrupt gzip',
+        () =>
+          layoutTar([good()], {
+            tamper: (d, b) =>
+              b[0] === 0x1f && b.length < 1000 ? Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]) : b,
+          }),
+        /does not match its digest|gzip/,
+      ],
     ];
     for (const [name, make, re] of cases) {
       it(name, async () => {
@@ -350,11 +534,18 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
     const b = buildImage({ layers: [shared, makeTar([{ path: 'b', data: 'b' }])] });
     writeFileSync(join(work, 'a.tar'), layoutTar([a], { refName: 'conc/a:1' }));
     writeFileSync(join(work, 'b.tar'), layoutTar([b], { refName: 'conc/b:1' }));
-    const rs = await Promise.all([load(join(work, 'a.tar')), load(join(work, 'b.tar')), load(join(work, 'a.tar')), load(join(work, 'b.tar'))]);
+    const rs = await Promise.all([
+      load(join(work, 'a.tar')),
+      load(join(work, 'b.tar')),
+      load(join(work, 'a.tar')),
+      load(join(work, 'b.tar')),
+    ]);
     for (const r of rs) expect(r.exitCode, r.stderr).toBe(0);
     expect((await inspect('conc/a:1')).Id).toBe(a.configDigest);
     expect((await inspect('conc/b:1')).Id).toBe(b.configDigest);
-    expect(readdirSync(join(imagesDir(), 'layers')).sort()).toEqual([sha256(shared), ...[a, b].map((i) => i.diffIds[1]!)].map((d) => d.slice(7)).sort());
+    expect(readdirSync(join(imagesDir(), 'layers')).sort()).toEqual(
+      [sha256(shared), ...[a, b].map((i) => i.diffIds[1]!)].map((d) => d.slice(7)).sort(),
+    );
     expect(readdirSync(join(imagesDir(), 'tmp'))).toEqual([]);
     expect(existsSync(join(imagesDir(), 'lock'))).toBe(false);
     expect((await run('conc/b:1', '/bin/busybox', 'cat', '/b', '/etc/base')).stdout).toBe('bbase');
@@ -379,4 +570,3 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
     expect(readdirSync(join(imagesDir(), 'layers'))).toEqual([]);
   });
 });
-

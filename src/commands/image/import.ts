@@ -3,8 +3,12 @@ import { TvctlCommand } from '../../cli/base-command.js';
 import { ImageStore, type ImageRecord } from '../../images/store.js';
 
 export default class ImageImport extends TvctlCommand<ImageRecord> {
-  static override description = 'import a root file system tarball (tar, tar.gz or tar.zst) as a one-layer image, like docker import';
-  static override examples = ['<%= config.bin %> image import build/demo-rootfs.tar demo', '<%= config.bin %> image import rootfs.tar.gz my/app:1.0'];
+  static override description =
+    'import a root file system tarball (tar, tar.gz or tar.zst) as a one-layer image, like docker import';
+  static override examples = [
+    '<%= config.bin %> image import build/demo-rootfs.tar demo',
+    '<%= config.bin %> image import rootfs.tar.gz my/app:1.0',
+  ];
   static override args = {
     file: Args.string({ description: 'root file system tar (plain, gzip or zstd); - for stdin', required: true }),
     name: Args.string({ description: 'NAME[:TAG] for the image (tag defaults to latest)', required: true }),
@@ -17,7 +21,11 @@ export default class ImageImport extends TvctlCommand<ImageRecord> {
     const { args, flags } = await this.parse(ImageImport);
     const store = new ImageStore(this.roots(flags).data);
     const file = args.file === '-' ? '/dev/stdin' : args.file;
-    const rec = await store.importRootfs(file, args.name, flags.message !== undefined ? { message: flags.message } : {});
+    const rec = await store.importRootfs(
+      file,
+      args.name,
+      flags.message !== undefined ? { message: flags.message } : {},
+    );
     if (!this.jsonEnabled()) this.log(rec.id);
     return rec;
   }

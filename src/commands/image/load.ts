@@ -7,19 +7,28 @@ import { shortImageId } from '../../images/reference.js';
 import { ImageStore } from '../../images/store.js';
 
 export default class ImageLoad extends TvctlCommand<LoadedImage[]> {
-  static override description = 'load images from an OCI image layout (directory or tar) or a docker-save archive (optionally gzip/zstd), from a file or stdin';
-  static override examples = ['<%= config.bin %> image load -i busybox.tar', 'docker save busybox | <%= config.bin %> image load', '<%= config.bin %> image load -i ./oci-dir --tag myimg:1'];
+  static override description =
+    'load images from an OCI image layout (directory or tar) or a docker-save archive (optionally gzip/zstd), from a file or stdin';
+  static override examples = [
+    '<%= config.bin %> image load -i busybox.tar',
+    'docker save busybox | <%= config.bin %> image load',
+    '<%= config.bin %> image load -i ./oci-dir --tag myimg:1',
+  ];
   static override flags = {
     input: Flags.string({ char: 'i', description: 'archive file or OCI layout directory (default: stdin)' }),
     quiet: Flags.boolean({ char: 'q', description: 'no progress output' }),
-    tag: Flags.string({ char: 't', description: 'also tag the loaded image NAME[:TAG] (archive must hold exactly one image)' }),
+    tag: Flags.string({
+      char: 't',
+      description: 'also tag the loaded image NAME[:TAG] (archive must hold exactly one image)',
+    }),
   };
 
   async run(): Promise<LoadedImage[]> {
     const { flags } = await this.parse(ImageLoad);
     const store = new ImageStore(this.roots(flags).data);
     const fromStdin = flags.input === undefined || flags.input === '-';
-    if (fromStdin && process.stdin.isTTY) throw new TvctlError('BAD_USAGE', 'no input: give -i FILE or pipe an archive to stdin');
+    if (fromStdin && process.stdin.isTTY)
+      throw new TvctlError('BAD_USAGE', 'no input: give -i FILE or pipe an archive to stdin');
     const bar = progressBar(process.stderr, !flags.quiet && !this.jsonEnabled() && process.stderr.isTTY === true);
     let loaded: LoadedImage[];
     try {
@@ -28,9 +37,12 @@ export default class ImageLoad extends TvctlCommand<LoadedImage[]> {
       bar.finish();
     }
     if (flags.tag) {
-      if (loaded.length !== 1) throw new TvctlError('BAD_USAGE', `--tag needs exactly one image in the archive; it has ${loaded.length}`);
+      if (loaded.length !== 1)
+        throw new TvctlError('BAD_USAGE', `--tag needs exactly one image in the archive; it has ${loaded.length}`);
       await store.tag(loaded[0]!.id, flags.tag);
-      loaded[0]!.repoTags.push((await store.lookup(flags.tag)).repoTags.find((t) => t.startsWith(flags.tag!.split(':')[0]!)) ?? flags.tag);
+      loaded[0]!.repoTags.push(
+        (await store.lookup(flags.tag)).repoTags.find((t) => t.startsWith(flags.tag!.split(':')[0]!)) ?? flags.tag,
+      );
     }
     if (!this.jsonEnabled()) {
       for (const l of loaded) {

@@ -14,7 +14,10 @@ export default class ImagePrune extends TvctlCommand<ImagePruneResult> {
   static override description = 'remove dangling (untagged) images, or with --all every image no container uses';
   static override flags = {
     all: Flags.boolean({ char: 'a', description: 'remove all images not used by a container' }),
-    force: Flags.boolean({ char: 'f', description: 'do not ask (tvctl never asks; accepted for Docker compatibility)' }),
+    force: Flags.boolean({
+      char: 'f',
+      description: 'do not ask (tvctl never asks; accepted for Docker compatibility)',
+    }),
   };
 
   async run(): Promise<ImagePruneResult> {

@@ -9,11 +9,14 @@ export interface ImageRmResult {
 }
 
 export default class ImageRm extends TvctlCommand<ImageRmResult> {
-  static override description = 'remove images (refused while a container uses one); by tag removes that tag only unless it is the last';
+  static override description =
+    'remove images (refused while a container uses one); by tag removes that tag only unless it is the last';
   static override aliases = ['rmi'];
   static override strict = false;
   static override args = { image: Args.string({ description: 'image name[:tag] or id', required: true }) };
-  static override flags = { force: Flags.boolean({ char: 'f', description: 'remove an image id that has several tags' }) };
+  static override flags = {
+    force: Flags.boolean({ char: 'f', description: 'remove an image id that has several tags' }),
+  };
 
   async run(): Promise<ImageRmResult> {
     const { argv, flags } = await this.parse(ImageRm);

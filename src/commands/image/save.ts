@@ -16,7 +16,9 @@ export default class ImageSave extends TvctlCommand<ImageSaveResult> {
   static override description = 'write images as an OCI image layout tar (also loadable by docker load, skopeo, umoci)';
   static override strict = false;
   static override args = { image: Args.string({ description: 'image name[:tag] or id', required: true }) };
-  static override flags = { output: Flags.string({ char: 'o', description: 'output file (default: stdout, if it is not a terminal)' }) };
+  static override flags = {
+    output: Flags.string({ char: 'o', description: 'output file (default: stdout, if it is not a terminal)' }),
+  };
 
   async run(): Promise<ImageSaveResult> {
     const { argv, flags } = await this.parse(ImageSave);
@@ -38,7 +40,8 @@ export default class ImageSave extends TvctlCommand<ImageSaveResult> {
     }
     const images = [...picked.values()];
     if (!flags.output) {
-      if (process.stdout.isTTY) throw new TvctlError('BAD_USAGE', 'refusing to write an archive to a terminal; use -o FILE or redirect stdout');
+      if (process.stdout.isTTY)
+        throw new TvctlError('BAD_USAGE', 'refusing to write an archive to a terminal; use -o FILE or redirect stdout');
       if (this.jsonEnabled()) throw new TvctlError('BAD_USAGE', '--json needs -o FILE');
       const r = await saveImages(store, images, 1);
       return { output: '-', images: images.map((i) => i.img.id), bytes: r.bytes };

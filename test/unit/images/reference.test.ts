@@ -20,7 +20,12 @@ describe('image references', () => {
 
 describe('images table helpers', () => {
   const rows = imageRows([
-    { id: 'sha256:' + 'a'.repeat(64), repoTags: ['demo:latest', 'my/app:1'], created: '2024-01-01T00:00:00Z', size: 1_982_449 },
+    {
+      id: 'sha256:' + 'a'.repeat(64),
+      repoTags: ['demo:latest', 'my/app:1'],
+      created: '2024-01-01T00:00:00Z',
+      size: 1_982_449,
+    },
     { id: 'sha256:' + 'b'.repeat(64), repoTags: [], created: '2024-01-01T00:00:00Z', size: 10 },
   ]);
   it('has one row per tag and a <none> row for dangling images', () => {

@@ -1,4 +1,15 @@
-import { mkdtempSync, readFileSync, readlinkSync, lstatSync, readdirSync, existsSync, statSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  lstatSync,
+  readdirSync,
+  existsSync,
+  statSync,
+  mkdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -85,14 +96,26 @@ describe('unpackLayer', () => {
   });
 
   it('keeps absolute entries inside the layer', async () => {
-    await unpack(makeTar([{ path: `${outside}/abs`, data: 'x' }, { path: '/etc/x', data: 'y' }]));
+    await unpack(
+      makeTar([
+        { path: `${outside}/abs`, data: 'x' },
+        { path: '/etc/x', data: 'y' },
+      ]),
+    );
     expect(readFileSync(join(dest, outside.slice(1), 'abs'), 'utf8')).toBe('x');
     expect(readFileSync(join(dest, 'etc/x'), 'utf8')).toBe('y');
     outsideUntouched();
   });
 
   it('fails on .. escapes without writing outside', async () => {
-    await expect(unpack(makeTar([{ path: 'ok', data: '1' }, { path: '../outside/evil', data: 'x' }]))).rejects.toThrow(/points outside the layer/);
+    await expect(
+      unpack(
+        makeTar([
+          { path: 'ok', data: '1' },
+          { path: '../outside/evil', data: 'x' },
+        ]),
+      ),
+    ).rejects.toThrow(/points outside the layer/);
     outsideUntouched();
   });
 
@@ -115,16 +138,30 @@ describe('unpackLayer', () => {
   });
 
   it('replaces a symlink by a later file entry instead of following it', async () => {
-    await unpack(makeTar([{ path: 'f', type: 'SymbolicLink', linkpath: join(outside, 'target') }, { path: 'f', data: 'mine' }]));
+    await unpack(
+      makeTar([
+        { path: 'f', type: 'SymbolicLink', linkpath: join(outside, 'target') },
+        { path: 'f', data: 'mine' },
+      ]),
+    );
     expect(lstatSync(join(dest, 'f')).isFile()).toBe(true);
     outsideUntouched();
   });
 
   it('refuses hard links to anything outside the layer or not earlier in it', async () => {
-    await expect(unpack(makeTar([{ path: 'h', type: 'Link', linkpath: '../outside/x' }]))).rejects.toThrow(/outside the layer/);
-    await expect(unpack(makeTar([{ path: 'h', type: 'Link', linkpath: '/etc/passwd' }]))).rejects.toThrow(/not a file earlier in this layer/);
+    await expect(unpack(makeTar([{ path: 'h', type: 'Link', linkpath: '../outside/x' }]))).rejects.toThrow(
+      /outside the layer/,
+    );
+    await expect(unpack(makeTar([{ path: 'h', type: 'Link', linkpath: '/etc/passwd' }]))).rejects.toThrow(
+      /not a file earlier in this layer/,
+    );
     await expect(
-      unpack(makeTar([{ path: 's', type: 'SymbolicLink', linkpath: '/etc' }, { path: 'h', type: 'Link', linkpath: 's/passwd' }])),
+      unpack(
+        makeTar([
+          { path: 's', type: 'SymbolicLink', linkpath: '/etc' },
+          { path: 'h', type: 'Link', linkpath: 's/passwd' },
+        ]),
+      ),
     ).rejects.toThrow(/not a file earlier in this layer/);
     expect(existsSync(join(dest, 'h'))).toBe(false);
     outsideUntouched();
