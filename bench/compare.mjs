@@ -24,7 +24,8 @@ try {
   if (kernel) {
     mkdirSync(join(roots.env.TVCTL_DATA, 'kernels'), { recursive: true });
     symlinkSync(kernel, join(roots.env.TVCTL_DATA, 'kernels', 'vmlinuz'));
-    if (existsSync(`${kernel}.version`)) symlinkSync(`${kernel}.version`, join(roots.env.TVCTL_DATA, 'kernels', 'vmlinuz.version'));
+    if (existsSync(`${kernel}.version`))
+      symlinkSync(`${kernel}.version`, join(roots.env.TVCTL_DATA, 'kernels', 'vmlinuz.version'));
   }
   const args = ['compare', '--runs', String(runs), ...(report ? ['--report', report] : []), 'demo', '--', ...cmd];
   const cpu = cpus()[0]?.model ?? 'unknown CPU';

@@ -29,4 +29,6 @@ console.log(`runs: ${runs} each, interleaved; medians`);
 console.log(`node -e 0                              ${fmt(m.node)}`);
 console.log(`runc run (true)                        ${fmt(m.runc)}`);
 console.log(`tvctl run --rm --network none demo true ${fmt(m.tvNone)}   ratio ${(m.tvNone / m.runc).toFixed(2)}x runc`);
-console.log(`tvctl run --rm demo true (bridge)       ${fmt(m.tvBridge)}   ratio ${(m.tvBridge / m.runc).toFixed(2)}x runc`);
+console.log(
+  `tvctl run --rm demo true (bridge)       ${fmt(m.tvBridge)}   ratio ${(m.tvBridge / m.runc).toFixed(2)}x runc`,
+);

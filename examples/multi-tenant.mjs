@@ -21,7 +21,12 @@ for (let i = 0; i < tenants; i++) {
   ids.push(id);
 }
 const running = (await rt.list()).filter((c) => ids.includes(c.id));
-console.log(`${running.length}/${tenants} tenants running:`, running.map((c) => `${c.name} (pid ${c.state.pid})`).join(', '));
+console.log(
+  `${running.length}/${tenants} tenants running:`,
+  running.map((c) => `${c.name} (pid ${c.state.pid})`).join(', '),
+);
 for (const id of ids) await rt.remove(id, { force: true });
-console.log(`removed ${ids.length} tenants; ${(await rt.list({ all: true })).filter((c) => ids.includes(c.id)).length} left`);
+console.log(
+  `removed ${ids.length} tenants; ${(await rt.list({ all: true })).filter((c) => ids.includes(c.id)).length} left`,
+);
 if (running.length !== tenants) process.exit(1);

@@ -2,7 +2,13 @@
  * tvctl's typed API: `import { Runtime } from 'tvctl'`. The same operations as the CLI, without paying a
  * process start per call — for hosting providers scripting many tenants.
  */
-export { Runtime, type RuntimeOptions, type StartOptions, type StartResult, type ExecOptions } from './runtime/runtime.js';
+export {
+  Runtime,
+  type RuntimeOptions,
+  type StartOptions,
+  type StartResult,
+  type ExecOptions,
+} from './runtime/runtime.js';
 export type {
   ContainerInfo,
   ContainerOptions,

@@ -21,6 +21,7 @@ export function detectCgroupMode(root = '/sys/fs/cgroup'): CgroupMode {
     throw new TvctlError('NO_CGROUPS', `cgroup file system not found at ${root}; mount cgroups (v1 or v2) first`);
   }
   const hasV1 = entries.some((e) => e.split(',').some((c) => (V1_CONTROLLERS as readonly string[]).includes(c)));
-  if (!hasV1) throw new TvctlError('NO_CGROUPS', `no cgroup controllers found under ${root}; mount cgroups (v1 or v2) first`);
+  if (!hasV1)
+    throw new TvctlError('NO_CGROUPS', `no cgroup controllers found under ${root}; mount cgroups (v1 or v2) first`);
   return existsSync(join(root, 'unified', 'cgroup.controllers')) ? 'hybrid' : 'v1';
 }

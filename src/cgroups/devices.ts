@@ -33,6 +33,10 @@ export function formatDeviceRule(r: DeviceRule): string {
 }
 
 /** argv for native/cgdev: attach a BPF_PROG_TYPE_CGROUP_DEVICE allowlist program to a cgroup2 dir. */
-export function buildCgdevArgv(binary: string, cgroupDir: string, rules: readonly DeviceRule[]): { file: string; args: string[] } {
+export function buildCgdevArgv(
+  binary: string,
+  cgroupDir: string,
+  rules: readonly DeviceRule[],
+): { file: string; args: string[] } {
   return { file: binary, args: ['attach', cgroupDir, ...rules.map(formatDeviceRule)] };
 }

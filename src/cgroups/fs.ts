@@ -176,10 +176,14 @@ export async function killAll(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const pids = new Set<number>();
-    for (const text of await Promise.all(procsFiles.map((f) => readOptional(fs, f)))) for (const p of parsePids(text)) pids.add(p);
+    for (const text of await Promise.all(procsFiles.map((f) => readOptional(fs, f))))
+      for (const p of parsePids(text)) pids.add(p);
     if (pids.size === 0) return;
     if (Date.now() > deadline) {
-      throw new TvctlError('CGROUP_KILL', `tasks ${[...pids].slice(0, 5).join(', ')} survived SIGKILL in ${procsFiles[0] ?? ''}`);
+      throw new TvctlError(
+        'CGROUP_KILL',
+        `tasks ${[...pids].slice(0, 5).join(', ')} survived SIGKILL in ${procsFiles[0] ?? ''}`,
+      );
     }
     if (hooks.freeze) await hooks.freeze().catch(() => undefined);
     for (const pid of pids) {

@@ -20,7 +20,13 @@ export type { CgroupFs } from './fs.js';
 export const DEFAULT_CGROUP_ROOT = '/sys/fs/cgroup';
 
 export function createCgroupManager(
-  opts: { root?: string; mode?: CgroupMode; parent?: string; fs?: CgroupFs; attachDeviceFilter?: DeviceFilterAttacher } = {},
+  opts: {
+    root?: string;
+    mode?: CgroupMode;
+    parent?: string;
+    fs?: CgroupFs;
+    attachDeviceFilter?: DeviceFilterAttacher;
+  } = {},
 ): CgroupManager {
   const root = opts.root ?? DEFAULT_CGROUP_ROOT;
   const mode = opts.mode ?? detectCgroupMode(root);

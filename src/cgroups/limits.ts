@@ -48,7 +48,10 @@ const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1
 export function parseBytes(value: string, flag = 'memory'): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)(?:i?b)?\s*$/i.exec(value);
   if (!m) {
-    throw new TvctlError('BAD_LIMIT', `invalid --${flag} value "${value}": use a number with an optional unit b, k, m or g (e.g. 32m)`);
+    throw new TvctlError(
+      'BAD_LIMIT',
+      `invalid --${flag} value "${value}": use a number with an optional unit b, k, m or g (e.g. 32m)`,
+    );
   }
   const unit = UNITS[(m[2] ?? '').toLowerCase()] ?? 1;
   const bytes = Math.floor(Number(m[1]) * unit);
@@ -102,7 +105,8 @@ export function parseLimits(flags: LimitFlags, opts: { forUpdate?: boolean; host
 
   if (flags.memory !== undefined) {
     const mem = parseBytes(flags.memory, 'memory');
-    if (mem !== 0 && mem < MIN_MEMORY) throw new TvctlError('BAD_LIMIT', 'minimum memory limit allowed is 6MB (--memory)');
+    if (mem !== 0 && mem < MIN_MEMORY)
+      throw new TvctlError('BAD_LIMIT', 'minimum memory limit allowed is 6MB (--memory)');
     if (mem > 0) limits.memory = mem;
   }
   if (flags.memorySwap !== undefined) {
@@ -127,7 +131,10 @@ export function parseLimits(flags: LimitFlags, opts: { forUpdate?: boolean; host
       throw new TvctlError('BAD_LIMIT', 'minimum memory reservation allowed is 6MB (--memory-reservation)');
     }
     if (res > 0 && limits.memory !== undefined && res > limits.memory) {
-      throw new TvctlError('BAD_LIMIT', 'the memory limit (-m) can not be less than the memory reservation limit (--memory-reservation)');
+      throw new TvctlError(
+        'BAD_LIMIT',
+        'the memory limit (-m) can not be less than the memory reservation limit (--memory-reservation)',
+      );
     }
     if (res > 0) limits.memoryReservation = res;
   }
@@ -135,10 +142,14 @@ export function parseLimits(flags: LimitFlags, opts: { forUpdate?: boolean; host
   if (flags.cpus !== undefined) {
     const text = flags.cpus.trim();
     const cpus = /^\d+(\.\d+)?$|^\.\d+$/.test(text) ? Number(text) : NaN;
-    if (!Number.isFinite(cpus)) throw new TvctlError('BAD_LIMIT', `invalid --cpus "${flags.cpus}": use a number such as 0.5`);
+    if (!Number.isFinite(cpus))
+      throw new TvctlError('BAD_LIMIT', `invalid --cpus "${flags.cpus}": use a number such as 0.5`);
     if (cpus !== 0) {
       if (cpus < 0.01 || cpus > hostCpus) {
-        throw new TvctlError('BAD_LIMIT', `range of CPUs is from 0.01 to ${hostCpus}.00, as there are only ${hostCpus} CPUs available (--cpus)`);
+        throw new TvctlError(
+          'BAD_LIMIT',
+          `range of CPUs is from 0.01 to ${hostCpus}.00, as there are only ${hostCpus} CPUs available (--cpus)`,
+        );
       }
       limits.cpuPeriod = CPU_PERIOD_DEFAULT;
       limits.cpuQuota = cpusToQuota(cpus);
@@ -148,7 +159,10 @@ export function parseLimits(flags: LimitFlags, opts: { forUpdate?: boolean; host
   }
   if (flags.cpuShares !== undefined) {
     if (!Number.isInteger(flags.cpuShares) || flags.cpuShares < 0) {
-      throw new TvctlError('BAD_LIMIT', `invalid --cpu-shares ${flags.cpuShares}: use a positive integer (default 1024)`);
+      throw new TvctlError(
+        'BAD_LIMIT',
+        `invalid --cpu-shares ${flags.cpuShares}: use a positive integer (default 1024)`,
+      );
     }
     if (flags.cpuShares > 0) {
       limits.cpuShares = Math.min(CPU_SHARES_MAX, Math.max(CPU_SHARES_MIN, flags.cpuShares));
@@ -158,12 +172,16 @@ export function parseLimits(flags: LimitFlags, opts: { forUpdate?: boolean; host
     const cpus = parseCpuList(flags.cpusetCpus);
     const bad = cpus.filter((c) => c >= hostCpus);
     if (bad.length > 0) {
-      throw new TvctlError('BAD_LIMIT', `requested CPUs are not available - requested ${flags.cpusetCpus}, available: 0-${hostCpus - 1}`);
+      throw new TvctlError(
+        'BAD_LIMIT',
+        `requested CPUs are not available - requested ${flags.cpusetCpus}, available: 0-${hostCpus - 1}`,
+      );
     }
     limits.cpusetCpus = flags.cpusetCpus.trim();
   }
   if (flags.pidsLimit !== undefined) {
-    if (!Number.isInteger(flags.pidsLimit)) throw new TvctlError('BAD_LIMIT', `invalid --pids-limit ${flags.pidsLimit}: use an integer`);
+    if (!Number.isInteger(flags.pidsLimit))
+      throw new TvctlError('BAD_LIMIT', `invalid --pids-limit ${flags.pidsLimit}: use an integer`);
     limits.pidsLimit = flags.pidsLimit > 0 ? flags.pidsLimit : -1;
   }
   return limits;

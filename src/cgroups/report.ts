@@ -62,7 +62,11 @@ export function parseNetDev(text: string): { rx: number; tx: number } {
     if (colon < 0) continue;
     const iface = line.slice(0, colon).trim();
     if (iface === 'lo' || iface === '') continue;
-    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    const f = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     if (f.length < 9) continue;
     rx += f[0] ?? 0;
     tx += f[8] ?? 0;
@@ -95,7 +99,16 @@ export function formatDecimalBytes(bytes: number): string {
   return scaled(bytes, 1000, ['B', 'kB', 'MB', 'GB', 'TB', 'PB'], 3);
 }
 
-export const STATS_HEADERS = ['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS'] as const;
+export const STATS_HEADERS = [
+  'CONTAINER ID',
+  'NAME',
+  'CPU %',
+  'MEM USAGE / LIMIT',
+  'MEM %',
+  'NET I/O',
+  'BLOCK I/O',
+  'PIDS',
+] as const;
 
 export function formatStatsCells(r: StatsRow, idWidth = 12): string[] {
   const pair = (a: number | null, b: number | null): string =>

@@ -22,7 +22,6 @@ import {
 import type { CgroupHandle, CgroupLimits, CgroupManager, CgroupMode, CgroupStats } from './types.js';
 import { attachDeviceFilter, type DeviceFilterAttacher } from './v2.js';
 
-
 /**
  * cgroup v1 (and hybrid: v1 controllers plus the cgroup2 tree at root/unified, which the container also
  * joins so it gets a v2 cgroup for cgroup.kill and the cgroup namespace). One dir per hierarchy:
@@ -40,7 +39,13 @@ export class CgroupV1Manager implements CgroupManager {
   /** the dir under each hierarchy root that holds all container cgroups */
   readonly parent: string;
 
-  constructor(opts: { root: string; mode: 'v1' | 'hybrid'; parent?: string; fs?: CgroupFs; attachDeviceFilter?: DeviceFilterAttacher }) {
+  constructor(opts: {
+    root: string;
+    mode: 'v1' | 'hybrid';
+    parent?: string;
+    fs?: CgroupFs;
+    attachDeviceFilter?: DeviceFilterAttacher;
+  }) {
     this.root = opts.root;
     this.parent = opts.parent ?? DEFAULT_PARENT;
     checkId(this.parent);
@@ -91,13 +96,16 @@ export class CgroupV1Manager implements CgroupManager {
     const handle = this.open(id);
     try {
       // Hierarchies are independent: set them up side by side (this is on every container's start path).
-      await Promise.all([...this.hierarchies, ...(this.unified !== null ? [this.unified] : [])].map((h) => this.ensureParent(h)));
+      await Promise.all(
+        [...this.hierarchies, ...(this.unified !== null ? [this.unified] : [])].map((h) => this.ensureParent(h)),
+      );
       await Promise.all(
         handle.dirs.map(async (d) => {
           try {
             await mkdirUnderParent(this.fs, d, () => this.ensureParent(dirname(dirname(d))));
           } catch (err) {
-            if (isErrno(err, 'EEXIST')) throw new TvctlError('CGROUP_EXISTS', `cgroup ${d} already exists`, 125, { cause: err });
+            if (isErrno(err, 'EEXIST'))
+              throw new TvctlError('CGROUP_EXISTS', `cgroup ${d} already exists`, 125, { cause: err });
             throw err;
           }
         }),
@@ -149,7 +157,8 @@ export class CgroupV1Manager implements CgroupManager {
     const dev = this.dir('devices', id);
     if (dev !== null) {
       await writeControl(this.fs, join(dev, 'devices.deny'), 'a');
-      for (const r of DEFAULT_DEVICE_RULES) await writeControl(this.fs, join(dev, 'devices.allow'), formatDeviceRule(r));
+      for (const r of DEFAULT_DEVICE_RULES)
+        await writeControl(this.fs, join(dev, 'devices.allow'), formatDeviceRule(r));
       return;
     }
     // Hybrid host without the v1 devices controller: the cgroup2 device filter still applies to the task.
@@ -158,7 +167,10 @@ export class CgroupV1Manager implements CgroupManager {
       await this.attach(u, DEFAULT_DEVICE_RULES);
       return;
     }
-    throw new TvctlError('NO_DEVICE_CGROUP', 'no devices cgroup controller on this host: device access cannot be restricted');
+    throw new TvctlError(
+      'NO_DEVICE_CGROUP',
+      'no devices cgroup controller on this host: device access cannot be restricted',
+    );
   }
 
   async update(id: string, limits: CgroupLimits): Promise<void> {
@@ -269,10 +281,12 @@ export class CgroupV1Manager implements CgroupManager {
           },
     );
     // Deepest first within a hierarchy; the hierarchies themselves side by side.
-    await Promise.all(present.map(async (top) => {
-      for (const d of all.filter((x) => x === top || x.startsWith(`${top}/`)).reverse()) await removeDir(this.fs, d);
-      await removeParentIfEmpty(this.fs, dirname(top));
-    }));
+    await Promise.all(
+      present.map(async (top) => {
+        for (const d of all.filter((x) => x === top || x.startsWith(`${top}/`)).reverse()) await removeDir(this.fs, d);
+        await removeParentIfEmpty(this.fs, dirname(top));
+      }),
+    );
   }
 
   async pids(id: string): Promise<number[]> {
@@ -308,7 +322,10 @@ export class CgroupV1Manager implements CgroupManager {
     const usage = Number((await read('memory', 'memory.usage_in_bytes'))?.trim() ?? 0);
     const mstat = parseKeyValues((await read('memory', 'memory.stat')) ?? '');
     const inactive = mstat.get('total_inactive_file') ?? mstat.get('inactive_file') ?? 0;
-    const blk = parseBlkio((await read('blkio', 'blkio.throttle.io_service_bytes_recursive')) ?? (await read('blkio', 'blkio.throttle.io_service_bytes')));
+    const blk = parseBlkio(
+      (await read('blkio', 'blkio.throttle.io_service_bytes_recursive')) ??
+        (await read('blkio', 'blkio.throttle.io_service_bytes')),
+    );
     return {
       cpuUsageNs: Number((await read('cpuacct', 'cpuacct.usage'))?.trim() ?? 0),
       memoryUsageBytes: inactive < usage ? usage - inactive : usage,

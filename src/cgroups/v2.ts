@@ -19,7 +19,14 @@ import {
   type CgroupFs,
 } from './fs.js';
 import { sharesToWeight } from './limits.js';
-import { DEFAULT_PARENT, type CgroupHandle, type CgroupLimits, type CgroupManager, type CgroupMode, type CgroupStats } from './types.js';
+import {
+  DEFAULT_PARENT,
+  type CgroupHandle,
+  type CgroupLimits,
+  type CgroupManager,
+  type CgroupMode,
+  type CgroupStats,
+} from './types.js';
 
 const WANTED_CONTROLLERS = ['cpu', 'cpuset', 'memory', 'pids', 'io'];
 
@@ -33,7 +40,10 @@ export function cgdevPath(): string {
 export const attachDeviceFilter: DeviceFilterAttacher = async (cgroupDir, rules) => {
   const bin = cgdevPath();
   if (!existsSync(bin)) {
-    throw new TvctlError('NO_CGDEV', `${bin} is missing: build it with "make -C native" (needed to restrict devices on cgroup v2)`);
+    throw new TvctlError(
+      'NO_CGDEV',
+      `${bin} is missing: build it with "make -C native" (needed to restrict devices on cgroup v2)`,
+    );
   }
   const { runCommand } = await import('../util/exec.js');
   await runCommand(buildCgdevArgv(bin, cgroupDir, rules));
@@ -82,7 +92,8 @@ export class CgroupV2Manager implements CgroupManager {
         await this.enableControllers(parent);
       });
     } catch (err) {
-      if (isErrno(err, 'EEXIST')) throw new TvctlError('CGROUP_EXISTS', `cgroup ${d} already exists`, 125, { cause: err });
+      if (isErrno(err, 'EEXIST'))
+        throw new TvctlError('CGROUP_EXISTS', `cgroup ${d} already exists`, 125, { cause: err });
       throw err;
     }
     try {
@@ -107,7 +118,8 @@ export class CgroupV2Manager implements CgroupManager {
 
   async update(id: string, limits: CgroupLimits): Promise<void> {
     const d = this.dir(id);
-    if (!(await this.fs.exists(d))) throw new TvctlError('NO_CGROUP', `cgroup of container ${id} not found (is it running?)`);
+    if (!(await this.fs.exists(d)))
+      throw new TvctlError('NO_CGROUP', `cgroup of container ${id} not found (is it running?)`);
     await this.applyLimits(d, limits);
   }
 
@@ -172,7 +184,8 @@ export class CgroupV2Manager implements CgroupManager {
 
   async stats(id: string): Promise<CgroupStats> {
     const d = this.dir(id);
-    if (!(await this.fs.exists(d))) throw new TvctlError('NO_CGROUP', `cgroup of container ${id} not found (is it running?)`);
+    if (!(await this.fs.exists(d)))
+      throw new TvctlError('NO_CGROUP', `cgroup of container ${id} not found (is it running?)`);
     const read = (f: string): Promise<string | null> => readOptional(this.fs, join(d, f));
     const cpu = parseKeyValues((await read('cpu.stat')) ?? '');
     const usage = Number((await read('memory.current'))?.trim() ?? 0);

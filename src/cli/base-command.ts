@@ -43,7 +43,10 @@ function parseErrorCode(err: Error): string {
 }
 
 function oneLine(msg: string): string {
-  const lines = msg.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = msg
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   // oclif parse errors span several lines ("Nonexistent flag: --x\nSee more help with --help"): keep the gist.
   return lines.filter((l) => !l.startsWith('See more help')).join('; ');
 }

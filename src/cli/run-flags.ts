@@ -8,7 +8,11 @@ export const containerFlags = {
   rm: Flags.boolean({ description: 'remove the container when it exits' }),
   interactive: Flags.boolean({ char: 'i', description: 'keep STDIN open' }),
   tty: Flags.boolean({ char: 't', description: 'allocate a pseudo-TTY' }),
-  env: Flags.string({ char: 'e', description: 'set environment variables (KEY=VALUE, or KEY to copy ours)', multiple: true }),
+  env: Flags.string({
+    char: 'e',
+    description: 'set environment variables (KEY=VALUE, or KEY to copy ours)',
+    multiple: true,
+  }),
   'env-file': Flags.string({ description: 'read environment variables from a file', multiple: true }),
   workdir: Flags.string({ char: 'w', description: 'working directory inside the container' }),
   user: Flags.string({ char: 'u', description: 'username or UID (format: <name|uid>[:<group|gid>])' }),
@@ -29,8 +33,15 @@ export const containerFlags = {
   'cpu-shares': Flags.integer({ char: 'c', description: 'CPU shares (relative weight)' }),
   'cpuset-cpus': Flags.string({ description: 'CPUs in which to allow execution (0-3, 0,1)' }),
   'pids-limit': Flags.integer({ description: "tune the container's pids limit (-1 for unlimited)" }),
-  network: Flags.string({ description: 'connect the container to a network: none, host, bridge or NAME', aliases: ['net'] }),
-  publish: Flags.string({ char: 'p', description: "publish a container's port to the host ([IP:]HOST:CTR[/tcp|udp])", multiple: true }),
+  network: Flags.string({
+    description: 'connect the container to a network: none, host, bridge or NAME',
+    aliases: ['net'],
+  }),
+  publish: Flags.string({
+    char: 'p',
+    description: "publish a container's port to the host ([IP:]HOST:CTR[/tcp|udp])",
+    multiple: true,
+  }),
   'publish-all': Flags.boolean({ char: 'P', description: 'publish all exposed ports to random ports' }),
   'add-host': Flags.string({ description: 'add a custom host-to-IP mapping (host:ip)', multiple: true }),
   dns: Flags.string({ description: 'set custom DNS servers', multiple: true }),
@@ -43,7 +54,8 @@ export function parseVolume(spec: string): VolumeMount {
     throw new TvctlError('INVALID_VOLUME', `invalid volume specification "${spec}": expected HOST:CONTAINER[:ro]`);
   }
   const mode = parts[2] ?? 'rw';
-  if (mode !== 'ro' && mode !== 'rw') throw new TvctlError('INVALID_VOLUME', `invalid volume mode "${mode}" in "${spec}": use ro or rw`);
+  if (mode !== 'ro' && mode !== 'rw')
+    throw new TvctlError('INVALID_VOLUME', `invalid volume mode "${mode}" in "${spec}": use ro or rw`);
   return { source: parts[0], destination: parts[1], readonly: mode === 'ro' };
 }
 
@@ -54,10 +66,17 @@ export function parseRestart(spec: string): RestartPolicy {
   if ((name === 'always' || name === 'unless-stopped') && count === undefined) return { name: 'always' };
   if (name === 'on-failure') {
     const n = count === undefined ? 0 : Number(count);
-    if (!Number.isInteger(n) || n < 0) throw new TvctlError('INVALID_RESTART', `invalid restart policy "${spec}": max-retries must be a non-negative integer`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new TvctlError(
+        'INVALID_RESTART',
+        `invalid restart policy "${spec}": max-retries must be a non-negative integer`,
+      );
     return { name: 'on-failure', maximumRetryCount: n };
   }
-  throw new TvctlError('INVALID_RESTART', `invalid restart policy "${spec}": use no, always or on-failure[:max-retries]`);
+  throw new TvctlError(
+    'INVALID_RESTART',
+    `invalid restart policy "${spec}": use no, always or on-failure[:max-retries]`,
+  );
 }
 
 export function parseLabels(entries: readonly string[]): Record<string, string> {

@@ -30,7 +30,8 @@ export function splitRunArgv(
       const eq = tok.indexOf('=');
       const name = tok.slice(2, eq < 0 ? undefined : eq);
       const f = flags[name];
-      if (!f) head.push(tok); // unknown: let the parser report it
+      if (!f)
+        head.push(tok); // unknown: let the parser report it
       else if (!f.takesValue || eq >= 0) head.push(tok);
       else if (i + 1 >= argv.length) throw new TvctlError('BAD_USAGE', `flag needs an argument: --${name}`);
       else push(name, argv[++i]!);

@@ -25,8 +25,17 @@ export default class Compare extends TvctlCommand<CompareResult> {
     '<%= config.bin %> compare --engines container,qemu --json demo -- true',
   ];
   static override flags = {
-    runs: Flags.integer({ char: 'n', description: 'measured runs per mode (after one warm-up)', default: 5, min: 1, max: 1000 }),
-    engines: Flags.string({ description: `modes to run, comma-separated (${ALL_MODES.join(',')})`, default: ALL_MODES.join(',') }),
+    runs: Flags.integer({
+      char: 'n',
+      description: 'measured runs per mode (after one warm-up)',
+      default: 5,
+      min: 1,
+      max: 1000,
+    }),
+    engines: Flags.string({
+      description: `modes to run, comma-separated (${ALL_MODES.join(',')})`,
+      default: ALL_MODES.join(','),
+    }),
     report: Flags.string({ description: 'write a self-contained HTML report (inline SVG charts) to this file' }),
   };
   static override args = { image: Args.string({ description: 'image name, ID or ID prefix' }) };
@@ -40,19 +49,29 @@ export default class Compare extends TvctlCommand<CompareResult> {
     if (dd >= 0) {
       head = this.argv.slice(0, dd);
       cmd = this.argv.slice(dd + 1);
-      const split = splitRunArgv(head, flagShapes({ ...Compare.flags, ...Compare.baseFlags, json: { type: 'boolean' } }));
+      const split = splitRunArgv(
+        head,
+        flagShapes({ ...Compare.flags, ...Compare.baseFlags, json: { type: 'boolean' } }),
+      );
       head = split.head;
       image = split.image;
-      if (split.cmd.length) throw new TvctlError('BAD_USAGE', `unexpected arguments before "--": ${split.cmd.join(' ')}`);
+      if (split.cmd.length)
+        throw new TvctlError('BAD_USAGE', `unexpected arguments before "--": ${split.cmd.join(' ')}`);
     } else {
-      const split = splitRunArgv(this.argv, flagShapes({ ...Compare.flags, ...Compare.baseFlags, json: { type: 'boolean' } }));
+      const split = splitRunArgv(
+        this.argv,
+        flagShapes({ ...Compare.flags, ...Compare.baseFlags, json: { type: 'boolean' } }),
+      );
       head = split.head;
       image = split.image;
       cmd = split.cmd;
     }
     const { flags } = await this.parse(Compare, head);
     if (image === undefined || cmd.length === 0) {
-      throw new TvctlError('BAD_USAGE', '"tvctl compare" needs an image and a command: tvctl compare [OPTIONS] IMAGE -- CMD [ARG...]');
+      throw new TvctlError(
+        'BAD_USAGE',
+        '"tvctl compare" needs an image and a command: tvctl compare [OPTIONS] IMAGE -- CMD [ARG...]',
+      );
     }
     let engines: ModeId[];
     try {

@@ -14,9 +14,13 @@ export default class Create extends TvctlCommand<{ id: string }> {
   static override args = { image: Args.string({ description: 'image name, ID or ID prefix' }) };
 
   async run(): Promise<{ id: string }> {
-    const split = splitRunArgv(this.argv, flagShapes({ ...Create.flags, ...Create.baseFlags, json: { type: 'boolean' } }));
+    const split = splitRunArgv(
+      this.argv,
+      flagShapes({ ...Create.flags, ...Create.baseFlags, json: { type: 'boolean' } }),
+    );
     const { flags } = await this.parse(Create, parserArgv(split));
-    if (split.image === undefined) throw new TvctlError('BAD_USAGE', '"tvctl create" requires at least 1 argument', 125);
+    if (split.image === undefined)
+      throw new TvctlError('BAD_USAGE', '"tvctl create" requires at least 1 argument', 125);
     const runtime = new Runtime({ roots: this.roots(flags) });
     const info = await runtime.create(await containerOptionsFromFlags(flags, split.image, split.cmd));
     if (!this.jsonEnabled()) this.log(info.id);

@@ -6,7 +6,8 @@ import { resolveEnvArgs } from '../runtime/process.js';
 import { Runtime } from '../runtime/runtime.js';
 
 export default class Exec extends TvctlCommand<{ exitCode: number }> {
-  static override description = 'run a command in a running container (same capabilities, no_new_privs and seccomp as its process)';
+  static override description =
+    'run a command in a running container (same capabilities, no_new_privs and seccomp as its process)';
   static override usage = 'exec [OPTIONS] CONTAINER COMMAND [ARG...]';
   static override strict = false;
   static override flags = {
@@ -22,7 +23,11 @@ export default class Exec extends TvctlCommand<{ exitCode: number }> {
     const split = splitRunArgv(this.argv, flagShapes({ ...Exec.flags, ...Exec.baseFlags, json: { type: 'boolean' } }));
     const { flags } = await this.parse(Exec, parserArgv(split));
     if (split.image === undefined || split.cmd.length === 0) {
-      throw new TvctlError('BAD_USAGE', '"tvctl exec" requires at least 2 arguments: tvctl exec [OPTIONS] CONTAINER COMMAND [ARG...]', 1);
+      throw new TvctlError(
+        'BAD_USAGE',
+        '"tvctl exec" requires at least 2 arguments: tvctl exec [OPTIONS] CONTAINER COMMAND [ARG...]',
+        1,
+      );
     }
     const runtime = new Runtime({ roots: this.roots(flags) });
     const ignore = (): void => undefined;

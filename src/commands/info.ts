@@ -32,7 +32,8 @@ const KIND_LABEL: Record<KvmProbe['kind'], string> = {
 };
 
 export default class Info extends TvctlCommand<InfoResult> {
-  static override description = 'show what this host offers: KVM (hardware-assisted, software PVM or none) and the VM engines that work';
+  static override description =
+    'show what this host offers: KVM (hardware-assisted, software PVM or none) and the VM engines that work';
 
   async run(): Promise<InfoResult> {
     const { flags } = await this.parse(Info);
@@ -53,11 +54,17 @@ export default class Info extends TvctlCommand<InfoResult> {
         .map(([k]) => k);
       this.log(`Kernel:        ${result.host.kernel} (${result.host.arch})`);
       this.log(`KVM:           ${KIND_LABEL[kvm.kind]}`);
-      this.log(`  device:      ${d.devicePath} ${d.present ? (d.accessible ? 'present, accessible' : `present, not accessible (${d.error ?? ''})`) : 'absent'}`);
+      this.log(
+        `  device:      ${d.devicePath} ${d.present ? (d.accessible ? 'present, accessible' : `present, not accessible (${d.error ?? ''})`) : 'absent'}`,
+      );
       if (d.apiVersion >= 0) this.log(`  API version: ${d.apiVersion}${kvm.apiOk ? '' : ' (unsupported, need 12)'}`);
-      const mods = Object.entries(kvm.modules).filter(([, v]) => v).map(([k]) => k);
+      const mods = Object.entries(kvm.modules)
+        .filter(([, v]) => v)
+        .map(([k]) => k);
       this.log(`  modules:     ${mods.length ? mods.join(', ') : 'none'}`);
-      this.log(`  cpu flags:   vmx=${kvm.cpuFlags.vmx ? 'yes' : 'no'} svm=${kvm.cpuFlags.svm ? 'yes' : 'no'} hypervisor=${kvm.cpuFlags.hypervisor ? 'yes' : 'no'}`);
+      this.log(
+        `  cpu flags:   vmx=${kvm.cpuFlags.vmx ? 'yes' : 'no'} svm=${kvm.cpuFlags.svm ? 'yes' : 'no'} hypervisor=${kvm.cpuFlags.hypervisor ? 'yes' : 'no'}`,
+      );
       if (caps.length) this.log(`  extensions:  ${caps.join(' ')}`);
       this.log(`  meaning:     ${kvm.meaning}`);
       this.log('VM engines:');

@@ -4,10 +4,14 @@ import { followLog, formatRecord, parseSince, readLog, selectRecords, type LogRe
 import { Runtime } from '../runtime/runtime.js';
 
 export default class Logs extends TvctlCommand<LogRecord[]> {
-  static override description = "fetch the logs of a detached container (stdout and stderr, kept after it exits)";
+  static override description = 'fetch the logs of a detached container (stdout and stderr, kept after it exits)';
   static override flags = {
     follow: Flags.boolean({ char: 'f', description: 'follow log output' }),
-    tail: Flags.string({ char: 'n', description: 'number of lines to show from the end of the logs ("all")', default: 'all' }),
+    tail: Flags.string({
+      char: 'n',
+      description: 'number of lines to show from the end of the logs ("all")',
+      default: 'all',
+    }),
     timestamps: Flags.boolean({ char: 't', description: 'show timestamps' }),
     since: Flags.string({ description: 'show logs since a timestamp (2026-01-02T13:23:37Z) or relative (42m)' }),
   };

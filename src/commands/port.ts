@@ -5,7 +5,8 @@ import type { NetworkAttachment, PortMapping } from '../network/index.js';
 import { Runtime } from '../runtime/runtime.js';
 
 export default class Port extends TvctlCommand<PortMapping[]> {
-  static override description = 'list the published ports of a running container, or the host address of one container port';
+  static override description =
+    'list the published ports of a running container, or the host address of one container port';
   static override examples = ['<%= config.bin %> port web', '<%= config.bin %> port web 80/tcp'];
   static override args = {
     container: Args.string({ required: true, description: 'container ID, prefix or name' }),
@@ -26,12 +27,17 @@ export default class Port extends TvctlCommand<PortMapping[]> {
       const proto = (m[2] ?? 'tcp').toLowerCase();
       ports = ports.filter((p) => p.containerPort === want && p.protocol === proto);
       if (ports.length === 0) {
-        throw new TvctlError('PORT_NOT_PUBLISHED', `no public port "${want}/${proto}" published for ${args.container}`, 1);
+        throw new TvctlError(
+          'PORT_NOT_PUBLISHED',
+          `no public port "${want}/${proto}" published for ${args.container}`,
+          1,
+        );
       }
       if (!this.jsonEnabled()) for (const p of ports) this.log(`${p.hostIp}:${p.hostPort}`);
       return ports;
     }
-    if (!this.jsonEnabled()) for (const p of ports) this.log(`${p.containerPort}/${p.protocol} -> ${p.hostIp}:${p.hostPort}`);
+    if (!this.jsonEnabled())
+      for (const p of ports) this.log(`${p.containerPort}/${p.protocol} -> ${p.hostIp}:${p.hostPort}`);
     return ports;
   }
 }

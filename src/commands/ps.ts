@@ -27,7 +27,11 @@ export default class Ps extends TvctlCommand<PsEntry[]> {
   static override flags = {
     all: Flags.boolean({ char: 'a', description: 'show all containers (default shows just running)' }),
     quiet: Flags.boolean({ char: 'q', description: 'only display container IDs' }),
-    filter: Flags.string({ char: 'f', description: 'filter output: status=, name=, label=KEY[=VALUE], id=', multiple: true }),
+    filter: Flags.string({
+      char: 'f',
+      description: 'filter output: status=, name=, label=KEY[=VALUE], id=',
+      multiple: true,
+    }),
     'no-trunc': Flags.boolean({ description: "don't truncate output" }),
   };
 
@@ -65,8 +69,12 @@ export default class Ps extends TvctlCommand<PsEntry[]> {
 
 function portsColumn(c: ContainerInfo): string {
   // While it runs, the network attachment holds the ports actually bound (a requested host port 0 is chosen).
-  const live = c.state.running ? (c.network as { ports?: ContainerInfo['hostConfig']['portBindings'] } | undefined)?.ports : undefined;
-  return (live ?? c.hostConfig.portBindings).map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ');
+  const live = c.state.running
+    ? (c.network as { ports?: ContainerInfo['hostConfig']['portBindings'] } | undefined)?.ports
+    : undefined;
+  return (live ?? c.hostConfig.portBindings)
+    .map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`)
+    .join(', ');
 }
 
 function toEntry(c: ContainerInfo): PsEntry {

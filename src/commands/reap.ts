@@ -3,7 +3,8 @@ import { TvctlCommand } from '../cli/base-command.js';
 import { Runtime } from '../runtime/runtime.js';
 
 export default class Reap extends TvctlCommand<{ id: string }> {
-  static override description = "release an exited container's cgroups and network (run by its supervisor; --rm removes it)";
+  static override description =
+    "release an exited container's cgroups and network (run by its supervisor; --rm removes it)";
   static override hidden = true;
   static override args = { container: Args.string({ required: true, description: 'container ID' }) };
 

@@ -6,7 +6,9 @@ import { Runtime } from '../runtime/runtime.js';
 export default class Restart extends TvctlCommand<string[]> {
   static override description = 'restart one or more containers';
   static override strict = false;
-  static override flags = { time: Flags.integer({ char: 't', description: 'seconds to wait before killing the container', default: 10 }) };
+  static override flags = {
+    time: Flags.integer({ char: 't', description: 'seconds to wait before killing the container', default: 10 }),
+  };
   static override args = { container: Args.string({ required: true, description: 'container ID, prefix or name' }) };
 
   async run(): Promise<string[]> {

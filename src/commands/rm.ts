@@ -6,7 +6,9 @@ import { Runtime } from '../runtime/runtime.js';
 export default class Rm extends TvctlCommand<string[]> {
   static override description = 'remove one or more containers (a running one needs --force)';
   static override strict = false;
-  static override flags = { force: Flags.boolean({ char: 'f', description: 'force the removal of a running container (uses SIGKILL)' }) };
+  static override flags = {
+    force: Flags.boolean({ char: 'f', description: 'force the removal of a running container (uses SIGKILL)' }),
+  };
   static override args = { container: Args.string({ required: true, description: 'container ID, prefix or name' }) };
 
   async run(): Promise<string[]> {

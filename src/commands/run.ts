@@ -27,7 +27,11 @@ export default class Run extends TvctlCommand<RunResult> {
     // Docker semantics: options end at the image; the rest is the command, flags included.
     const split = splitRunArgv(this.argv, flagShapes({ ...Run.flags, ...Run.baseFlags, json: { type: 'boolean' } }));
     const { flags } = await this.parse(Run, parserArgv(split));
-    if (split.image === undefined) throw new TvctlError('BAD_USAGE', '"tvctl run" requires at least 1 argument: tvctl run [OPTIONS] IMAGE [COMMAND] [ARG...]');
+    if (split.image === undefined)
+      throw new TvctlError(
+        'BAD_USAGE',
+        '"tvctl run" requires at least 1 argument: tvctl run [OPTIONS] IMAGE [COMMAND] [ARG...]',
+      );
     if (flags.detach && flags.rm === false && flags.tty && !flags.interactive) {
       // allowed, as in Docker
     }

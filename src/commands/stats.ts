@@ -20,7 +20,9 @@ export default class Stats extends TvctlCommand<StatsRow[]> {
     'no-trunc': Flags.boolean({ description: "don't truncate output" }),
     all: Flags.boolean({ char: 'a', description: 'show all containers (default shows just running)' }),
   };
-  static override args = { container: Args.string({ required: false, description: 'container ID, prefix or name (default: all running)' }) };
+  static override args = {
+    container: Args.string({ required: false, description: 'container ID, prefix or name (default: all running)' }),
+  };
 
   async run(): Promise<StatsRow[]> {
     const { argv, flags } = await this.parse(Stats);
@@ -59,7 +61,10 @@ export default class Stats extends TvctlCommand<StatsRow[]> {
           rows.push(buildStatsRow(c, prev.get(c.id) ?? null, cur, wallNs, totalmem(), await netIo(c)));
         }
         if (!this.jsonEnabled()) {
-          const table = formatTable(STATS_HEADERS, rows.map((r) => formatStatsCells(r, idWidth)));
+          const table = formatTable(
+            STATS_HEADERS,
+            rows.map((r) => formatStatsCells(r, idWidth)),
+          );
           // Docker redraws in place on a terminal; piped output gets one table per sample.
           if (!once && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
           this.log(table);

@@ -18,7 +18,7 @@ export interface UpdateResult {
 }
 
 export default class Update extends TvctlCommand<UpdateResult[]> {
-  static override description = "update the resource limits of one or more containers (live when they run)";
+  static override description = 'update the resource limits of one or more containers (live when they run)';
   static override strict = false;
   static override flags = {
     memory: Flags.string({ char: 'm', description: 'memory limit (b, k, m, g)' }),
@@ -36,7 +36,11 @@ export default class Update extends TvctlCommand<UpdateResult[]> {
     const limitFlags = limitFlagsFromCli(flags);
     const change = parseLimits(limitFlags, { forUpdate: true });
     if (isEmptyLimits(change)) {
-      throw new TvctlError('BAD_USAGE', 'you must provide one or more flags when using this command (e.g. --memory, --cpus, --pids-limit)', 1);
+      throw new TvctlError(
+        'BAD_USAGE',
+        'you must provide one or more flags when using this command (e.g. --memory, --cpus, --pids-limit)',
+        1,
+      );
     }
     const runtime = new Runtime({ roots: this.roots(flags) });
     return eachContainer(this, argv as string[], async (ref) => {

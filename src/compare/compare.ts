@@ -9,7 +9,14 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, hostname, release } from 'node:os';
 import type { HostFacts } from '../host/facts.js';
 import type { Roots } from '../paths.js';
-import { deriveIsolation, parseMemTotal, probeCommand, parseProbeOutput, type IsolationFacts, type IsolationProbe } from './isolation.js';
+import {
+  deriveIsolation,
+  parseMemTotal,
+  probeCommand,
+  parseProbeOutput,
+  type IsolationFacts,
+  type IsolationProbe,
+} from './isolation.js';
 import { measureRun, type RunSample } from './measure.js';
 import type { ModeId, ModePlan } from './modes.js';
 import type { PrepMeasurement } from './prep.js';
@@ -80,15 +87,17 @@ export interface CompareOptions {
 }
 
 export const METHOD: CompareResult['method'] = {
-  spawn: 'each run spawns the tvctl CLI (bin/tvctl) as a user would type it, with stdin closed; every mode pays the same CLI start',
+  spawn:
+    'each run spawns the tvctl CLI (bin/tvctl) as a user would type it, with stdin closed; every mode pays the same CLI start',
   wall: 'start → exit of that tvctl process (process.hrtime), one warm-up run per mode first, then N runs interleaved across modes',
   memory:
-    'sum over the tvctl process tree of each process\'s peak RSS (VmHWM from /proc/<pid>/status, sampled every 5 ms while it runs; ' +
+    "sum over the tvctl process tree of each process's peak RSS (VmHWM from /proc/<pid>/status, sampled every 5 ms while it runs; " +
     'the tree is walked through /proc/<pid>/task/*/children): "cli" is the tvctl Node process, "started" everything it started ' +
     '(supervisor and workload, or QEMU whose RSS includes the guest RAM it touched)',
-  cpu: 'user+sys CPU of the whole reaped process tree: the change in this process\'s cutime/cstime (/proc/self/stat, getrusage children) across the run; 10 ms resolution',
+  cpu: "user+sys CPU of the whole reaped process tree: the change in this process's cutime/cstime (/proc/self/stat, getrusage children) across the run; 10 ms resolution",
   prep: 'the one-time work each mode needs before its first start, redone into a scratch dir and timed (layer unpack for containers, initramfs build for VMs)',
-  isolation: 'a probe script (uname -r, /proc/1/comm, nproc, MemTotal, boot_id, hostname) runs as the workload in each mode; the host reads the same facts directly',
+  isolation:
+    'a probe script (uname -r, /proc/1/comm, nproc, MemTotal, boot_id, hostname) runs as the workload in each mode; the host reads the same facts directly',
   output: 'stdout of every measured run compared byte for byte within and across modes',
 };
 
@@ -162,13 +171,19 @@ export function finishModes(modes: ModeResult[]): boolean | undefined {
   }
   const measured = modes.filter((m) => m.output);
   if (measured.length < 2) return undefined;
-  return measured.every((m) => m.output!.stdout === measured[0]!.output!.stdout && m.output!.exitCode === measured[0]!.output!.exitCode);
+  return measured.every(
+    (m) => m.output!.stdout === measured[0]!.output!.stdout && m.output!.exitCode === measured[0]!.output!.exitCode,
+  );
 }
 
 export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
   const log = opts.onProgress ?? (() => undefined);
   const env = { ...process.env, TVCTL_ROOT: opts.roots.state, TVCTL_DATA: opts.roots.data };
-  const modes: ModeResult[] = opts.plans.map((plan) => ({ plan, status: plan.available ? 'measured' : 'unavailable', samples: [] }));
+  const modes: ModeResult[] = opts.plans.map((plan) => ({
+    plan,
+    status: plan.available ? 'measured' : 'unavailable',
+    samples: [],
+  }));
   const timeoutOf = (id: ModeId): number => opts.timeoutMs?.[id] ?? (id === 'container' ? 120_000 : 600_000);
   const argvOf = (m: ModeResult, cmd: string[]): string[] => [...m.plan.tvctlArgs, opts.image, ...cmd];
   const live = (): ModeResult[] => modes.filter((m) => m.status === 'measured');
@@ -213,7 +228,11 @@ export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
       m.isolationError = `probe exited ${p.exitCode}: ${lastLine(p.stderr)}`;
       continue;
     }
-    m.isolation = deriveIsolation(parseProbeOutput(p.stdout), hostProbe, m.plan.id === 'container' ? undefined : m.plan.accel);
+    m.isolation = deriveIsolation(
+      parseProbeOutput(p.stdout),
+      hostProbe,
+      m.plan.id === 'container' ? undefined : m.plan.accel,
+    );
   }
   const outputIdentical = finishModes(modes);
   return {

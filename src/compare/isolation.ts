@@ -79,13 +79,26 @@ export function parseMemTotal(meminfo: string): number | undefined {
  * and boot id → the host kernel itself; otherwise a guest kernel, below which sits either KVM (the CPU runs
  * guest code, the hypervisor handles exits) or QEMU's TCG (guest code translated to host code).
  */
-export function deriveIsolation(inside: IsolationProbe, host: IsolationProbe, accel: 'kvm' | 'tcg' | undefined): IsolationFacts {
+export function deriveIsolation(
+  inside: IsolationProbe,
+  host: IsolationProbe,
+  accel: 'kvm' | 'tcg' | undefined,
+): IsolationFacts {
   let shares: boolean | undefined;
-  if (inside.kernelRelease !== undefined && host.kernelRelease !== undefined && inside.bootId !== undefined && host.bootId !== undefined) {
+  if (
+    inside.kernelRelease !== undefined &&
+    host.kernelRelease !== undefined &&
+    inside.bootId !== undefined &&
+    host.bootId !== undefined
+  ) {
     shares = inside.kernelRelease === host.kernelRelease && inside.bootId === host.bootId;
   } else if (inside.bootId !== undefined && host.bootId !== undefined) {
     shares = inside.bootId === host.bootId;
-  } else if (inside.kernelRelease !== undefined && host.kernelRelease !== undefined && inside.kernelRelease !== host.kernelRelease) {
+  } else if (
+    inside.kernelRelease !== undefined &&
+    host.kernelRelease !== undefined &&
+    inside.kernelRelease !== host.kernelRelease
+  ) {
     shares = false;
   }
   let path: SyscallPath;

@@ -26,7 +26,8 @@ export function parseEngines(list: string): ModeId[] {
   for (const raw of list.split(',')) {
     const e = raw.trim();
     if (!e) continue;
-    if (!(ALL_MODES as readonly string[]).includes(e)) throw new Error(`unknown engine "${e}"; use a comma-separated list of ${ALL_MODES.join(', ')}`);
+    if (!(ALL_MODES as readonly string[]).includes(e))
+      throw new Error(`unknown engine "${e}"; use a comma-separated list of ${ALL_MODES.join(', ')}`);
     if (!out.includes(e as ModeId)) out.push(e as ModeId);
   }
   if (out.length === 0) throw new Error(`--engines is empty; use a comma-separated list of ${ALL_MODES.join(', ')}`);
@@ -70,7 +71,8 @@ export function planModes(requested: readonly ModeId[], inp: PlanInputs): ModePl
     if (!use || !use.usable) plan.reason = `unavailable: ${use?.why ?? 'unknown engine'}`;
     else if (!use.fullLinux) plan.reason = `unavailable: ${use.why}`;
     else if (!inp.vmRunBuilt) plan.reason = 'unavailable: this build has no "tvctl vm run" command yet';
-    else if (!inp.guestKernelInstalled) plan.reason = 'unavailable: no guest kernel installed (run "tvctl vm kernel install")';
+    else if (!inp.guestKernelInstalled)
+      plan.reason = 'unavailable: no guest kernel installed (run "tvctl vm kernel install")';
     else plan.available = true;
     return plan;
   });

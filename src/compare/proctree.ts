@@ -38,7 +38,8 @@ export function childrenOf(pid: number, procRoot = '/proc'): number[] {
   const out = new Set<number>();
   for (const tid of tids) {
     try {
-      for (const c of readFileSync(join(procRoot, String(pid), 'task', tid, 'children'), 'utf8').split(/\s+/)) if (c) out.add(Number(c));
+      for (const c of readFileSync(join(procRoot, String(pid), 'task', tid, 'children'), 'utf8').split(/\s+/))
+        if (c) out.add(Number(c));
     } catch {
       // thread gone
     }

@@ -15,10 +15,18 @@ function color(m: ModeResult): string {
   return MODE_COLORS[m.plan.id] ?? '#555';
 }
 
-function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>, cls: string, rowAttr?: (i: number) => string): string {
+function table(
+  headers: readonly string[],
+  rows: ReadonlyArray<readonly string[]>,
+  cls: string,
+  rowAttr?: (i: number) => string,
+): string {
   const head = `<tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
   const body = rows
-    .map((r, i) => `<tr${rowAttr ? ` ${rowAttr(i)}` : ''}>${r.map((c, j) => (j === 0 ? `<th scope="row">${esc(c)}</th>` : `<td${r.length < headers.length && j === r.length - 1 ? ` colspan="${headers.length - j}"` : ''}>${esc(c)}</td>`)).join('')}</tr>`)
+    .map(
+      (r, i) =>
+        `<tr${rowAttr ? ` ${rowAttr(i)}` : ''}>${r.map((c, j) => (j === 0 ? `<th scope="row">${esc(c)}</th>` : `<td${r.length < headers.length && j === r.length - 1 ? ` colspan="${headers.length - j}"` : ''}>${esc(c)}</td>`)).join('')}</tr>`,
+    )
     .join('\n');
   return `<table class="${cls}"><thead>${head}</thead><tbody>${body}</tbody></table>`;
 }
@@ -36,21 +44,42 @@ function card(m: ModeResult): string {
 export function renderHtml(r: CompareResult): string {
   const measured = r.modes.filter((m) => m.status === 'measured' && m.samples.length > 0);
   const wall = boxPlotSvg(
-    measured.map((m) => ({ id: m.plan.id, label: m.plan.label, color: color(m), values: m.samples.map((s) => s.wallMs) })),
-    { chart: 'wall', title: `Start → exit wall time, ${r.runs} runs per mode`, format: formatMs, axisLabel: 'milliseconds', log: true },
+    measured.map((m) => ({
+      id: m.plan.id,
+      label: m.plan.label,
+      color: color(m),
+      values: m.samples.map((s) => s.wallMs),
+    })),
+    {
+      chart: 'wall',
+      title: `Start → exit wall time, ${r.runs} runs per mode`,
+      format: formatMs,
+      axisLabel: 'milliseconds',
+      log: true,
+    },
   );
   const memRows: BarRow[] = measured.map((m) => ({
     id: m.plan.id,
     label: m.plan.label,
     parts: [
       { id: 'cli', name: 'tvctl CLI process (Node)', value: m.memCliKiB?.median ?? 0, color: PART_COLORS.cli },
-      { id: 'started', name: 'started by tvctl (supervisor + workload, or QEMU with the guest RAM it touched)', value: m.memStartedKiB?.median ?? 0, color: color(m) },
+      {
+        id: 'started',
+        name: 'started by tvctl (supervisor + workload, or QEMU with the guest RAM it touched)',
+        value: m.memStartedKiB?.median ?? 0,
+        color: color(m),
+      },
     ],
     note: `${formatKiB(m.memKiB?.median)}${m.ratios?.memory !== undefined && m.plan.id !== 'container' ? ` (${formatRatio(m.ratios.memory)})` : ''}`,
   }));
   // Plotted in MiB so the axis gets round ticks; labels still say the exact figure.
   for (const row of memRows) for (const p of row.parts) p.value /= 1024;
-  const mem = barChartSvg(memRows, { chart: 'memory', title: 'Host memory: sum of peak RSS of the process tree (median run)', format: (v) => formatKiB(v * 1024), axisLabel: 'resident memory, MiB' });
+  const mem = barChartSvg(memRows, {
+    chart: 'memory',
+    title: 'Host memory: sum of peak RSS of the process tree (median run)',
+    format: (v) => formatKiB(v * 1024),
+    axisLabel: 'resident memory, MiB',
+  });
   const cpuRows: BarRow[] = measured.map((m) => ({
     id: m.plan.id,
     label: m.plan.label,
@@ -60,18 +89,40 @@ export function renderHtml(r: CompareResult): string {
     ],
     note: `${formatMs(m.cpuMs?.median)}${m.ratios?.cpu !== undefined && m.plan.id !== 'container' ? ` (${formatRatio(m.ratios.cpu)})` : ''}`,
   }));
-  const cpu = barChartSvg(cpuRows, { chart: 'cpu', title: 'CPU time of the whole process tree (median run)', format: formatMs, axisLabel: 'CPU milliseconds (user + system)' });
+  const cpu = barChartSvg(cpuRows, {
+    chart: 'cpu',
+    title: 'CPU time of the whole process tree (median run)',
+    format: formatMs,
+    axisLabel: 'CPU milliseconds (user + system)',
+  });
   const prepModes = measured.filter((m) => m.prep);
   const prep = prepModes.length
     ? barChartSvg(
-        prepModes.map((m) => ({ id: m.plan.id, label: m.plan.label, parts: [{ id: 'prep', name: m.prep!.what, value: m.prep!.ms, color: color(m) }], note: `${formatMs(m.prep!.ms)} · ${m.prep!.what}` })),
-        { chart: 'prep', title: 'One-time preparation before the first start', format: formatMs, axisLabel: 'milliseconds' },
+        prepModes.map((m) => ({
+          id: m.plan.id,
+          label: m.plan.label,
+          parts: [{ id: 'prep', name: m.prep!.what, value: m.prep!.ms, color: color(m) }],
+          note: `${formatMs(m.prep!.ms)} · ${m.prep!.what}`,
+        })),
+        {
+          chart: 'prep',
+          title: 'One-time preparation before the first start',
+          format: formatMs,
+          axisLabel: 'milliseconds',
+        },
       )
     : '';
   const iso = isolationRows(r);
-  const isoTable = iso.headers.length > 2 ? table(iso.headers, iso.rows, 'iso', () => 'data-row="isolation"') : '<p>No mode was probed.</p>';
+  const isoTable =
+    iso.headers.length > 2
+      ? table(iso.headers, iso.rows, 'iso', () => 'data-row="isolation"')
+      : '<p>No mode was probed.</p>';
   // The terminal's headers, shortened to fit the page.
-  const timing = table(['mode', 'median', 'p95', 'min', 'max', '× container', 'prep (once)', 'peak RSS', '×', 'CPU u+s', '×', 'output'], timingRows(r), 'timing');
+  const timing = table(
+    ['mode', 'median', 'p95', 'min', 'max', '× container', 'prep (once)', 'peak RSS', '×', 'CPU u+s', '×', 'output'],
+    timingRows(r),
+    'timing',
+  );
   const outputNote =
     r.outputIdentical === undefined
       ? 'Only one mode ran, so there was nothing to compare the output with.'
@@ -82,17 +133,29 @@ export function renderHtml(r: CompareResult): string {
   const hostRows: string[][] = [
     ['kernel', `${h.kernel.release} (${h.kernel.arch})`],
     ['CPUs / memory', `${h.cpus} / ${formatKiB(h.memTotalKiB)}`],
-    ['cgroups', `${h.cgroups.mode ?? 'none'}${h.cgroups.v1Controllers.length ? ` · v1: ${h.cgroups.v1Controllers.join(', ')}` : ''}${h.cgroups.mode && h.cgroups.mode !== 'v1' ? ` · v2: ${h.cgroups.v2Controllers.join(', ') || 'none'}` : ''}`],
+    [
+      'cgroups',
+      `${h.cgroups.mode ?? 'none'}${h.cgroups.v1Controllers.length ? ` · v1: ${h.cgroups.v1Controllers.join(', ')}` : ''}${h.cgroups.mode && h.cgroups.mode !== 'v1' ? ` · v2: ${h.cgroups.v2Controllers.join(', ') || 'none'}` : ''}`,
+    ],
     ['namespaces', h.namespaces.join(', ')],
     ['overlayfs', h.overlayfs ? 'yes' : 'no'],
     ['/dev/kvm', `${h.kvm.kind}: ${h.kvm.meaning}`],
     ['QEMU', h.qemu.binary ?? 'not installed'],
-    ['guest kernel', h.guestKernel.installed ? `${h.guestKernel.version ?? ''} ${h.guestKernel.path}` : 'not installed'],
-    ...h.engines.map((e) => [`engine ${e.engine}`, `${e.usable ? (e.fullLinux ? 'usable' : e.needs === 'guest-kernel' ? 'needs a guest kernel' : 'small guests only') : 'unusable'}${e.accel ? ` (-accel ${e.accel})` : ''}: ${e.why}`]),
+    [
+      'guest kernel',
+      h.guestKernel.installed ? `${h.guestKernel.version ?? ''} ${h.guestKernel.path}` : 'not installed',
+    ],
+    ...h.engines.map((e) => [
+      `engine ${e.engine}`,
+      `${e.usable ? (e.fullLinux ? 'usable' : e.needs === 'guest-kernel' ? 'needs a guest kernel' : 'small guests only') : 'unusable'}${e.accel ? ` (-accel ${e.accel})` : ''}: ${e.why}`,
+    ]),
   ];
   const rawRows: string[][] = [];
   for (const m of r.modes) {
-    const all = [...(m.warmup ? [{ s: m.warmup, tag: 'warm-up' }] : []), ...m.samples.map((s, i) => ({ s, tag: `run ${i + 1}` }))];
+    const all = [
+      ...(m.warmup ? [{ s: m.warmup, tag: 'warm-up' }] : []),
+      ...m.samples.map((s, i) => ({ s, tag: `run ${i + 1}` })),
+    ];
     for (const { s, tag } of all) {
       rawRows.push([
         m.plan.label,
@@ -105,8 +168,13 @@ export function renderHtml(r: CompareResult): string {
       ]);
     }
   }
-  const method = Object.entries(r.method).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('\n');
-  const argvList = r.modes.filter((m) => m.argv).map((m) => `<li><b>${esc(m.plan.label)}</b>: <code>tvctl ${esc(m.argv!.join(' '))}</code></li>`).join('');
+  const method = Object.entries(r.method)
+    .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`)
+    .join('\n');
+  const argvList = r.modes
+    .filter((m) => m.argv)
+    .map((m) => `<li><b>${esc(m.plan.label)}</b>: <code>tvctl ${esc(m.argv!.join(' '))}</code></li>`)
+    .join('');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -3,7 +3,20 @@ import { formatTable } from '../cli/table.js';
 import type { CompareResult, ModeResult } from './compare.js';
 import { formatKiB, formatMs, formatRatio } from './stats.js';
 
-export const TIMING_HEADERS = ['MODE', 'WALL MEDIAN', 'P95', 'MIN', 'MAX', 'VS CONTAINER', 'PREP (ONCE)', 'PEAK RSS', 'VS CONTAINER', 'CPU U+S', 'VS CONTAINER', 'OUTPUT'] as const;
+export const TIMING_HEADERS = [
+  'MODE',
+  'WALL MEDIAN',
+  'P95',
+  'MIN',
+  'MAX',
+  'VS CONTAINER',
+  'PREP (ONCE)',
+  'PEAK RSS',
+  'VS CONTAINER',
+  'CPU U+S',
+  'VS CONTAINER',
+  'OUTPUT',
+] as const;
 
 function outputCell(m: ModeResult, r: CompareResult): string {
   if (!m.output) return '-';
@@ -62,7 +75,9 @@ export function isolationRows(r: CompareResult): { headers: string[]; rows: stri
 
 export function renderText(r: CompareResult): string {
   const out: string[] = [];
-  out.push(`tvctl compare ${r.image} -- ${r.command.join(' ')}   (${r.runs} runs per mode after ${r.warmups} warm-up; ${r.date.slice(0, 16).replace('T', ' ')} UTC)`);
+  out.push(
+    `tvctl compare ${r.image} -- ${r.command.join(' ')}   (${r.runs} runs per mode after ${r.warmups} warm-up; ${r.date.slice(0, 16).replace('T', ' ')} UTC)`,
+  );
   out.push(`host: ${r.host.kernel.release}, ${r.host.cpus} CPUs, /dev/kvm: ${r.host.kvm.kind}`);
   out.push('');
   const measured = timingRows(r).filter((row) => row.length > 2);
@@ -72,13 +87,15 @@ export function renderText(r: CompareResult): string {
   if (r.outputIdentical === false) {
     out.push('');
     out.push('OUTPUT DIFFERS between modes:');
-    for (const m of r.modes) if (m.output) out.push(`  ${m.plan.label}: ${JSON.stringify(m.output.stdout.slice(0, 200))}`);
+    for (const m of r.modes)
+      if (m.output) out.push(`  ${m.plan.label}: ${JSON.stringify(m.output.stdout.slice(0, 200))}`);
   }
   const iso = isolationRows(r);
   if (iso.headers.length > 2) {
     out.push('');
     out.push(formatTable(iso.headers, iso.rows));
   }
-  for (const m of r.modes) if (m.isolationError) out.push(`${m.plan.label}: isolation probe failed: ${m.isolationError}`);
+  for (const m of r.modes)
+    if (m.isolationError) out.push(`${m.plan.label}: isolation probe failed: ${m.isolationError}`);
   return out.join('\n');
 }

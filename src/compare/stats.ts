@@ -49,7 +49,8 @@ export function summarize(xs: readonly number[]): Summary {
 
 /** value / base, or undefined when either is missing or the base is zero. */
 export function ratio(value: number | undefined, base: number | undefined): number | undefined {
-  if (value === undefined || base === undefined || !Number.isFinite(value) || !Number.isFinite(base) || base === 0) return undefined;
+  if (value === undefined || base === undefined || !Number.isFinite(value) || !Number.isFinite(base) || base === 0)
+    return undefined;
   return value / base;
 }
 

@@ -91,36 +91,59 @@ export function boxPlotSvg(rows: readonly BoxRow[], o: ChartOpts & { log: boolea
   const rowH = 56;
   const H = top + rows.length * rowH + 46;
   const plotW = W - left - right;
-  const scale = makeScale(rows.flatMap((r) => r.values), o.log);
+  const scale = makeScale(
+    rows.flatMap((r) => r.values),
+    o.log,
+  );
   const x = (v: number): number => left + scale.pos(v) * plotW;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${esc(o.title)}" data-chart="${esc(o.chart)}" data-scale="${o.log ? 'log' : 'linear'}" ${FONT}>`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${esc(o.title)}" data-chart="${esc(o.chart)}" data-scale="${o.log ? 'log' : 'linear'}" ${FONT}>`,
+  );
   parts.push(`<title>${esc(o.title)}</title>`);
   parts.push(`<text x="${left}" y="24" font-size="15" font-weight="600" fill="#1d2733">${esc(o.title)}</text>`);
   for (const t of scale.ticks) {
     const tx = n(x(t));
     parts.push(`<line x1="${tx}" x2="${tx}" y1="${top - 6}" y2="${H - 40}" stroke="#e3e8ee" stroke-width="1"/>`);
-    parts.push(`<text x="${tx}" y="${H - 24}" font-size="11" fill="#5b6775" text-anchor="middle">${t === 0 ? '0' : esc(o.format(t))}</text>`);
+    parts.push(
+      `<text x="${tx}" y="${H - 24}" font-size="11" fill="#5b6775" text-anchor="middle">${t === 0 ? '0' : esc(o.format(t))}</text>`,
+    );
   }
-  parts.push(`<text x="${n(left + plotW / 2)}" y="${H - 6}" font-size="11" fill="#5b6775" text-anchor="middle">${esc(o.axisLabel)}${o.log ? ' (log scale)' : ''}</text>`);
+  parts.push(
+    `<text x="${n(left + plotW / 2)}" y="${H - 6}" font-size="11" fill="#5b6775" text-anchor="middle">${esc(o.axisLabel)}${o.log ? ' (log scale)' : ''}</text>`,
+  );
   rows.forEach((r, i) => {
     const cy = top + i * rowH + rowH / 2;
     parts.push(`<g data-series="${esc(r.id)}" data-label="${esc(r.label)}">`);
-    parts.push(`<text x="${left - 12}" y="${n(cy + 4)}" font-size="13" fill="#1d2733" text-anchor="end">${esc(r.label)}</text>`);
+    parts.push(
+      `<text x="${left - 12}" y="${n(cy + 4)}" font-size="13" fill="#1d2733" text-anchor="end">${esc(r.label)}</text>`,
+    );
     if (r.values.length === 0) {
       parts.push(`<text x="${left}" y="${n(cy + 4)}" font-size="12" fill="#8a94a0">no samples</text></g>`);
       return;
     }
     const q = quart(r.values);
     const bh = 22;
-    parts.push(`<line x1="${n(x(q.min))}" x2="${n(x(q.max))}" y1="${n(cy)}" y2="${n(cy)}" stroke="${r.color}" stroke-width="2"/>`);
-    for (const v of [q.min, q.max]) parts.push(`<line x1="${n(x(v))}" x2="${n(x(v))}" y1="${n(cy - 8)}" y2="${n(cy + 8)}" stroke="${r.color}" stroke-width="2"/>`);
+    parts.push(
+      `<line x1="${n(x(q.min))}" x2="${n(x(q.max))}" y1="${n(cy)}" y2="${n(cy)}" stroke="${r.color}" stroke-width="2"/>`,
+    );
+    for (const v of [q.min, q.max])
+      parts.push(
+        `<line x1="${n(x(v))}" x2="${n(x(v))}" y1="${n(cy - 8)}" y2="${n(cy + 8)}" stroke="${r.color}" stroke-width="2"/>`,
+      );
     parts.push(
       `<rect class="box" x="${n(x(q.q1))}" y="${n(cy - bh / 2)}" width="${n(Math.max(2, x(q.q3) - x(q.q1)))}" height="${bh}" rx="3" fill="${r.color}" fill-opacity="0.28" stroke="${r.color}" stroke-width="1.5"><title>${esc(`${r.label}: median ${o.format(q.med)}, min ${o.format(q.min)}, max ${o.format(q.max)}`)}</title></rect>`,
     );
-    parts.push(`<line class="median" x1="${n(x(q.med))}" x2="${n(x(q.med))}" y1="${n(cy - bh / 2 - 3)}" y2="${n(cy + bh / 2 + 3)}" stroke="${r.color}" stroke-width="3.5"/>`);
-    for (const v of r.values) parts.push(`<circle class="sample" cx="${n(x(v))}" cy="${n(cy)}" r="3" fill="#fff" stroke="${r.color}" stroke-width="1.5"><title>${esc(o.format(v))}</title></circle>`);
-    parts.push(`<text x="${n(W - right + 10)}" y="${n(cy + 4)}" font-size="13" font-weight="600" fill="#1d2733">${esc(o.format(q.med))}</text>`);
+    parts.push(
+      `<line class="median" x1="${n(x(q.med))}" x2="${n(x(q.med))}" y1="${n(cy - bh / 2 - 3)}" y2="${n(cy + bh / 2 + 3)}" stroke="${r.color}" stroke-width="3.5"/>`,
+    );
+    for (const v of r.values)
+      parts.push(
+        `<circle class="sample" cx="${n(x(v))}" cy="${n(cy)}" r="3" fill="#fff" stroke="${r.color}" stroke-width="1.5"><title>${esc(o.format(v))}</title></circle>`,
+      );
+    parts.push(
+      `<text x="${n(W - right + 10)}" y="${n(cy + 4)}" font-size="13" font-weight="600" fill="#1d2733">${esc(o.format(q.med))}</text>`,
+    );
     parts.push('</g>');
   });
   parts.push('</svg>');
@@ -156,7 +179,9 @@ export function barChartSvg(rows: readonly BarRow[], o: ChartOpts): string {
   const scale = makeScale(totals, false);
   const x = (v: number): number => left + scale.pos(v) * plotW;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${esc(o.title)}" data-chart="${esc(o.chart)}" data-scale="linear" ${FONT}>`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${esc(o.title)}" data-chart="${esc(o.chart)}" data-scale="linear" ${FONT}>`,
+  );
   parts.push(`<title>${esc(o.title)}</title>`);
   parts.push(`<text x="${left}" y="24" font-size="15" font-weight="600" fill="#1d2733">${esc(o.title)}</text>`);
   if (legend) {
@@ -164,28 +189,40 @@ export function barChartSvg(rows: readonly BarRow[], o: ChartOpts): string {
     for (const r of rows) for (const p of r.parts) if (!seen.has(p.id)) seen.set(p.id, p);
     let lx = left;
     for (const p of seen.values()) {
-      parts.push(`<rect x="${lx}" y="36" width="12" height="12" rx="2" fill="${p.color}"/><text x="${lx + 17}" y="46" font-size="12" fill="#3c4855">${esc(p.name)}</text>`);
+      parts.push(
+        `<rect x="${lx}" y="36" width="12" height="12" rx="2" fill="${p.color}"/><text x="${lx + 17}" y="46" font-size="12" fill="#3c4855">${esc(p.name)}</text>`,
+      );
       lx += 30 + p.name.length * 7;
     }
   }
   for (const t of scale.ticks) {
     const tx = n(x(t));
     parts.push(`<line x1="${tx}" x2="${tx}" y1="${top - 4}" y2="${H - 40}" stroke="#e3e8ee" stroke-width="1"/>`);
-    parts.push(`<text x="${tx}" y="${H - 24}" font-size="11" fill="#5b6775" text-anchor="middle">${t === 0 ? '0' : esc(o.format(t))}</text>`);
+    parts.push(
+      `<text x="${tx}" y="${H - 24}" font-size="11" fill="#5b6775" text-anchor="middle">${t === 0 ? '0' : esc(o.format(t))}</text>`,
+    );
   }
-  parts.push(`<text x="${n(left + plotW / 2)}" y="${H - 6}" font-size="11" fill="#5b6775" text-anchor="middle">${esc(o.axisLabel)}</text>`);
+  parts.push(
+    `<text x="${n(left + plotW / 2)}" y="${H - 6}" font-size="11" fill="#5b6775" text-anchor="middle">${esc(o.axisLabel)}</text>`,
+  );
   rows.forEach((r, i) => {
     const cy = top + i * rowH + rowH / 2;
     parts.push(`<g data-series="${esc(r.id)}" data-label="${esc(r.label)}">`);
-    parts.push(`<text x="${left - 12}" y="${n(cy + 4)}" font-size="13" fill="#1d2733" text-anchor="end">${esc(r.label)}</text>`);
+    parts.push(
+      `<text x="${left - 12}" y="${n(cy + 4)}" font-size="13" fill="#1d2733" text-anchor="end">${esc(r.label)}</text>`,
+    );
     let acc = 0;
     for (const p of r.parts) {
       const x0 = x(acc);
       acc += p.value;
       const w = Math.max(p.value > 0 ? 1 : 0, x(acc) - x0);
-      parts.push(`<rect class="bar" data-part="${esc(p.id)}" x="${n(x0)}" y="${n(cy - 12)}" width="${n(w)}" height="24" fill="${p.color}"><title>${esc(`${r.label} — ${p.name}: ${o.format(p.value)}`)}</title></rect>`);
+      parts.push(
+        `<rect class="bar" data-part="${esc(p.id)}" x="${n(x0)}" y="${n(cy - 12)}" width="${n(w)}" height="24" fill="${p.color}"><title>${esc(`${r.label} — ${p.name}: ${o.format(p.value)}`)}</title></rect>`,
+      );
     }
-    parts.push(`<text x="${n(x(acc) + 8)}" y="${n(cy + 4)}" font-size="13" font-weight="600" fill="#1d2733">${esc(r.note ?? o.format(totals[i]!))}</text>`);
+    parts.push(
+      `<text x="${n(x(acc) + 8)}" y="${n(cy + 4)}" font-size="13" font-weight="600" fill="#1d2733">${esc(r.note ?? o.format(totals[i]!))}</text>`,
+    );
     parts.push('</g>');
   });
   parts.push('</svg>');

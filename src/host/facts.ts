@@ -96,7 +96,8 @@ export function gatherCgroupFacts(cgroupRoot = '/sys/fs/cgroup', procRoot = '/pr
     return { v1Controllers: [], v2Controllers: [], error: errorMessage(err) };
   }
   const words = (t: string | undefined): string[] => (t ?? '').trim().split(/\s+/).filter(Boolean).sort();
-  if (mode === 'v2') return { mode, v1Controllers: [], v2Controllers: words(read(join(cgroupRoot, 'cgroup.controllers'))) };
+  if (mode === 'v2')
+    return { mode, v1Controllers: [], v2Controllers: words(read(join(cgroupRoot, 'cgroup.controllers'))) };
   let entries: string[] = [];
   try {
     entries = readdirSync(cgroupRoot);
@@ -116,13 +117,16 @@ export function hasOverlayfs(filesystems: string): boolean {
 }
 
 /** Pure: can containers run here, and why (not). */
-export function assessContainerEngine(f: Pick<HostFacts, 'cgroups' | 'namespaces' | 'overlayfs' | 'containerSupervisor'>): EngineUse {
+export function assessContainerEngine(
+  f: Pick<HostFacts, 'cgroups' | 'namespaces' | 'overlayfs' | 'containerSupervisor'>,
+): EngineUse {
   const missingNs = CONTAINER_NAMESPACES.filter((n) => !f.namespaces.includes(n));
   const problems: string[] = [];
   if (!f.cgroups.mode) problems.push(`no cgroups (${f.cgroups.error ?? 'not mounted'})`);
   if (missingNs.length) problems.push(`kernel lacks namespaces: ${missingNs.join(', ')}`);
   if (!f.overlayfs) problems.push('no overlayfs in /proc/filesystems (modprobe overlay)');
-  if (!f.containerSupervisor.built) problems.push(`the supervisor ${f.containerSupervisor.path} is not built (run npm ci)`);
+  if (!f.containerSupervisor.built)
+    problems.push(`the supervisor ${f.containerSupervisor.path} is not built (run npm ci)`);
   if (problems.length) return { engine: 'container', usable: false, fullLinux: false, why: problems.join('; ') };
   return {
     engine: 'container',
@@ -133,9 +137,18 @@ export function assessContainerEngine(f: Pick<HostFacts, 'cgroups' | 'namespaces
 }
 
 /** Pure: the VM engines, from the KVM probe's assessment plus the guest kernel. */
-export function vmEngineUses(assessed: readonly EngineAssessment[], guestKernel: HostFacts['guestKernel']): EngineUse[] {
+export function vmEngineUses(
+  assessed: readonly EngineAssessment[],
+  guestKernel: HostFacts['guestKernel'],
+): EngineUse[] {
   return assessed.map((a) => {
-    const use: EngineUse = { engine: a.engine, usable: a.usable, fullLinux: a.fullLinux, why: a.why, ...(a.accel ? { accel: a.accel } : {}) };
+    const use: EngineUse = {
+      engine: a.engine,
+      usable: a.usable,
+      fullLinux: a.fullLinux,
+      why: a.why,
+      ...(a.accel ? { accel: a.accel } : {}),
+    };
     if (a.usable && a.fullLinux && !guestKernel.installed) {
       use.fullLinux = false;
       use.needs = 'guest-kernel';
@@ -171,11 +184,13 @@ export function explainHost(f: Omit<HostFacts, 'explanation'>): string[] {
         ? '/dev/kvm here is software PVM, not VT-x/AMD-V, so guests run deprivileged with emulated privileged instructions, far slower'
         : f.kvm.kind === 'none'
           ? 'this host has no /dev/kvm'
-          : 'this host\'s /dev/kvm is of an unknown kind';
+          : "this host's /dev/kvm is of an unknown kind";
   out.push(
     `Hardware-assisted virtualization (KVM, "tvctl vm run --engine kvm"): the CPU itself runs the guest kernel's code ` +
       `in VT-x/AMD-V non-root mode and the host kernel's KVM module handles only the exits; ${kindText} — ` +
-      (kvm?.usable && kvm.fullLinux ? 'usable for full Linux guests.' : `${kvm?.usable ? 'small guests only' : 'not usable'}: ${kvm?.why ?? 'unknown'}.`),
+      (kvm?.usable && kvm.fullLinux
+        ? 'usable for full Linux guests.'
+        : `${kvm?.usable ? 'small guests only' : 'not usable'}: ${kvm?.why ?? 'unknown'}.`),
   );
   out.push(
     `Compiled emulation (QEMU TCG, "tvctl vm run --engine qemu"): QEMU translates blocks of guest machine code into ` +
@@ -198,7 +213,9 @@ export function gatherHostFacts(roots: HostFactRoots): HostFacts {
   const proc = roots.procRoot ?? '/proc';
   let namespaces: string[] = [];
   try {
-    namespaces = readdirSync(join(proc, 'self', 'ns')).filter((n) => !n.endsWith('_for_children')).sort();
+    namespaces = readdirSync(join(proc, 'self', 'ns'))
+      .filter((n) => !n.endsWith('_for_children'))
+      .sort();
   } catch {
     // no /proc
   }
@@ -209,7 +226,11 @@ export function gatherHostFacts(roots: HostFactRoots): HostFacts {
   const qemuBinary = findOnPath('qemu-system-x86_64');
   const kpath = kernelPath(roots.dataRoot);
   const kver = installedKernelVersion(roots.dataRoot);
-  const guestKernel: HostFacts['guestKernel'] = { installed: existsSync(kpath), path: kpath, ...(kver ? { version: kver } : {}) };
+  const guestKernel: HostFacts['guestKernel'] = {
+    installed: existsSync(kpath),
+    path: kpath,
+    ...(kver ? { version: kver } : {}),
+  };
   const partial = {
     kernel: { release: release(), version: version(), arch: arch(), ...(bootId ? { bootId } : {}) },
     cpus: availableParallelism(),
@@ -234,17 +255,27 @@ export function gatherHostFacts(roots: HostFactRoots): HostFacts {
 export function formatHostFacts(f: HostFacts, opts: { withKernel?: boolean } = {}): string[] {
   const out: string[] = [];
   if (opts.withKernel !== false)
-    out.push(`Host kernel:   ${f.kernel.release} (${f.kernel.arch}), ${f.cpus} CPUs${f.memTotalKiB ? `, ${Math.round(f.memTotalKiB / 1024)} MiB` : ''}`);
+    out.push(
+      `Host kernel:   ${f.kernel.release} (${f.kernel.arch}), ${f.cpus} CPUs${f.memTotalKiB ? `, ${Math.round(f.memTotalKiB / 1024)} MiB` : ''}`,
+    );
   out.push(`cgroups:       ${f.cgroups.mode ?? `none (${f.cgroups.error ?? ''})`}`);
   if (f.cgroups.mode && f.cgroups.mode !== 'v2') out.push(`  v1:          ${list(f.cgroups.v1Controllers)}`);
   if (f.cgroups.mode && f.cgroups.mode !== 'v1') out.push(`  v2:          ${list(f.cgroups.v2Controllers)}`);
   out.push(`Namespaces:    ${list(f.namespaces)}`);
   out.push(`overlayfs:     ${f.overlayfs ? 'yes' : 'no'}`);
   out.push(`QEMU:          ${f.qemu.binary ?? 'not installed'}`);
-  out.push(`Guest kernel:  ${f.guestKernel.installed ? `${f.guestKernel.path}${f.guestKernel.version ? ` (${f.guestKernel.version})` : ''}` : 'not installed ("tvctl vm kernel install")'}`);
+  out.push(
+    `Guest kernel:  ${f.guestKernel.installed ? `${f.guestKernel.path}${f.guestKernel.version ? ` (${f.guestKernel.version})` : ''}` : 'not installed ("tvctl vm kernel install")'}`,
+  );
   out.push('Engines:');
   for (const e of f.engines) {
-    const state = !e.usable ? 'unusable' : e.fullLinux ? 'usable' : e.needs === 'guest-kernel' ? 'needs a guest kernel' : 'small guests only';
+    const state = !e.usable
+      ? 'unusable'
+      : e.fullLinux
+        ? 'usable'
+        : e.needs === 'guest-kernel'
+          ? 'needs a guest kernel'
+          : 'small guests only';
     out.push(`  ${e.engine.padEnd(9)} ${state}${e.accel ? ` (-accel ${e.accel})` : ''}: ${e.why}`);
   }
   out.push('');

@@ -133,7 +133,8 @@ function processRecords(p: ProcessSpec): ConfRecord[] {
   if (p.args.length === 0) throw new TvctlError('INVALID_CONF', 'no command specified');
   for (const a of p.args) r.push(['arg', a]);
   for (const e of p.env) {
-    if (!e.includes('=')) throw new TvctlError('INVALID_CONF', `invalid environment entry ${JSON.stringify(e)}; expected KEY=VALUE`);
+    if (!e.includes('='))
+      throw new TvctlError('INVALID_CONF', `invalid environment entry ${JSON.stringify(e)}; expected KEY=VALUE`);
     r.push(['env', e]);
   }
   if (p.cwd !== undefined && p.cwd !== '') r.push(['cwd', p.cwd]);
@@ -147,7 +148,8 @@ function processRecords(p: ProcessSpec): ConfRecord[] {
 }
 
 function checkAbsolute(path: string, what: string): void {
-  if (!path.startsWith('/')) throw new TvctlError('INVALID_CONF', `${what} must be an absolute path: ${JSON.stringify(path)}`);
+  if (!path.startsWith('/'))
+    throw new TvctlError('INVALID_CONF', `${what} must be an absolute path: ${JSON.stringify(path)}`);
 }
 
 export function initRecords(spec: InitSpec): ConfRecord[] {
@@ -155,7 +157,8 @@ export function initRecords(spec: InitSpec): ConfRecord[] {
   if (spec.process.tty) r.push(['console_fd', String(spec.consoleFd ?? CONSOLE_FD)]);
   checkAbsolute(spec.rootfs, 'rootfs');
   r.push(['rootfs', spec.rootfs]);
-  if (spec.lowerDirs.length === 0) throw new TvctlError('INVALID_CONF', 'at least one image layer (lowerdir) is required');
+  if (spec.lowerDirs.length === 0)
+    throw new TvctlError('INVALID_CONF', 'at least one image layer (lowerdir) is required');
   for (const l of spec.lowerDirs) {
     // overlayfs option syntax: ':' separates lowerdirs and ',' separates options.
     if (/[:,]/.test(l)) throw new TvctlError('INVALID_CONF', `layer path cannot contain ':' or ',': ${l}`);
@@ -213,7 +216,8 @@ export function shimRecords(spec: ShimSpec): ConfRecord[] {
   if ((spec.confFd === undefined) !== (spec.confFile === undefined)) {
     throw new TvctlError('INVALID_CONF', 'confFd and confFile go together');
   }
-  if (spec.confFd !== undefined && spec.confFile !== undefined) r.push(['conf_fd', String(spec.confFd)], ['conf', spec.confFile]);
+  if (spec.confFd !== undefined && spec.confFile !== undefined)
+    r.push(['conf_fd', String(spec.confFd)], ['conf', spec.confFile]);
   if (spec.execSealed) r.push(['exec_sealed', '1']);
   for (const a of spec.onExit ?? []) r.push(['on_exit', a]);
   return r;

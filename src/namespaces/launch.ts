@@ -51,7 +51,8 @@ export function parseSyncLines(text: string): { initPid?: number; error?: { exit
 }
 
 function startError(exitCode: number, message: string): TvctlError {
-  const code = exitCode === 127 ? 'COMMAND_NOT_FOUND' : exitCode === 126 ? 'COMMAND_NOT_EXECUTABLE' : 'CONTAINER_START_FAILED';
+  const code =
+    exitCode === 127 ? 'COMMAND_NOT_FOUND' : exitCode === 126 ? 'COMMAND_NOT_EXECUTABLE' : 'CONTAINER_START_FAILED';
   return new TvctlError(code, message, exitCode);
 }
 
@@ -68,13 +69,17 @@ export function launchShim(opts: LaunchShimOptions): LaunchedShim {
     extendEnv: false,
   });
   if (sub.pid === undefined) {
-    throw new TvctlError('SHIM_START_FAILED', `cannot start ${opts.tvinit ?? tvinitPath()}; run "npm run build" (make -C native)`);
+    throw new TvctlError(
+      'SHIM_START_FAILED',
+      `cannot start ${opts.tvinit ?? tvinitPath()}; run "npm run build" (make -C native)`,
+    );
   }
   const shimPid = sub.pid;
   const exited = sub.then((r) => {
     if (typeof r.exitCode === 'number') return r.exitCode;
     if (r.signal) return 128 + (signalNumber(r.signal) ?? 0);
-    if ('code' in r && r.code === 'ENOENT') throw new TvctlError('SHIM_START_FAILED', `${opts.tvinit ?? tvinitPath()} not found; run "npm run build"`);
+    if ('code' in r && r.code === 'ENOENT')
+      throw new TvctlError('SHIM_START_FAILED', `${opts.tvinit ?? tvinitPath()} not found; run "npm run build"`);
     return 125;
   });
   const sync = sub.stdio[3];
@@ -93,7 +98,14 @@ export function launchShim(opts: LaunchShimOptions): LaunchedShim {
       else if (parsed.initPid !== undefined) resolve({ initPid: parsed.initPid });
       else {
         void exited.then(
-          (code) => reject(new TvctlError('CONTAINER_START_FAILED', `container failed to start (shim exited with ${code})`, code === 0 ? 125 : code)),
+          (code) =>
+            reject(
+              new TvctlError(
+                'CONTAINER_START_FAILED',
+                `container failed to start (shim exited with ${code})`,
+                code === 0 ? 125 : code,
+              ),
+            ),
           reject,
         );
       }
@@ -113,7 +125,10 @@ export function launchShim(opts: LaunchShimOptions): LaunchedShim {
       s.on('error', () => resolve(text));
       s.on('close', () => resolve(text));
     });
-  const output = Promise.all([collect(sub.stdout), collect(sub.stderr)]).then(([stdout, stderr]) => ({ stdout, stderr }));
+  const output = Promise.all([collect(sub.stdout), collect(sub.stderr)]).then(([stdout, stderr]) => ({
+    stdout,
+    stderr,
+  }));
   return { shimPid, ready, exited, output };
 }
 

@@ -48,13 +48,13 @@ export function subnetSize(s: Subnet): number {
 }
 
 export function contains(s: Subnet, ipInt: number): boolean {
-  return ((ipInt & maskOf(s.prefixLen)) >>> 0) === s.base;
+  return (ipInt & maskOf(s.prefixLen)) >>> 0 === s.base;
 }
 
 export function overlaps(a: Subnet, b: Subnet): boolean {
   const p = Math.min(a.prefixLen, b.prefixLen);
   const m = maskOf(p);
-  return ((a.base & m) >>> 0) === ((b.base & m) >>> 0);
+  return (a.base & m) >>> 0 === (b.base & m) >>> 0;
 }
 
 /** First usable address (.1 of a /24): the default gateway. */

@@ -16,8 +16,7 @@ export const ipCmd = {
   linkSetAddressIn: (ns: string, dev: string, mac: string): CommandLine =>
     ip('-n', ns, 'link', 'set', 'dev', dev, 'address', mac),
   addrAddIn: (ns: string, dev: string, cidr: string): CommandLine => ip('-n', ns, 'addr', 'add', cidr, 'dev', dev),
-  routeDefaultIn: (ns: string, gateway: string): CommandLine =>
-    ip('-n', ns, 'route', 'add', 'default', 'via', gateway),
+  routeDefaultIn: (ns: string, gateway: string): CommandLine => ip('-n', ns, 'route', 'add', 'default', 'via', gateway),
   /** veth pair whose peer is created directly inside the netns as eth0: no temporary name on the host. */
   vethAdd: (hostDev: string, ns: string, peer = 'eth0'): CommandLine =>
     ip('link', 'add', hostDev, 'type', 'veth', 'peer', 'name', peer, 'netns', ns),
@@ -49,7 +48,10 @@ export const sysctlKeys = {
  * Several ip commands in one process (`ip [-n NS] -batch -`): each spawn costs tens of milliseconds here, and
  * the commands of one step always go together. Stops at the first failing line. Tokens never contain spaces.
  */
-export function ipBatch(ns: string | undefined, lines: readonly (readonly string[])[]): { cmd: CommandLine; input: string } {
+export function ipBatch(
+  ns: string | undefined,
+  lines: readonly (readonly string[])[],
+): { cmd: CommandLine; input: string } {
   return {
     cmd: { file: 'ip', args: [...(ns ? ['-n', ns] : []), '-batch', '-'] },
     input: lines.map((l) => l.join(' ')).join('\n') + '\n',
@@ -60,7 +62,12 @@ export function ipBatch(ns: string | undefined, lines: readonly (readonly string
  * Inside the container's netns: lo up (first interface only), ethN MAC + address + up, and the default route
  * for the first interface unless its network is internal (networks connected later get their subnet only).
  */
-export function netnsSetupLines(opts: { mac: string; cidr: string; gateway?: string | undefined; ifname?: string }): string[][] {
+export function netnsSetupLines(opts: {
+  mac: string;
+  cidr: string;
+  gateway?: string | undefined;
+  ifname?: string;
+}): string[][] {
   const dev = opts.ifname ?? 'eth0';
   const first = dev === 'eth0';
   return [

@@ -65,7 +65,8 @@ export function renderResolvConf(hostResolv: string, dns: string[], keepLoopback
   const other = lines.filter((l) => /^(search|domain|options)\s/.test(l));
   let servers: string[];
   if (dns.length > 0) {
-    for (const d of dns) if (!isIPv4(d)) throw new TvctlError('BAD_DNS', `invalid --dns "${d}": expected an IPv4 address`);
+    for (const d of dns)
+      if (!isIPv4(d)) throw new TvctlError('BAD_DNS', `invalid --dns "${d}": expected an IPv4 address`);
     servers = dns;
   } else {
     servers = lines

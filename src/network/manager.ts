@@ -5,8 +5,26 @@ import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { errorMessage, isErrno, TvctlError } from '../errors.js';
 import { runCommand } from '../util/exec.js';
-import { formatSubnet, ipToInt, intToIp, contains, firstHost, macForIp, overlaps, parseSubnet, isIPv4 } from './cidr.js';
-import { bridgeCreateLines, bridgePortLines, ipBatch, ipCmd, netnsSetupLines, sysctlKeys, sysctlSet } from './commands.js';
+import {
+  formatSubnet,
+  ipToInt,
+  intToIp,
+  contains,
+  firstHost,
+  macForIp,
+  overlaps,
+  parseSubnet,
+  isIPv4,
+} from './cidr.js';
+import {
+  bridgeCreateLines,
+  bridgePortLines,
+  ipBatch,
+  ipCmd,
+  netnsSetupLines,
+  sysctlKeys,
+  sysctlSet,
+} from './commands.js';
 import { parseAddHost, renderHostModeHosts, renderHosts, renderResolvConf, type HostsEntry } from './etc.js';
 import { Ipam } from './ipam.js';
 import { withLock } from '../util/lock.js';
@@ -54,7 +72,8 @@ export function containerKey(containerId: string): string {
 export const netnsNameFor = (containerId: string): string => `tvctl-${containerKey(containerId)}`;
 export const netnsPathFor = (containerId: string): string => `${NETNS_DIR}/${netnsNameFor(containerId)}`;
 /** Host end of the container's Nth interface: tv<key> for eth0, tv<key><N> for ethN (N ≤ 9); ≤ 15 chars. */
-export const hostVethFor = (containerId: string, index = 0): string => `tv${containerKey(containerId)}${index === 0 ? '' : index}`;
+export const hostVethFor = (containerId: string, index = 0): string =>
+  `tv${containerKey(containerId)}${index === 0 ? '' : index}`;
 /** Interfaces a container may have: eth0 from attach, eth1..eth9 from connect. */
 export const MAX_INTERFACES = 10;
 
@@ -133,7 +152,10 @@ export class NetworkManager {
     const network = mode === 'bridge' ? await this.resolveForAttach(opts.network) : undefined;
     const created = await runCommand(ipCmd.netnsAdd(ns), { allowFailure: true });
     if (created.exitCode !== 0) {
-      throw new TvctlError('NETNS_EXISTS', `cannot create network namespace ${ns}: ${created.stderr.trim()}; if it is left over, run detach for ${containerId}`);
+      throw new TvctlError(
+        'NETNS_EXISTS',
+        `cannot create network namespace ${ns}: ${created.stderr.trim()}; if it is left over, run detach for ${containerId}`,
+      );
     }
     try {
       if (!network) {
@@ -188,7 +210,10 @@ export class NetworkManager {
       await runCommand(plug.cmd, { input: plug.input });
       return rec;
     });
-    const setup = ipBatch(ns, netnsSetupLines({ mac: ep.macAddress, cidr: `${ep.ipAddress}/${ep.prefixLen}`, gateway: ep.gateway, ifname }));
+    const setup = ipBatch(
+      ns,
+      netnsSetupLines({ mac: ep.macAddress, cidr: `${ep.ipAddress}/${ep.prefixLen}`, gateway: ep.gateway, ifname }),
+    );
     await runCommand(setup.cmd, { input: setup.input });
     if (ep.ports.length > 0) await this.nft(portRulesScript(key, ep.ipAddress, ep.ports));
     return {
@@ -225,7 +250,8 @@ export class NetworkManager {
       const links = parseJsonArray((await runCommand(ipCmd.linkList())).stdout) as Array<{ ifname?: string }>;
       for (const l of links) {
         const name = (l.ifname ?? '').split('@')[0]!;
-        if (name === prefix || (name.startsWith(prefix) && /^\d$/.test(name.slice(prefix.length)))) await this.deleteLinkIfPresent(name);
+        if (name === prefix || (name.startsWith(prefix) && /^\d$/.test(name.slice(prefix.length))))
+          await this.deleteLinkIfPresent(name);
       }
     });
     await step('netns', async () => {
@@ -246,7 +272,9 @@ export class NetworkManager {
         const gone: string[] = [];
         for (const b of bridges) if (await this.removeBridgeIfUnused(b)) gone.push(b);
         // One nft batch: the container's rules, the rules of bridges that went, and the table if nothing is left.
-        await this.deleteRules((r) => r.comment === containerComment(key) || gone.some((b) => r.comment === networkComment(b)));
+        await this.deleteRules(
+          (r) => r.comment === containerComment(key) || gone.some((b) => r.comment === networkComment(b)),
+        );
         await this.refreshHosts([...nets]);
       }),
     );
@@ -266,20 +294,41 @@ export class NetworkManager {
     }
     const name = await this.resolveForAttach(network);
     if (!(await exists(netnsPathFor(containerId)))) {
-      throw new TvctlError('NOT_RUNNING', `container ${containerId.slice(0, 12)} has no network namespace; start it first`);
+      throw new TvctlError(
+        'NOT_RUNNING',
+        `container ${containerId.slice(0, 12)} has no network namespace; start it first`,
+      );
     }
     const mine = (await this.readEndpoints()).filter((e) => e.key === key);
     const primary = mine.find((e) => (e.index ?? 0) === 0);
-    if (!primary) throw new TvctlError('BAD_USAGE', `container ${containerId.slice(0, 12)} is not on a bridge network; networks can be connected only to those`);
+    if (!primary)
+      throw new TvctlError(
+        'BAD_USAGE',
+        `container ${containerId.slice(0, 12)} is not on a bridge network; networks can be connected only to those`,
+      );
     if (mine.some((e) => e.network === name)) {
-      throw new TvctlError('ALREADY_CONNECTED', `container ${containerId.slice(0, 12)} is already connected to network "${name}"`);
+      throw new TvctlError(
+        'ALREADY_CONNECTED',
+        `container ${containerId.slice(0, 12)} is already connected to network "${name}"`,
+      );
     }
     const used = new Set(mine.map((e) => e.index ?? 0));
     let index = 1;
     while (used.has(index)) index++;
-    if (index >= MAX_INTERFACES) throw new TvctlError('TOO_MANY_NETWORKS', `container ${containerId.slice(0, 12)} is on ${MAX_INTERFACES} networks already`);
+    if (index >= MAX_INTERFACES)
+      throw new TvctlError(
+        'TOO_MANY_NETWORKS',
+        `container ${containerId.slice(0, 12)} is on ${MAX_INTERFACES} networks already`,
+      );
     try {
-      const att = await this.attachBridge(containerId, name, { network: name, ports: [], hostname: primary.hostname, aliases: opts.aliases ?? primary.aliases }, netnsNameFor(containerId), netnsPathFor(containerId), index);
+      const att = await this.attachBridge(
+        containerId,
+        name,
+        { network: name, ports: [], hostname: primary.hostname, aliases: opts.aliases ?? primary.aliases },
+        netnsNameFor(containerId),
+        netnsPathFor(containerId),
+        index,
+      );
       await this.locked(() => this.refreshHosts([name, ...mine.map((e) => e.network)]));
       return att;
     } catch (err) {
@@ -296,10 +345,16 @@ export class NetworkManager {
     const ep = mine.find((e) => e.network === name);
     const leases = (await this.ipam.leases(name)).filter((l) => containerKey(l.containerId) === key);
     if (ep && (ep.index ?? 0) === 0) {
-      throw new TvctlError('BAD_USAGE', `network "${name}" is the container's first network (eth0); remove or recreate the container instead`);
+      throw new TvctlError(
+        'BAD_USAGE',
+        `network "${name}" is the container's first network (eth0); remove or recreate the container instead`,
+      );
     }
     if (!ep && leases.length === 0) {
-      throw new TvctlError('NOT_CONNECTED', `container ${containerId.slice(0, 12)} is not connected to network "${name}"`);
+      throw new TvctlError(
+        'NOT_CONNECTED',
+        `container ${containerId.slice(0, 12)} is not connected to network "${name}"`,
+      );
     }
     if (ep) await this.deleteLinkIfPresent(ep.hostVeth);
     await this.locked(async () => {
@@ -342,7 +397,10 @@ export class NetworkManager {
     } else {
       const key = containerKey(containerId);
       // Created here; the refresh below fills in the peers (and only ever rewrites existing files).
-      await writeFile(files.hosts, renderHosts({ self: { ip: attachment.ipAddress, names: [opts.hostname] }, extra, peers: [] }));
+      await writeFile(
+        files.hosts,
+        renderHosts({ self: { ip: attachment.ipAddress, names: [opts.hostname] }, extra, peers: [] }),
+      );
       await this.locked(async () => {
         const ep = await this.readEndpoint(key);
         if (!ep) throw new TvctlError('NOT_ATTACHED', `container ${containerId} is not attached to a network`);
@@ -389,7 +447,10 @@ export class NetworkManager {
 
   // ---------------------------------------------------------------- networks
 
-  async create(name: string, opts: { subnet?: string; gateway?: string; internal?: boolean } = {}): Promise<NetworkRecord> {
+  async create(
+    name: string,
+    opts: { subnet?: string; gateway?: string; internal?: boolean } = {},
+  ): Promise<NetworkRecord> {
     validateNetworkName(name);
     if (RESERVED_NAMES.has(name)) {
       throw new TvctlError('RESERVED_NAME', `"${name}" is a pre-defined network name; choose another`);
@@ -399,23 +460,40 @@ export class NetworkManager {
       const records = await this.readRecords();
       const bridge = bridgeNameFor(name);
       const clash = records.find((r) => r.bridge === bridge);
-      if (clash) throw new TvctlError('NETWORK_EXISTS', `network "${name}" would share bridge ${bridge} with "${clash.name}"; choose another name`);
+      if (clash)
+        throw new TvctlError(
+          'NETWORK_EXISTS',
+          `network "${name}" would share bridge ${bridge} with "${clash.name}"; choose another name`,
+        );
       const routes = await this.hostRoutes();
       let subnet: string;
       if (opts.subnet) {
         const s = parseSubnet(opts.subnet);
         subnet = formatSubnet(s);
         const other = records.find((r) => overlaps(parseSubnet(r.subnet), s));
-        if (other) throw new TvctlError('SUBNET_OVERLAP', `subnet ${subnet} overlaps network "${other.name}" (${other.subnet})`);
+        if (other)
+          throw new TvctlError('SUBNET_OVERLAP', `subnet ${subnet} overlaps network "${other.name}" (${other.subnet})`);
         const route = routes.find((r) => overlapsRoute(s, r));
-        if (route) throw new TvctlError('SUBNET_OVERLAP', `subnet ${subnet} overlaps host route ${route.dst}${route.dev ? ` dev ${route.dev}` : ''}`);
+        if (route)
+          throw new TvctlError(
+            'SUBNET_OVERLAP',
+            `subnet ${subnet} overlaps host route ${route.dst}${route.dev ? ` dev ${route.dev}` : ''}`,
+          );
       } else {
-        subnet = pickUserSubnet(records.map((r) => r.subnet), routes);
+        subnet = pickUserSubnet(
+          records.map((r) => r.subnet),
+          routes,
+        );
       }
       const s = parseSubnet(subnet);
       let gateway = intToIp(firstHost(s));
       if (opts.gateway) {
-        if (!isIPv4(opts.gateway) || !contains(s, ipToInt(opts.gateway)) || ipToInt(opts.gateway) === s.base || ipToInt(opts.gateway) === s.base + 2 ** (32 - s.prefixLen) - 1) {
+        if (
+          !isIPv4(opts.gateway) ||
+          !contains(s, ipToInt(opts.gateway)) ||
+          ipToInt(opts.gateway) === s.base ||
+          ipToInt(opts.gateway) === s.base + 2 ** (32 - s.prefixLen) - 1
+        ) {
           throw new TvctlError('BAD_GATEWAY', `gateway ${opts.gateway} is not a usable address of ${subnet}`);
         }
         gateway = opts.gateway;
@@ -443,7 +521,9 @@ export class NetworkManager {
 
   async inspect(name: string): Promise<NetworkInspect> {
     const net = await this.findNetwork(name);
-    const eps = new Map((await this.readEndpoints()).filter((e) => e.network === net.name).map((e) => [e.containerId, e]));
+    const eps = new Map(
+      (await this.readEndpoints()).filter((e) => e.network === net.name).map((e) => [e.containerId, e]),
+    );
     const containers = (await this.ipam.leases(net.name)).map((l) => {
       const ep = eps.get(l.containerId);
       return {
@@ -482,10 +562,18 @@ export class NetworkManager {
     let rec = valid ? await this.readRecord(name) : undefined;
     if (!rec && /^[0-9a-f]{3,64}$/.test(name)) {
       const byId = (await this.readRecords()).filter((r) => r.id.startsWith(name));
-      if (byId.length > 1) throw new TvctlError('AMBIGUOUS', `network ID prefix "${name}" matches ${byId.length} networks; give more characters`);
+      if (byId.length > 1)
+        throw new TvctlError(
+          'AMBIGUOUS',
+          `network ID prefix "${name}" matches ${byId.length} networks; give more characters`,
+        );
       rec = byId[0];
     }
-    if (!rec) throw new TvctlError('NETWORK_NOT_FOUND', `network "${name}" not found; run "tvctl network ls" or "tvctl network create NAME"`);
+    if (!rec)
+      throw new TvctlError(
+        'NETWORK_NOT_FOUND',
+        `network "${name}" not found; run "tvctl network ls" or "tvctl network create NAME"`,
+      );
     return rec;
   }
 
@@ -538,7 +626,10 @@ export class NetworkManager {
     let rules = await this.listRules();
     if (rules !== undefined && !skeletonComplete(rules)) {
       if (rules.some((r) => r.comment !== undefined)) {
-        throw new TvctlError('NFT_DAMAGED', `nftables table ip tvctl is incomplete but holds rules; inspect it with "nft -a list table ip tvctl"`);
+        throw new TvctlError(
+          'NFT_DAMAGED',
+          `nftables table ip tvctl is incomplete but holds rules; inspect it with "nft -a list table ip tvctl"`,
+        );
       }
       await this.nft(deleteTableScript());
       rules = undefined;
@@ -614,7 +705,9 @@ export class NetworkManager {
   private async bridgeAddress(dev: string): Promise<{ ip: string; prefixLen: number } | null | undefined> {
     const r = await runCommand(ipCmd.addrShow(dev), { allowFailure: true });
     if (r.exitCode !== 0) return undefined;
-    const links = parseJsonArray(r.stdout) as Array<{ addr_info?: Array<{ family?: string; local?: string; prefixlen?: number }> }>;
+    const links = parseJsonArray(r.stdout) as Array<{
+      addr_info?: Array<{ family?: string; local?: string; prefixlen?: number }>;
+    }>;
     if (links.length === 0) return undefined;
     const a = links[0]?.addr_info?.find((x) => x.family === 'inet' && x.local);
     return a?.local ? { ip: a.local, prefixLen: a.prefixlen ?? 32 } : null;
@@ -640,12 +733,18 @@ export class NetworkManager {
     const out: PortMapping[] = [];
     const clash = (p: Pick<PortMapping, 'hostIp' | 'hostPort' | 'protocol'>): boolean =>
       [...inUse, ...out].some(
-        (q) => q.protocol === p.protocol && q.hostPort === p.hostPort && (q.hostIp === p.hostIp || q.hostIp === '0.0.0.0' || p.hostIp === '0.0.0.0'),
+        (q) =>
+          q.protocol === p.protocol &&
+          q.hostPort === p.hostPort &&
+          (q.hostIp === p.hostIp || q.hostIp === '0.0.0.0' || p.hostIp === '0.0.0.0'),
       );
     for (const req of requested) {
       if (req.hostPort !== 0) {
         if (clash(req) || !(await hostPortFree(req))) {
-          throw new TvctlError('PORT_IN_USE', `cannot publish ${req.hostIp}:${req.hostPort}/${req.protocol}: port is already allocated`);
+          throw new TvctlError(
+            'PORT_IN_USE',
+            `cannot publish ${req.hostIp}:${req.hostPort}/${req.protocol}: port is already allocated`,
+          );
         }
         out.push({ ...req });
         continue;
@@ -672,7 +771,8 @@ export class NetworkManager {
       if (!(await exists(netnsPathFor(l.containerId)))) await this.ipam.release(l.network, l.ip);
     }
     for (const ep of await this.readEndpoints()) {
-      if (!(await exists(`${NETNS_DIR}/${ep.netns}`))) await rm(this.endpointPath(ep.key, ep.index ?? 0), { force: true });
+      if (!(await exists(`${NETNS_DIR}/${ep.netns}`)))
+        await rm(this.endpointPath(ep.key, ep.index ?? 0), { force: true });
     }
   }
 
@@ -816,4 +916,3 @@ async function hostPortFree(p: PortMapping): Promise<boolean> {
   }
   return false;
 }
-

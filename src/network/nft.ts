@@ -99,7 +99,11 @@ export function parseRules(json: string): NftRuleRef[] {
   for (const item of doc.nftables ?? []) {
     const rule = item['rule'] as { table?: string; chain?: string; handle?: number; comment?: string } | undefined;
     if (!rule || rule.table !== NFT_TABLE || typeof rule.handle !== 'number' || !rule.chain) continue;
-    out.push({ chain: rule.chain, handle: rule.handle, ...(rule.comment !== undefined ? { comment: rule.comment } : {}) });
+    out.push({
+      chain: rule.chain,
+      handle: rule.handle,
+      ...(rule.comment !== undefined ? { comment: rule.comment } : {}),
+    });
   }
   return out;
 }

@@ -9,7 +9,10 @@ import type { PortMapping } from './types.js';
  */
 export function parsePublish(spec: string): PortMapping {
   const bad = (why: string): TvctlError =>
-    new TvctlError('BAD_PUBLISH', `invalid port publication "${spec}": ${why}; expected [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp]`);
+    new TvctlError(
+      'BAD_PUBLISH',
+      `invalid port publication "${spec}": ${why}; expected [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp]`,
+    );
   let rest = spec.trim();
   if (rest === '') throw bad('empty');
   let protocol: 'tcp' | 'udp' = 'tcp';

@@ -48,7 +48,13 @@ export function toDockerInspect(c: ContainerInfo): Record<string, unknown> {
       ExtraHosts: c.hostConfig.addHosts,
       Dns: c.hostConfig.dns,
     },
-    Mounts: c.mounts.map((m) => ({ Type: 'bind', Source: m.source, Destination: m.destination, Mode: m.readonly ? 'ro' : '', RW: !m.readonly })),
+    Mounts: c.mounts.map((m) => ({
+      Type: 'bind',
+      Source: m.source,
+      Destination: m.destination,
+      Mode: m.readonly ? 'ro' : '',
+      RW: !m.readonly,
+    })),
     Config: {
       Hostname: c.config.hostname,
       User: c.process.user,

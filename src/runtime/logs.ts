@@ -34,7 +34,12 @@ export function parseSince(value: string, now = Date.now()): number {
     return now - ms;
   }
   const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new TvctlError('BAD_USAGE', `invalid value for "since": "${value}" (use a date, a Unix time or a duration like 10m)`, 1);
+  if (Number.isNaN(t))
+    throw new TvctlError(
+      'BAD_USAGE',
+      `invalid value for "since": "${value}" (use a date, a Unix time or a duration like 10m)`,
+      1,
+    );
   return t;
 }
 
@@ -64,7 +69,12 @@ export async function readLog(file: string): Promise<{ records: LogRecord[]; siz
 }
 
 /** Follows the log from `offset`, calling `emit` per complete record, until `done()` says the writer is gone. */
-export async function followLog(file: string, offset: number, emit: (r: LogRecord) => void, done: () => Promise<boolean>): Promise<void> {
+export async function followLog(
+  file: string,
+  offset: number,
+  emit: (r: LogRecord) => void,
+  done: () => Promise<boolean>,
+): Promise<void> {
   let pos = offset;
   let pending = '';
   for (;;) {

@@ -14,7 +14,10 @@ export function buildProcessConfig(image: ImageProcessConfig, opts: ContainerOpt
   const cmd = opts.cmd && opts.cmd.length > 0 ? opts.cmd : opts.entrypoint !== undefined ? [] : (image.cmd ?? []);
   const args = [...entrypoint, ...cmd];
   if (args.length === 0) {
-    throw new TvctlError('NO_COMMAND', 'no command specified: the image has no Entrypoint or Cmd; give one after the image name');
+    throw new TvctlError(
+      'NO_COMMAND',
+      'no command specified: the image has no Entrypoint or Cmd; give one after the image name',
+    );
   }
   return {
     args,

@@ -104,10 +104,16 @@ export class Runtime {
     const proc = buildProcessConfig(image.config, opts, hostname);
     const volumes = (opts.volumes ?? []).map((v) => {
       if (!isAbsolute(v.destination)) {
-        throw new TvctlError('INVALID_VOLUME', `invalid volume destination "${v.destination}": must be an absolute path`);
+        throw new TvctlError(
+          'INVALID_VOLUME',
+          `invalid volume destination "${v.destination}": must be an absolute path`,
+        );
       }
       if (!isAbsolute(v.source)) {
-        throw new TvctlError('INVALID_VOLUME', `invalid volume source "${v.source}": named volumes are not supported; give an absolute host path`);
+        throw new TvctlError(
+          'INVALID_VOLUME',
+          `invalid volume source "${v.source}": named volumes are not supported; give an absolute host path`,
+        );
       }
       return v;
     });
@@ -137,7 +143,10 @@ export class Runtime {
         restart: opts.restart ?? { name: 'no' },
         limits: opts.limits ?? {},
         network: opts.network ?? 'bridge',
-        portBindings: [...(opts.publish ?? []), ...(opts.publishAll ? exposedToBindings(image.config.exposedPorts) : [])],
+        portBindings: [
+          ...(opts.publish ?? []),
+          ...(opts.publishAll ? exposedToBindings(image.config.exposedPorts) : []),
+        ],
         addHosts: opts.addHosts ?? [],
         dns: opts.dns ?? [],
       },
@@ -163,7 +172,10 @@ export class Runtime {
   private async freeName(): Promise<string> {
     for (;;) {
       const n = randomName();
-      const taken = await this.store.resolve(n).then(() => true, () => false);
+      const taken = await this.store.resolve(n).then(
+        () => true,
+        () => false,
+      );
       if (!taken) return n;
     }
   }
@@ -183,7 +195,9 @@ export class Runtime {
       if (state.status === 'running' || state.status === 'restarting') return { id, pid: state.pid };
       if (facts.shimPid !== undefined) {
         // A restart: the previous run's facts go, and whatever a crashed run may have left is released.
-        await Promise.all(['pid', 'exit', 'shim.pid', 'stopped', 'restarts'].map((f) => rm(`${p.stateDir}/${f}`, { force: true })));
+        await Promise.all(
+          ['pid', 'exit', 'shim.pid', 'stopped', 'restarts'].map((f) => rm(`${p.stateDir}/${f}`, { force: true })),
+        );
         await this.releaseResources(id);
       }
       trace('start: previous facts cleared');
@@ -218,7 +232,11 @@ export class Runtime {
           ],
         });
         trace('start: confs written');
-        const shim = launchShim({ shimConfPath: p.shimConf, stdio: opts.attach ? 'inherit' : 'ignore', detached: !opts.attach });
+        const shim = launchShim({
+          shimConfPath: p.shimConf,
+          stdio: opts.attach ? 'inherit' : 'ignore',
+          detached: !opts.attach,
+        });
         const { initPid } = await shim.ready;
         trace('start: container process running');
         await writeFile(`${p.stateDir}/started`, new Date().toISOString());
@@ -527,7 +545,6 @@ function requireRoot(): void {
     throw new TvctlError('NOT_ROOT', 'tvctl needs root to create namespaces, mounts and cgroups; run it with sudo');
   }
 }
-
 
 function toSignal(sig: string | number): NodeJS.Signals {
   if (typeof sig === 'number' || /^\d+$/.test(sig)) {

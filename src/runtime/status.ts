@@ -31,17 +31,25 @@ export function deriveState(f: ContainerFacts): ContainerState {
   }
   if (f.shimAlive) {
     if (f.initPid !== undefined && f.initAlive) return { ...base, status: 'running', running: true, pid: f.initPid };
-    if (f.exit) return { ...base, status: 'exited', running: false, exitCode: f.exit.exitCode, finishedAt: f.exit.finishedAt };
+    if (f.exit)
+      return { ...base, status: 'exited', running: false, exitCode: f.exit.exitCode, finishedAt: f.exit.finishedAt };
     return { ...base, status: f.restarts > 0 ? 'restarting' : 'created', running: false };
   }
   if (f.shimPid === undefined) return { ...base, status: 'created', running: false };
   // Supervisor gone without recording an exit: it was killed; the container's pid namespace died with it.
-  return { ...base, status: 'exited', running: false, exitCode: 137, error: 'supervisor was killed; container stopped' };
+  return {
+    ...base,
+    status: 'exited',
+    running: false,
+    exitCode: 137,
+    error: 'supervisor was killed; container stopped',
+  };
 }
 
 export const canStart = (s: ContainerStatus): boolean => s === 'created' || s === 'exited';
 export const canKill = (s: ContainerStatus): boolean => s === 'running' || s === 'restarting';
-export const canRemove = (s: ContainerStatus, force: boolean): boolean => force || (s !== 'running' && s !== 'restarting');
+export const canRemove = (s: ContainerStatus, force: boolean): boolean =>
+  force || (s !== 'running' && s !== 'restarting');
 
 /** Docker's STATUS column: "Up 5 seconds", "Exited (3) 2 minutes ago", "Created". */
 export function describeStatus(state: ContainerState, now = Date.now()): string {

@@ -73,7 +73,10 @@ export class ContainerStore {
   /** Reserves a name atomically (O_EXCL): of two concurrent creators exactly one wins. */
   async reserveName(name: string, id: string): Promise<void> {
     if (!isValidName(name)) {
-      throw new TvctlError('INVALID_NAME', `invalid container name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+      throw new TvctlError(
+        'INVALID_NAME',
+        `invalid container name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
+      );
     }
     await mkdir(this.namesDir, { recursive: true, mode: 0o700 });
     try {

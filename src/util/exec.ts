@@ -41,7 +41,10 @@ export async function runCommand(
   };
   if (result.exitCode !== 0 && !opts.allowFailure) {
     const detail = (result.stderr || result.stdout).trim().split('\n').pop() ?? '';
-    throw new TvctlError('COMMAND_FAILED', `${cmd.file} ${cmd.args.join(' ')} failed (exit ${result.exitCode}): ${detail}`);
+    throw new TvctlError(
+      'COMMAND_FAILED',
+      `${cmd.file} ${cmd.args.join(' ')} failed (exit ${result.exitCode}): ${detail}`,
+    );
   }
   return result;
 }
@@ -50,9 +53,19 @@ export async function runCommand(
  * Runs a filter program (e.g. `zstd -dc`) with `input` streamed to its stdin and yields its stdout as it
  * comes. A non-zero exit becomes a TvctlError after the output ends.
  */
-export async function* streamThroughCommand(cmd: CommandLine, input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+export async function* streamThroughCommand(
+  cmd: CommandLine,
+  input: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Buffer> {
   const { Readable } = await import('node:stream');
-  const child = execa(cmd.file, [...cmd.args], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true }, reject: false, shell: false });
+  const child = execa(cmd.file, [...cmd.args], {
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: { stdout: false, stderr: true },
+    reject: false,
+    shell: false,
+  });
   let inputError: unknown;
   const src = Readable.from(input);
   src.on('error', (err) => {
@@ -72,10 +85,18 @@ export async function* streamThroughCommand(cmd: CommandLine, input: AsyncIterab
     if (!finished) child.kill(); // the consumer stopped early
   }
   const r = await child;
-  if ('code' in r && r.code === 'ENOENT') throw new TvctlError('ENOENT', `${cmd.file}: command not found; install it (see README set-up)`);
+  if ('code' in r && r.code === 'ENOENT')
+    throw new TvctlError('ENOENT', `${cmd.file}: command not found; install it (see README set-up)`);
   if (inputError) throw inputError;
   if (r.exitCode !== 0) {
-    const detail = String(r.stderr ?? '').trim().split('\n').pop() ?? '';
-    throw new TvctlError('COMMAND_FAILED', `${cmd.file} ${cmd.args.join(' ')} failed (exit ${r.exitCode ?? r.signal}): ${detail}`);
+    const detail =
+      String(r.stderr ?? '')
+        .trim()
+        .split('\n')
+        .pop() ?? '';
+    throw new TvctlError(
+      'COMMAND_FAILED',
+      `${cmd.file} ${cmd.args.join(' ')} failed (exit ${r.exitCode ?? r.signal}): ${detail}`,
+    );
   }
 }

@@ -39,7 +39,12 @@ async function acquire(path: string, timeoutMs: number): Promise<void> {
     if (owner > 0 && !pidAlive(owner)) {
       // Stale: move it aside (only one contender's rename succeeds), then retry at once.
       const aside = `${path}.stale.${process.pid}`;
-      if (await rename(path, aside).then(() => true, () => false)) {
+      if (
+        await rename(path, aside).then(
+          () => true,
+          () => false,
+        )
+      ) {
         const moved = Number.parseInt(await readFile(aside, 'utf8').catch(() => ''), 10);
         // Someone else replaced the stale lock between our read and rename: give theirs back.
         if (moved !== owner) await rename(aside, path).catch(() => undefined);

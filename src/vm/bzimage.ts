@@ -80,7 +80,8 @@ export function parseBzImage(image: Uint8Array, name = 'kernel image'): BzImage 
   let setupSects = view.getUint8(0x1f1);
   if (setupSects === 0) setupSects = 4;
   const setupBytes = (setupSects + 1) * 512;
-  if (setupBytes >= image.length) throw new TvctlError('NOT_BZIMAGE', `${name} is truncated (setup is ${setupBytes} bytes)`);
+  if (setupBytes >= image.length)
+    throw new TvctlError('NOT_BZIMAGE', `${name} is truncated (setup is ${setupBytes} bytes)`);
   const headerEnd = 0x202 + view.getUint8(0x201);
   const header: SetupHeader = {
     setupSects,
@@ -165,7 +166,10 @@ export function planLinuxBoot(image: BzImage, opts: LinuxBootOptions): LinuxBoot
   const cmdBytes = Buffer.from(opts.cmdline + '\0', 'latin1');
   const maxCmd = h.cmdlineSize || 255;
   if (cmdBytes.length - 1 > maxCmd) {
-    throw new TvctlError('BOOT_CMDLINE', `kernel command line is ${cmdBytes.length - 1} bytes; this kernel takes at most ${maxCmd}`);
+    throw new TvctlError(
+      'BOOT_CMDLINE',
+      `kernel command line is ${cmdBytes.length - 1} bytes; this kernel takes at most ${maxCmd}`,
+    );
   }
   let entry: CpuMode = opts.entry ?? 'long64';
   if (entry === 'long64' && !(h.version >= 0x020c && h.xloadflags & XLF_KERNEL_64)) entry = 'protected32';
@@ -190,7 +194,10 @@ export function planLinuxBoot(image: BzImage, opts: LinuxBootOptions): LinuxBoot
     const top = Math.min(lowEnd, (h.initrdAddrMax || 0x37ffffff) + 1);
     initrdAddr = Math.floor((top - initrdSize) / 4096) * 4096;
     if (initrdAddr < kernelEnd) {
-      throw new TvctlError('VM_MEMORY_TOO_SMALL', `the initrd (${Math.ceil(initrdSize / 1048576)} MiB) does not fit below the kernel's limit; give the VM more memory`);
+      throw new TvctlError(
+        'VM_MEMORY_TOO_SMALL',
+        `the initrd (${Math.ceil(initrdSize / 1048576)} MiB) does not fit below the kernel's limit; give the VM more memory`,
+      );
     }
   }
 

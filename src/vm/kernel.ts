@@ -4,7 +4,18 @@
  * <data root>/kernels/vmlinuz with its version next to it. Never committed, never downloaded at test time
  * unless a test asks for it.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +94,10 @@ export function installedKernelVersion(dataRoot: string): string | undefined {
  * Downloads Debian's cloud kernel package into a temp dir, unpacks it, checks it is a bzImage and installs
  * boot/vmlinuz-* as <dataRoot>/kernels/vmlinuz (atomically, with a version file). Leaves nothing else behind.
  */
-export async function installKernel(dataRoot: string, opts: { metaPackage?: string; aptUpdate?: boolean } = {}): Promise<InstalledKernel> {
+export async function installKernel(
+  dataRoot: string,
+  opts: { metaPackage?: string; aptUpdate?: boolean } = {},
+): Promise<InstalledKernel> {
   const meta = opts.metaPackage ?? KERNEL_META_PACKAGE;
   let deps = await runCommand(buildAptCacheDependsArgv(meta), { allowFailure: true });
   let pkg = parseKernelDependency(deps.stdout);
@@ -105,7 +119,10 @@ export async function installKernel(dataRoot: string, opts: { metaPackage?: stri
     const dl = await runCommand(buildAptDownloadArgv(pkg), { allowFailure: true, cwd: tmp, timeoutMs: 600_000 });
     const deb = readdirSync(tmp).find((f) => f.endsWith('.deb'));
     if (dl.exitCode !== 0 || !deb) {
-      throw new TvctlError('KERNEL_DOWNLOAD', `apt-get download ${pkg} failed: ${(dl.stderr || dl.stdout).trim().split('\n').pop() ?? ''}`);
+      throw new TvctlError(
+        'KERNEL_DOWNLOAD',
+        `apt-get download ${pkg} failed: ${(dl.stderr || dl.stdout).trim().split('\n').pop() ?? ''}`,
+      );
     }
     const root = join(tmp, 'root');
     await runCommand(buildDpkgExtractArgv(join(tmp, deb), root));

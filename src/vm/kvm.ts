@@ -41,17 +41,53 @@ export interface Segment {
 }
 
 export type RegisterName =
-  | 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi' | 'rsp' | 'rbp'
-  | 'r8' | 'r9' | 'r10' | 'r11' | 'r12' | 'r13' | 'r14' | 'r15' | 'rip' | 'rflags';
+  | 'rax'
+  | 'rbx'
+  | 'rcx'
+  | 'rdx'
+  | 'rsi'
+  | 'rdi'
+  | 'rsp'
+  | 'rbp'
+  | 'r8'
+  | 'r9'
+  | 'r10'
+  | 'r11'
+  | 'r12'
+  | 'r13'
+  | 'r14'
+  | 'r15'
+  | 'rip'
+  | 'rflags';
 export type Registers = Record<RegisterName, bigint>;
 
 export interface SpecialRegisters {
-  cs: Segment; ds: Segment; es: Segment; fs: Segment; gs: Segment; ss: Segment; tr: Segment; ldt: Segment;
-  cr0: bigint; cr3: bigint; cr4: bigint; efer: bigint;
+  cs: Segment;
+  ds: Segment;
+  es: Segment;
+  fs: Segment;
+  gs: Segment;
+  ss: Segment;
+  tr: Segment;
+  ldt: Segment;
+  cr0: bigint;
+  cr3: bigint;
+  cr4: bigint;
+  efer: bigint;
 }
 export interface SpecialRegistersUpdate {
-  cs?: Segment; ds?: Segment; es?: Segment; fs?: Segment; gs?: Segment; ss?: Segment; tr?: Segment; ldt?: Segment;
-  cr0?: bigint | number; cr3?: bigint | number; cr4?: bigint | number; efer?: bigint | number;
+  cs?: Segment;
+  ds?: Segment;
+  es?: Segment;
+  fs?: Segment;
+  gs?: Segment;
+  ss?: Segment;
+  tr?: Segment;
+  ldt?: Segment;
+  cr0?: bigint | number;
+  cr3?: bigint | number;
+  cr4?: bigint | number;
+  efer?: bigint | number;
   gdt?: { base: bigint | number; limit: number };
   idt?: { base: bigint | number; limit: number };
 }
@@ -248,7 +284,12 @@ export class KvmVm {
 
   /** Starts the vCPUs (each on its own thread); console output streams while the guest runs. */
   start(opts: KvmRunOptions): KvmRun {
-    const serial: [PassThrough, PassThrough, PassThrough, PassThrough] = [new PassThrough(), new PassThrough(), new PassThrough(), new PassThrough()];
+    const serial: [PassThrough, PassThrough, PassThrough, PassThrough] = [
+      new PassThrough(),
+      new PassThrough(),
+      new PassThrough(),
+      new PassThrough(),
+    ];
     const chunks: Buffer[][] = [[], [], [], []];
     const native = this.call(() =>
       this.m.run(opts.timeoutMs, (chunk, port) => {

@@ -53,7 +53,11 @@ export function createLinuxVm(
     planPvhBoot(elf, { cmdline: opts.cmdline, memoryBytes, initrdSize: opts.initrd?.length ?? 0 });
     const vm = create(vmOpts);
     try {
-      return { vm, boot, plan: loadPvh(vm, elfBytes, elf, { cmdline: opts.cmdline, ...(opts.initrd ? { initrd: opts.initrd } : {}) }) };
+      return {
+        vm,
+        boot,
+        plan: loadPvh(vm, elfBytes, elf, { cmdline: opts.cmdline, ...(opts.initrd ? { initrd: opts.initrd } : {}) }),
+      };
     } catch (err) {
       vm.destroy();
       throw err;

@@ -36,7 +36,12 @@ export interface ProbeRoots {
 /** CPU flags from /proc/cpuinfo (first processor's "flags" line). */
 export function parseCpuFlags(cpuinfo: string): KvmFacts['cpuFlags'] {
   const line = cpuinfo.split('\n').find((l) => /^flags\s*:/.test(l)) ?? '';
-  const flags = new Set(line.replace(/^flags\s*:/, '').trim().split(/\s+/));
+  const flags = new Set(
+    line
+      .replace(/^flags\s*:/, '')
+      .trim()
+      .split(/\s+/),
+  );
   return { vmx: flags.has('vmx'), svm: flags.has('svm'), hypervisor: flags.has('hypervisor') };
 }
 
@@ -87,7 +92,7 @@ export function classifyKvm(f: KvmFacts): KvmProbe {
       (f.cpuFlags.vmx || f.cpuFlags.svm
         ? ' although the CPU has VT-x/AMD-V (load kvm_intel or kvm_amd)'
         : ' and the CPU shows no VT-x/AMD-V (vmx/svm) flag') +
-      '; VMs can only run under QEMU\'s TCG (compiled emulation)';
+      "; VMs can only run under QEMU's TCG (compiled emulation)";
   } else if (f.modules.kvmIntel || f.modules.kvmAmd) {
     kind = 'hardware';
     meaning = `hardware-assisted KVM (${f.modules.kvmIntel ? 'Intel VT-x, kvm_intel' : 'AMD-V, kvm_amd'}): guest code runs natively on the CPU in VMX/SVM non-root mode`;
@@ -157,10 +162,17 @@ export function assessVmEngines(
       engine: 'kvm',
       usable: false,
       fullLinux: false,
-      why: kvm.device.present ? `${kvm.device.devicePath} cannot be used: ${kvm.device.error ?? 'API mismatch'}` : 'no /dev/kvm',
+      why: kvm.device.present
+        ? `${kvm.device.devicePath} cannot be used: ${kvm.device.error ?? 'API mismatch'}`
+        : 'no /dev/kvm',
     };
   } else if (kvm.kind === 'hardware') {
-    kvmEngine = { engine: 'kvm', usable: true, fullLinux: true, why: 'hardware-assisted KVM: the addon boots Linux at native speed' };
+    kvmEngine = {
+      engine: 'kvm',
+      usable: true,
+      fullLinux: true,
+      why: 'hardware-assisted KVM: the addon boots Linux at native speed',
+    };
   } else {
     kvmEngine = {
       engine: 'kvm',
@@ -173,9 +185,21 @@ export function assessVmEngines(
   }
   let qemu: EngineAssessment;
   if (!env.qemuBinary) {
-    qemu = { engine: 'qemu', usable: false, fullLinux: false, why: 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' };
+    qemu = {
+      engine: 'qemu',
+      usable: false,
+      fullLinux: false,
+      why: 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)',
+    };
   } else if (usableKvm && kvm.kind === 'hardware') {
-    qemu = { engine: 'qemu', usable: true, fullLinux: true, accel: 'kvm', binary: env.qemuBinary, why: '-accel kvm on hardware-assisted KVM' };
+    qemu = {
+      engine: 'qemu',
+      usable: true,
+      fullLinux: true,
+      accel: 'kvm',
+      binary: env.qemuBinary,
+      why: '-accel kvm on hardware-assisted KVM',
+    };
   } else {
     qemu = {
       engine: 'qemu',

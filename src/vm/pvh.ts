@@ -31,7 +31,8 @@ export function lz4DecodeBlock(src: Uint8Array, start: number, end: number, out:
         litLen += b;
       } while (b === 255);
     }
-    if (op + litLen > out.length || ip + litLen > end) throw new TvctlError('LZ4', 'corrupt LZ4 data (literal run out of bounds)');
+    if (op + litLen > out.length || ip + litLen > end)
+      throw new TvctlError('LZ4', 'corrupt LZ4 data (literal run out of bounds)');
     out.set(src.subarray(ip, ip + litLen), op);
     ip += litLen;
     op += litLen;
@@ -126,7 +127,9 @@ export function parseVmlinux(elf: Uint8Array): VmlinuxElf {
         const namesz = v.getUint32(n, true);
         const descsz = v.getUint32(n + 4, true);
         const ntype = v.getUint32(n + 8, true);
-        const name = Buffer.from(elf.subarray(n + 12, n + 12 + namesz)).toString('latin1').replace(/\0+$/, '');
+        const name = Buffer.from(elf.subarray(n + 12, n + 12 + namesz))
+          .toString('latin1')
+          .replace(/\0+$/, '');
         const desc = n + 12 + Math.ceil(namesz / 4) * 4;
         if (name === 'Xen' && ntype === XEN_ELFNOTE_PHYS32_ENTRY) {
           pvhEntry = descsz >= 8 ? Number(v.getBigUint64(desc, true)) : v.getUint32(desc, true);
@@ -161,13 +164,20 @@ export interface PvhPlan {
 }
 
 /** Plans a PVH boot of an ELF vmlinux: memory check, start info, memory map, initrd at the top. Pure. */
-export function planPvhBoot(elf: VmlinuxElf, opts: { cmdline: string; memoryBytes: number; initrdSize?: number }): PvhPlan {
-  if (elf.pvhEntry === undefined) throw new TvctlError('PVH_UNSUPPORTED', 'the kernel has no PVH entry note (CONFIG_PVH)');
+export function planPvhBoot(
+  elf: VmlinuxElf,
+  opts: { cmdline: string; memoryBytes: number; initrdSize?: number },
+): PvhPlan {
+  if (elf.pvhEntry === undefined)
+    throw new TvctlError('PVH_UNSUPPORTED', 'the kernel has no PVH entry note (CONFIG_PVH)');
   const kernelEnd = Math.max(...elf.segments.map((s) => s.paddr + s.memsz));
   const initrdSize = opts.initrdSize ?? 0;
   const need = Math.ceil((kernelEnd + initrdSize + 16 * 1048576) / 1048576);
   if (opts.memoryBytes < need * 1048576) {
-    throw new TvctlError('VM_MEMORY_TOO_SMALL', `guest memory ${Math.floor(opts.memoryBytes / 1048576)} MiB is too small for this kernel: it needs at least ${need} MiB`);
+    throw new TvctlError(
+      'VM_MEMORY_TOO_SMALL',
+      `guest memory ${Math.floor(opts.memoryBytes / 1048576)} MiB is too small for this kernel: it needs at least ${need} MiB`,
+    );
   }
   const e820 = buildE820(opts.memoryBytes);
   const lowEnd = Math.min(opts.memoryBytes, 0xc0000000);
@@ -208,8 +218,17 @@ export function planPvhBoot(elf: VmlinuxElf, opts: { cmdline: string; memoryByte
 }
 
 /** Loads the ELF segments and the PVH structures into the VM; vCPU 0 starts at the PVH entry in 32-bit mode. */
-export function loadPvh(vm: KvmVm, elfBytes: Uint8Array, elf: VmlinuxElf, opts: { cmdline: string; initrd?: Uint8Array }): PvhPlan {
-  const plan = planPvhBoot(elf, { cmdline: opts.cmdline, memoryBytes: vm.memoryBytes, initrdSize: opts.initrd?.length ?? 0 });
+export function loadPvh(
+  vm: KvmVm,
+  elfBytes: Uint8Array,
+  elf: VmlinuxElf,
+  opts: { cmdline: string; initrd?: Uint8Array },
+): PvhPlan {
+  const plan = planPvhBoot(elf, {
+    cmdline: opts.cmdline,
+    memoryBytes: vm.memoryBytes,
+    initrdSize: opts.initrd?.length ?? 0,
+  });
   for (const seg of elf.segments) {
     vm.write(seg.paddr, elfBytes.subarray(seg.offset, seg.offset + seg.filesz));
     // memsz > filesz (bss) stays zero: guest RAM is fresh anonymous memory.

@@ -134,7 +134,18 @@ export function bootCpuState(mode: CpuMode): {
 /** Real mode with CS:IP = 0:`ip` (flat 64 KiB segments at base 0). */
 export function realModeState(): SpecialRegistersUpdate {
   const seg = (type: number): Segment => ({
-    base: 0, limit: 0xffff, selector: 0, type, present: 1, dpl: 0, db: 0, s: 1, l: 0, g: 0, avl: 0, unusable: 0,
+    base: 0,
+    limit: 0xffff,
+    selector: 0,
+    type,
+    present: 1,
+    dpl: 0,
+    db: 0,
+    s: 1,
+    l: 0,
+    g: 0,
+    avl: 0,
+    unusable: 0,
   });
   return {
     cs: seg(0xb),

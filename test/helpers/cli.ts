@@ -31,7 +31,8 @@ export async function makeRoots(): Promise<TestRoots> {
       // Remove every container first (kills, releases cgroups/network), then the dirs.
       await execa(TVCTL, ['prune'], { env, reject: false });
       const ids = await execa(TVCTL, ['ps', '-aq', '--no-trunc'], { env, reject: false });
-      for (const id of String(ids.stdout).split('\n').filter(Boolean)) await execa(TVCTL, ['rm', '-f', id], { env, reject: false });
+      for (const id of String(ids.stdout).split('\n').filter(Boolean))
+        await execa(TVCTL, ['rm', '-f', id], { env, reject: false });
       await rm(base, { recursive: true, force: true });
     },
   };
@@ -43,7 +44,11 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function tvctl(roots: TestRoots, args: string[], opts: { input?: string; timeout?: number } = {}): Promise<CliResult> {
+export async function tvctl(
+  roots: TestRoots,
+  args: string[],
+  opts: { input?: string; timeout?: number } = {},
+): Promise<CliResult> {
   const r = await execa(TVCTL, args, {
     env: roots.env,
     reject: false,
@@ -65,14 +70,26 @@ export async function hostTraces(id: string): Promise<string[]> {
   const out: string[] = [];
   const { readFile, readdir } = await import('node:fs/promises');
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
-  out.push(...mountinfo.split('\n').filter((l) => l.includes(key) || l.includes(id)).map((l) => `mount: ${l}`));
+  out.push(
+    ...mountinfo
+      .split('\n')
+      .filter((l) => l.includes(key) || l.includes(id))
+      .map((l) => `mount: ${l}`),
+  );
   for (const ctrl of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
     const dir = join('/sys/fs/cgroup', ctrl, 'tvctl');
-    for (const e of await readdir(dir).catch(() => [] as string[])) if (e.includes(key)) out.push(`cgroup: ${dir}/${e}`);
+    for (const e of await readdir(dir).catch(() => [] as string[]))
+      if (e.includes(key)) out.push(`cgroup: ${dir}/${e}`);
   }
-  for (const e of await readdir('/sys/fs/cgroup/tvctl').catch(() => [] as string[])) if (e.includes(key)) out.push(`cgroup: /sys/fs/cgroup/tvctl/${e}`);
+  for (const e of await readdir('/sys/fs/cgroup/tvctl').catch(() => [] as string[]))
+    if (e.includes(key)) out.push(`cgroup: /sys/fs/cgroup/tvctl/${e}`);
   const links = await execa('ip', ['-o', 'link'], { reject: false });
-  out.push(...String(links.stdout).split('\n').filter((l) => l.includes(key)).map((l) => `link: ${l}`));
+  out.push(
+    ...String(links.stdout)
+      .split('\n')
+      .filter((l) => l.includes(key))
+      .map((l) => `link: ${l}`),
+  );
   const ns = await readdir('/run/netns').catch(() => [] as string[]);
   out.push(...ns.filter((n) => n.includes(key)).map((n) => `netns: ${n}`));
   return out;

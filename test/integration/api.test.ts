@@ -13,7 +13,11 @@ describe.skipIf(!isRoot)('the typed API (root)', () => {
   afterAll(() => roots.cleanup());
 
   it('runs the README multi-tenant example script', async () => {
-    const r = await execa('node', [join(REPO, 'examples/multi-tenant.mjs'), '3'], { env: roots.env, reject: false, timeout: 120_000 });
+    const r = await execa('node', [join(REPO, 'examples/multi-tenant.mjs'), '3'], {
+      env: roots.env,
+      reject: false,
+      timeout: 120_000,
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^3\/3 tenants running: /m);
     for (const i of [0, 1, 2]) expect(r.stdout).toMatch(new RegExp(`tenant-${i}-\\d+ \\(pid \\d+\\)`));
@@ -22,7 +26,10 @@ describe.skipIf(!isRoot)('the typed API (root)', () => {
 
   it('creates, inspects, execs, stops and removes with typed results', async () => {
     const rt = new Runtime({ roots: { state: roots.state, data: roots.data } });
-    const { id } = await rt.run({ image: 'demo', cmd: ['sleep', '300'], network: 'none', labels: { tenant: 't1' } }, { detach: true });
+    const { id } = await rt.run(
+      { image: 'demo', cmd: ['sleep', '300'], network: 'none', labels: { tenant: 't1' } },
+      { detach: true },
+    );
     const info = await rt.inspect(id);
     expect(info.state.status).toBe('running');
     expect(info.config.labels).toEqual({ tenant: 't1' });

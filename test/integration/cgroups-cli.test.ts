@@ -8,7 +8,16 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectCgroupMode } from '../../src/cgroups/index.js';
 import type { StatsRow } from '../../src/cgroups/report.js';
-import { hostTraces, importDemo, inspectContainer, isRoot, makeRoots, sleep, tvctl, type TestRoots } from '../helpers/cli.js';
+import {
+  hostTraces,
+  importDemo,
+  inspectContainer,
+  isRoot,
+  makeRoots,
+  sleep,
+  tvctl,
+  type TestRoots,
+} from '../helpers/cli.js';
 
 const MiB = 1024 * 1024;
 const NET = ['--network', 'none'];
@@ -42,16 +51,47 @@ describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
 
   it('-m 32m: an allocation past the limit is OOM-killed (exit 137, OOMKilled), a neighbour keeps running', async () => {
     const neighbour = await runDetached(roots, ['-m', '32m', 'demo', 'sleep', '1000']);
-    const rm = await cli(roots, ['run', '--rm', ...NET, '-m', '32m', 'demo', 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1']);
+    const rm = await cli(roots, [
+      'run',
+      '--rm',
+      ...NET,
+      '-m',
+      '32m',
+      'demo',
+      'sh',
+      '-c',
+      'exec dd if=/dev/zero of=/dev/null bs=64M count=1',
+    ]);
     expect(rm.exitCode).toBe(137);
-    const r = await cli(roots, ['run', ...NET, '--name', 'oom1', '-m', '32m', 'demo', 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1']);
+    const r = await cli(roots, [
+      'run',
+      ...NET,
+      '--name',
+      'oom1',
+      '-m',
+      '32m',
+      'demo',
+      'sh',
+      '-c',
+      'exec dd if=/dev/zero of=/dev/null bs=64M count=1',
+    ]);
     expect(r.exitCode).toBe(137);
     const info = await inspect(roots, 'oom1');
     expect(info.State.OOMKilled).toBe(true);
     expect(info.State.ExitCode).toBe(137);
     expect(info.HostConfig.Memory).toBe(32 * MiB);
     // the same program fits under a larger limit: the limit is what killed it
-    const ok = await cli(roots, ['run', '--rm', ...NET, '-m', '128m', 'demo', 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1']);
+    const ok = await cli(roots, [
+      'run',
+      '--rm',
+      ...NET,
+      '-m',
+      '128m',
+      'demo',
+      'sh',
+      '-c',
+      'exec dd if=/dev/zero of=/dev/null bs=64M count=1',
+    ]);
     expect(ok.exitCode, ok.stderr).toBe(0);
     const n = await inspect(roots, neighbour);
     expect(n.State.Running).toBe(true);
@@ -64,12 +104,21 @@ describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
   });
 
   it('a fork bomb under --pids-limit 50 is held at 50, the host stays responsive, rm -f cleans it up', async () => {
-    const id = await runDetached(roots, ['--pids-limit', '50', 'demo', 'sh', '-c', 'bomb() { bomb | bomb & }; bomb; sleep 1000']);
+    const id = await runDetached(roots, [
+      '--pids-limit',
+      '50',
+      'demo',
+      'sh',
+      '-c',
+      'bomb() { bomb | bomb & }; bomb; sleep 1000',
+    ]);
     let max = 0;
     for (let i = 0; i < 3; i++) max = Math.max(max, (await stats(roots, id)).pids);
     expect(max).toBeLessThanOrEqual(50);
     expect(max).toBeGreaterThanOrEqual(40); // sampled: bomb processes come and go
-    const peak = ['/sys/fs/cgroup/pids/tvctl', '/sys/fs/cgroup/tvctl'].map((d) => join(d, id, 'pids.peak')).find((f) => existsSync(f));
+    const peak = ['/sys/fs/cgroup/pids/tvctl', '/sys/fs/cgroup/tvctl']
+      .map((d) => join(d, id, 'pids.peak'))
+      .find((f) => existsSync(f));
     if (peak !== undefined) expect(Number(readFileSync(peak, 'utf8'))).toBe(50); // reached, never passed
     const t0 = Date.now();
     expect(spawnSync('true').status).toBe(0);
@@ -91,7 +140,9 @@ describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
       await sleep(300);
       const samples = [(await stats(roots, id)).cpuPercent, (await stats(roots, id)).cpuPercent];
       const avg = (samples[0]! + samples[1]!) / 2;
-      console.log(`tvctl stats, --cpus 0.5 busy loop: ${samples.map((s) => s.toFixed(1)).join('%, ')}% → ${avg.toFixed(1)}%`);
+      console.log(
+        `tvctl stats, --cpus 0.5 busy loop: ${samples.map((s) => s.toFixed(1)).join('%, ')}% → ${avg.toFixed(1)}%`,
+      );
       expect(avg).toBeGreaterThan(35);
       expect(avg).toBeLessThan(65);
     } finally {
@@ -99,14 +150,26 @@ describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
     }
     // the table form shows the same columns as Docker
     const table = await cli(roots, ['stats', '--no-stream', id]);
-    expect(table.stdout.split('\n')[0]).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/);
+    expect(table.stdout.split('\n')[0]).toMatch(
+      /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/,
+    );
     expect(table.stdout.split('\n')[1]).toMatch(new RegExp(`^${id.slice(0, 12)}\\s`));
     expect((await cli(roots, ['rm', '-f', id])).exitCode).toBe(0);
     expect(await hostTraces(id)).toEqual([]);
   });
 
   it('--cpuset-cpus 0 pins the container to CPU 0', async () => {
-    const r = await cli(roots, ['run', '--rm', ...NET, '--cpuset-cpus', '0', 'demo', 'grep', 'Cpus_allowed_list', '/proc/self/status']);
+    const r = await cli(roots, [
+      'run',
+      '--rm',
+      ...NET,
+      '--cpuset-cpus',
+      '0',
+      'demo',
+      'grep',
+      'Cpus_allowed_list',
+      '/proc/self/status',
+    ]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^Cpus_allowed_list:\s+0$/m);
     const free = await cli(roots, ['run', '--rm', ...NET, 'demo', 'grep', 'Cpus_allowed_list', '/proc/self/status']);
@@ -149,7 +212,12 @@ describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
     'devices: root in the container can mknod the host disk (254:0) but not open it; loop0 too',
     async () => {
       const r = await cli(roots, [
-        'run', '--rm', ...NET, 'demo', 'sh', '-c',
+        'run',
+        '--rm',
+        ...NET,
+        'demo',
+        'sh',
+        '-c',
         'mknod /tmp/disk b 254 0 && echo MKNOD_OK; (exec 3</tmp/disk) && echo DISK_OPEN; mknod /tmp/loop b 7 0; (exec 3</tmp/loop) && echo LOOP_OPEN; (exec 3</dev/null) && echo NULL_OK',
       ]);
       expect(r.stdout).toContain('MKNOD_OK');

@@ -4,7 +4,16 @@
  * workload — what the C supervisor does) and removes everything in afterEach.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,7 +58,14 @@ function newId(): string {
 }
 
 /** Start `script` in the container's cgroups: the shell joins every hierarchy first, then execs. */
-function runIn(procsFiles: string[], script: string): { child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>; output: () => string } {
+function runIn(
+  procsFiles: string[],
+  script: string,
+): {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output: () => string;
+} {
   const join = procsFiles.map((f) => `echo $$ > ${f} || exit 99;`).join(' ');
   const child = spawn('sh', ['-c', `${join} ${script}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
@@ -103,7 +119,8 @@ describe.skipIf(!isRoot)(`cgroups on this host (${mode})`, () => {
   it('detects this host as hybrid', () => {
     // the machines this project targets; on another host this documents what was found
     expect(['v1', 'hybrid', 'v2']).toContain(m.mode);
-    if (existsSync(join(ROOT, 'unified', 'cgroup.controllers')) && existsSync(join(ROOT, 'memory'))) expect(m.mode).toBe('hybrid');
+    if (existsSync(join(ROOT, 'unified', 'cgroup.controllers')) && existsSync(join(ROOT, 'memory')))
+      expect(m.mode).toBe('hybrid');
   });
 
   it('a process allocating past 32m is OOM-killed; a neighbour keeps running', async () => {
@@ -185,7 +202,9 @@ describe.skipIf(!isRoot)(`cgroups on this host (${mode})`, () => {
     const wall = Number(process.hrtime.bigint() - t0);
     const limited = (a1 - a0) / wall;
     const free = (b1 - b0) / wall;
-    console.log(`cpu share over ${(wall / 1e9).toFixed(2)} s: --cpus 0.5 → ${(limited * 100).toFixed(1)} %, unlimited → ${(free * 100).toFixed(1)} %`);
+    console.log(
+      `cpu share over ${(wall / 1e9).toFixed(2)} s: --cpus 0.5 → ${(limited * 100).toFixed(1)} %, unlimited → ${(free * 100).toFixed(1)} %`,
+    );
     expect(limited).toBeGreaterThan(0.35);
     expect(limited).toBeLessThan(0.65);
     expect(free).toBeGreaterThan(0.75);
@@ -214,7 +233,10 @@ describe.skipIf(!isRoot)(`cgroups on this host (${mode})`, () => {
     const h = await m.create(id, parseLimits({ memory: '32m', pidsLimit: 50 }));
     runIn(h.procsFiles, 'exec sleep 60');
     await waitFor(async () => (await m.pids(id)).length === 1);
-    await m.update(id, parseLimits({ memory: '64m', memorySwap: '128m', pidsLimit: 20, cpus: '1' }, { forUpdate: true }));
+    await m.update(
+      id,
+      parseLimits({ memory: '64m', memorySwap: '128m', pidsLimit: 20, cpus: '1' }, { forUpdate: true }),
+    );
     const s = await m.stats(id);
     expect(s.memoryLimitBytes).toBe(64 * 1024 * 1024);
     expect(s.pidsLimit).toBe(20);
@@ -255,57 +277,69 @@ describe.skipIf(!isRoot)(`cgroups on this host (${mode})`, () => {
     expect(spawnSync('sh', ['-c', `exec 3<${t}/kmsg`]).status).toBe(0);
   }
 
-  it.skipIf(!v1Devices)('devices (v1): mknod of block 254:0 works, opening it is EPERM; the allowlist holds', async () => {
-    const id = newId();
-    const h = await m.create(id, {});
-    const t = mkdtempSync(join(tmpdir(), 'tvctl-dev-'));
-    tmps.push(t);
-    const p = runIn(h.procsFiles, deviceScript(t));
-    await p.exited;
-    expectDeviceAllowlist(p.output(), t);
-  });
+  it.skipIf(!v1Devices)(
+    'devices (v1): mknod of block 254:0 works, opening it is EPERM; the allowlist holds',
+    async () => {
+      const id = newId();
+      const h = await m.create(id, {});
+      const t = mkdtempSync(join(tmpdir(), 'tvctl-dev-'));
+      tmps.push(t);
+      const p = runIn(h.procsFiles, deviceScript(t));
+      await p.exited;
+      expectDeviceAllowlist(p.output(), t);
+    },
+  );
 
-  it.skipIf(!hybrid)('devices (v2 program from native/cgdev, on the unified hierarchy): same allowlist holds', async () => {
-    const dir = join(ROOT, 'unified', `tvctl-itest-${process.pid}`);
-    mkdirSync(dir);
-    extraDirs.push(dir);
-    await attachDeviceFilter(dir, DEFAULT_DEVICE_RULES);
-    const t = mkdtempSync(join(tmpdir(), 'tvctl-dev-'));
-    tmps.push(t);
-    const p = runIn([join(dir, 'cgroup.procs')], deviceScript(t));
-    await p.exited;
-    expectDeviceAllowlist(p.output(), t);
-  });
+  it.skipIf(!hybrid)(
+    'devices (v2 program from native/cgdev, on the unified hierarchy): same allowlist holds',
+    async () => {
+      const dir = join(ROOT, 'unified', `tvctl-itest-${process.pid}`);
+      mkdirSync(dir);
+      extraDirs.push(dir);
+      await attachDeviceFilter(dir, DEFAULT_DEVICE_RULES);
+      const t = mkdtempSync(join(tmpdir(), 'tvctl-dev-'));
+      tmps.push(t);
+      const p = runIn([join(dir, 'cgroup.procs')], deviceScript(t));
+      await p.exited;
+      expectDeviceAllowlist(p.output(), t);
+    },
+  );
 
-  it.skipIf(!hybrid)('the v2 manager on the real cgroup2 tree (unified): device program, join, stats, cgroup.kill, cleanup', async () => {
-    // This host's cgroup2 tree has no cpu/memory/pids controllers (they are bound to v1), so only the
-    // controller-independent half of CgroupV2Manager can run on a real kernel here.
-    const parent = `tvctl-itest-v2-${process.pid}`;
-    const root = join(ROOT, 'unified');
-    const m2 = createCgroupManager({ root, mode: 'v2', parent });
-    const id = 'v2a';
-    cleanups.push(async () => {
-      await m2.destroy(id);
-      await m2.destroy('v2b');
-      if (existsSync(join(root, parent))) rmdirSync(join(root, parent));
-    });
-    const h = await m2.create(id, {});
-    expect(h.dirs).toEqual([join(root, parent, id)]);
-    expect(await m2.list()).toEqual([id]);
-    const t = mkdtempSync(join(tmpdir(), 'tvctl-dev-'));
-    tmps.push(t);
-    const p = runIn(h.procsFiles, `${deviceScript(t)}; i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exec sleep 60`);
-    await waitFor(() => p.output().includes('NULL_OK') && p.output().split('\n').length > 2, 10_000);
-    await waitFor(async () => (await m2.stats(id)).cpuUsageNs > 50e6, 20_000);
-    expectDeviceAllowlist(p.output(), t);
-    expect(await m2.pids(id)).toEqual([p.child.pid]);
-    await m2.destroy(id); // cgroup.kill
-    expect((await p.exited).signal).toBe('SIGKILL');
-    expect(existsSync(h.dirs[0]!)).toBe(false);
-    // a limit whose controller is not available fails with one line and leaves nothing
-    await expect(m2.create('v2b', { pidsLimit: 10 })).rejects.toThrow(/pids.max: ENOENT \(controller not enabled/);
-    expect(existsSync(join(root, parent, 'v2b'))).toBe(false);
-  });
+  it.skipIf(!hybrid)(
+    'the v2 manager on the real cgroup2 tree (unified): device program, join, stats, cgroup.kill, cleanup',
+    async () => {
+      // This host's cgroup2 tree has no cpu/memory/pids controllers (they are bound to v1), so only the
+      // controller-independent half of CgroupV2Manager can run on a real kernel here.
+      const parent = `tvctl-itest-v2-${process.pid}`;
+      const root = join(ROOT, 'unified');
+      const m2 = createCgroupManager({ root, mode: 'v2', parent });
+      const id = 'v2a';
+      cleanups.push(async () => {
+        await m2.destroy(id);
+        await m2.destroy('v2b');
+        if (existsSync(join(root, parent))) rmdirSync(join(root, parent));
+      });
+      const h = await m2.create(id, {});
+      expect(h.dirs).toEqual([join(root, parent, id)]);
+      expect(await m2.list()).toEqual([id]);
+      const t = mkdtempSync(join(tmpdir(), 'tvctl-dev-'));
+      tmps.push(t);
+      const p = runIn(
+        h.procsFiles,
+        `${deviceScript(t)}; i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exec sleep 60`,
+      );
+      await waitFor(() => p.output().includes('NULL_OK') && p.output().split('\n').length > 2, 10_000);
+      await waitFor(async () => (await m2.stats(id)).cpuUsageNs > 50e6, 20_000);
+      expectDeviceAllowlist(p.output(), t);
+      expect(await m2.pids(id)).toEqual([p.child.pid]);
+      await m2.destroy(id); // cgroup.kill
+      expect((await p.exited).signal).toBe('SIGKILL');
+      expect(existsSync(h.dirs[0]!)).toBe(false);
+      // a limit whose controller is not available fails with one line and leaves nothing
+      await expect(m2.create('v2b', { pidsLimit: 10 })).rejects.toThrow(/pids.max: ENOENT \(controller not enabled/);
+      expect(existsSync(join(root, parent, 'v2b'))).toBe(false);
+    },
+  );
 
   it('destroy removes the dirs in every hierarchy, with tasks still running, and is idempotent', async () => {
     const id = newId();
@@ -324,8 +358,15 @@ describe.skipIf(!isRoot)(`cgroups on this host (${mode})`, () => {
     const h = await m.create(id, {});
     const nested = h.dirs.map((d) => join(d, 'inner'));
     for (const d of nested) mkdirSync(d);
-    const p = runIn(nested.filter((d) => !d.includes('/cpuset/')).map((d) => join(d, 'cgroup.procs')), 'exec sleep 60');
-    await waitFor(() => existsSync(join(nested[0]!, 'cgroup.procs')) && readFileSync(join(nested[0]!, 'cgroup.procs'), 'utf8').trim() !== '');
+    const p = runIn(
+      nested.filter((d) => !d.includes('/cpuset/')).map((d) => join(d, 'cgroup.procs')),
+      'exec sleep 60',
+    );
+    await waitFor(
+      () =>
+        existsSync(join(nested[0]!, 'cgroup.procs')) &&
+        readFileSync(join(nested[0]!, 'cgroup.procs'), 'utf8').trim() !== '',
+    );
     await m.destroy(id);
     expect((await p.exited).signal).toBe('SIGKILL');
     expect(leftovers(id)).toEqual([]);

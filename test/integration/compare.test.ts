@@ -15,10 +15,22 @@ import { importDemo, isRoot, makeRoots, tvctl, type TestRoots } from '../helpers
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 /** A guest kernel to lend the temp data root: $TVCTL_TEST_KERNEL or the one `tvctl vm kernel install` put in the default data root. */
-const KERNEL = [process.env['TVCTL_TEST_KERNEL'], '/var/lib/tvctl/kernels/vmlinuz'].find((p): p is string => !!p && existsSync(p));
+const KERNEL = [process.env['TVCTL_TEST_KERNEL'], '/var/lib/tvctl/kernels/vmlinuz'].find(
+  (p): p is string => !!p && existsSync(p),
+);
 
 function chromiumArgs(userDir: string): string[] {
-  return ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${userDir}`];
+  return [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    `--user-data-dir=${userDir}`,
+  ];
 }
 
 describe.skipIf(!isRoot)('tvctl compare', () => {
@@ -34,12 +46,33 @@ describe.skipIf(!isRoot)('tvctl compare', () => {
     if (KERNEL) {
       mkdirSync(join(roots.data, 'kernels'), { recursive: true });
       symlinkSync(KERNEL, join(roots.data, 'kernels', 'vmlinuz'));
-      if (existsSync(`${KERNEL}.version`)) symlinkSync(`${KERNEL}.version`, join(roots.data, 'kernels', 'vmlinuz.version'));
+      if (existsSync(`${KERNEL}.version`))
+        symlinkSync(`${KERNEL}.version`, join(roots.data, 'kernels', 'vmlinuz.version'));
     } else {
-      console.warn('compare: no guest kernel installed (tvctl vm kernel install): the QEMU mode can only be checked as unavailable');
+      console.warn(
+        'compare: no guest kernel installed (tvctl vm kernel install): the QEMU mode can only be checked as unavailable',
+      );
     }
     reportPath = join(work, 'report.html');
-    const r = await tvctl(roots, ['compare', '--runs', '2', '--json', '--report', reportPath, 'demo', '--', 'echo', 'hello', 'from', 'the', 'workload'], { timeout: 900_000 });
+    const r = await tvctl(
+      roots,
+      [
+        'compare',
+        '--runs',
+        '2',
+        '--json',
+        '--report',
+        reportPath,
+        'demo',
+        '--',
+        'echo',
+        'hello',
+        'from',
+        'the',
+        'workload',
+      ],
+      { timeout: 900_000 },
+    );
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     result = JSON.parse(String(r.stdout)) as CompareResult;
@@ -141,14 +174,22 @@ describe.skipIf(!isRoot)('tvctl compare', () => {
     const userDir = mkdtempSync(join(work, 'chromium-'));
     const png = join(work, 'report.png');
     const url = `file://${reportPath}`;
-    const shot = await execa(CHROMIUM!, [...chromiumArgs(userDir), `--screenshot=${png}`, '--window-size=1200,1600', url], { reject: false, timeout: 120_000 });
+    const shot = await execa(
+      CHROMIUM!,
+      [...chromiumArgs(userDir), `--screenshot=${png}`, '--window-size=1200,1600', url],
+      { reject: false, timeout: 120_000 },
+    );
     expect(shot.exitCode, String(shot.stderr)).toBe(0);
-    const dump = await execa(CHROMIUM!, [...chromiumArgs(mkdtempSync(join(work, 'chromium-'))), '--dump-dom', url], { reject: false, timeout: 120_000 });
+    const dump = await execa(CHROMIUM!, [...chromiumArgs(mkdtempSync(join(work, 'chromium-'))), '--dump-dom', url], {
+      reject: false,
+      timeout: 120_000,
+    });
     expect(dump.exitCode, String(dump.stderr)).toBe(0);
     const dom = String(dump.stdout);
 
     const measured = result.modes.filter((m) => m.status === 'measured');
-    for (const chart of ['wall', 'memory', 'cpu', 'prep']) expect(dom).toMatch(new RegExp(`<svg[^>]*data-chart="${chart}"`));
+    for (const chart of ['wall', 'memory', 'cpu', 'prep'])
+      expect(dom).toMatch(new RegExp(`<svg[^>]*data-chart="${chart}"`));
     // the wall-time box plot has one series per measured mode, with one dot per run
     const wall = /<svg[^>]*data-chart="wall"[\s\S]*?<\/svg>/.exec(dom)![0];
     for (const m of measured) expect(wall).toContain(`data-series="${m.plan.id}"`);
@@ -175,7 +216,9 @@ describe.skipIf(!isRoot)('tvctl compare', () => {
   });
 
   it('terminal table: ratios to the container, unavailable modes with their reason', async () => {
-    const r = await tvctl(roots, ['compare', '--runs', '1', '--engines', 'container,kvm', 'demo', '--', 'true'], { timeout: 120_000 });
+    const r = await tvctl(roots, ['compare', '--runs', '1', '--engines', 'container,kvm', 'demo', '--', 'true'], {
+      timeout: 120_000,
+    });
     expect(r.exitCode).toBe(0);
     const out = String(r.stdout);
     expect(out).toMatch(/^MODE +WALL MEDIAN +P95 +MIN +MAX +VS CONTAINER/m);
@@ -211,14 +254,18 @@ describe.skipIf(!isRoot)('tvctl info host facts', () => {
     await roots?.cleanup();
   });
 
-  it('--json reports this kernel\'s facts and the engines with reasons', async () => {
+  it("--json reports this kernel's facts and the engines with reasons", async () => {
     const r = await tvctl(roots, ['info', '--json']);
     expect(r.exitCode).toBe(0);
     const info = JSON.parse(String(r.stdout)) as { facts: CompareResult['host'] };
     const f = info.facts;
     expect(f.kernel.release).toBe(release());
     expect(f.cgroups.mode).toBe(detectCgroupMode());
-    expect(f.namespaces.sort()).toEqual(readdirSync('/proc/self/ns').filter((n) => !n.endsWith('_for_children')).sort());
+    expect(f.namespaces.sort()).toEqual(
+      readdirSync('/proc/self/ns')
+        .filter((n) => !n.endsWith('_for_children'))
+        .sort(),
+    );
     expect(f.overlayfs).toBe(/\toverlay$/m.test(readFileSync('/proc/filesystems', 'utf8')));
     expect(f.qemu.binary !== undefined).toBe(existsSync('/usr/bin/qemu-system-x86_64'));
     // a fresh data root has no guest kernel, and the QEMU engine says how to get one

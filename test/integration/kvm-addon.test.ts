@@ -56,7 +56,9 @@ describe.skipIf(skipReason !== undefined)('KVM addon: tiny guests', () => {
     const vm = track(guestVm('real16.S', 16));
     const t0 = performance.now();
     const r = await vm.run({ timeoutMs: 10_000 });
-    console.log(`real-mode guest: ${(performance.now() - t0).toFixed(1)} ms wall, ${r.durationMs.toFixed(2)} ms in the VM, ${r.exits} exits`);
+    console.log(
+      `real-mode guest: ${(performance.now() - t0).toFixed(1)} ms wall, ${r.durationMs.toFixed(2)} ms in the VM, ${r.exits} exits`,
+    );
     expect(r.reason).toBe('exit-port');
     expect(r.exitValue).toBe(55);
     expect(r.console).toBe('hello\n');
@@ -233,7 +235,9 @@ describe.skipIf(skipReason !== undefined)('KVM addon: errors', () => {
 
   it('a device that is not KVM (/dev/null): a clear error, nothing leaked', () => {
     const before = openFds();
-    expect(() => KvmVm.create({ memoryMiB: 16, devicePath: '/dev/null' })).toThrow(/KVM API version -1 is not the supported version 12/);
+    expect(() => KvmVm.create({ memoryMiB: 16, devicePath: '/dev/null' })).toThrow(
+      /KVM API version -1 is not the supported version 12/,
+    );
     expect(openFds()).toBe(before);
   });
 
@@ -274,9 +278,14 @@ console.log('probe', JSON.stringify(a.probe('/dev/kvm')));`,
     expect(() => createLinuxVm({ kernel: img, cmdline: 'x', memoryMiB: 32 })).toThrow(
       /guest memory 32 MiB is too small for this kernel: it needs at least 69 MiB/,
     );
-    expect(() => createLinuxVm({ kernel: new Uint8Array(readFileSync('/bin/true')), kernelName: '/bin/true', cmdline: 'x', memoryMiB: 64 })).toThrow(
-      /\/bin\/true is not a Linux bzImage/,
-    );
+    expect(() =>
+      createLinuxVm({
+        kernel: new Uint8Array(readFileSync('/bin/true')),
+        kernelName: '/bin/true',
+        cmdline: 'x',
+        memoryMiB: 64,
+      }),
+    ).toThrow(/\/bin\/true is not a Linux bzImage/);
     expect(openFds()).toBe(before);
   });
 });

@@ -47,7 +47,13 @@ interface Milestones {
 }
 
 /** Runs until `until` appears on the console (then cancels), recording when each marker first appeared. */
-async function bootUntil(boot: LinuxBootPath, cmdline: string, memoryMiB: number, until: RegExp, timeoutMs: number): Promise<Milestones> {
+async function bootUntil(
+  boot: LinuxBootPath,
+  cmdline: string,
+  memoryMiB: number,
+  until: RegExp,
+  timeoutMs: number,
+): Promise<Milestones> {
   const { vm } = createLinuxVm({ kernel, cmdline, memoryMiB, boot });
   try {
     const at: Record<string, number> = {};
@@ -58,7 +64,11 @@ async function bootUntil(boot: LinuxBootPath, cmdline: string, memoryMiB: number
       onOutput: (s) => {
         seen += s.replace(/\r/g, '');
         const now = (performance.now() - t0) / 1000;
-        for (const [k, re] of [['Linux version', /Linux version/], ['Command line', /Command line: .*\n/], ['e820', /BIOS-e820:/]] as const) {
+        for (const [k, re] of [
+          ['Linux version', /Linux version/],
+          ['Command line', /Command line: .*\n/],
+          ['e820', /BIOS-e820:/],
+        ] as const) {
           if (at[k] === undefined && re.test(seen)) at[k] = now;
         }
         if (until.test(seen)) run.cancel();
@@ -85,10 +95,15 @@ describe.skipIf(skipReason !== undefined)('Debian cloud kernel on the KVM addon'
     // Wait for the last range of our map (then stop: the rest is not the boot protocol's business).
     const lastRange = /BIOS-e820: \[mem 0x0000000000100000-0x000000000fffffff\] usable/;
     const { result, at } = await bootUntil('bzimage', cl, MEM, lastRange, 330_000);
-    console.log(`bzImage path (guest decompresses): Linux version at ${at['Linux version']?.toFixed(1)} s, Command line at ${at['Command line']?.toFixed(1)} s; run ended: ${result.reason}`);
+    console.log(
+      `bzImage path (guest decompresses): Linux version at ${at['Linux version']?.toFixed(1)} s, Command line at ${at['Command line']?.toFixed(1)} s; run ended: ${result.reason}`,
+    );
     expect(result.console).toMatch(/Linux version 6\.\d+/);
     expect(result.console).toContain(`Command line: ${cl}\n`);
-    const lines = result.console.split('\n').filter((l) => l.includes('BIOS-e820:')).map((l) => l.replace(/^.*BIOS-e820:/, 'BIOS-e820:').trim());
+    const lines = result.console
+      .split('\n')
+      .filter((l) => l.includes('BIOS-e820:'))
+      .map((l) => l.replace(/^.*BIOS-e820:/, 'BIOS-e820:').trim());
     expect(lines).toEqual([
       formatE820Line({ addr: 0, size: 0x9fc00, type: 1 }),
       formatE820Line({ addr: 0x9fc00, size: 0x400, type: 2 }),
@@ -102,10 +117,15 @@ describe.skipIf(skipReason !== undefined)('Debian cloud kernel on the KVM addon'
     const cl = cmdline('pvh-' + Date.now());
     const lastRange = /BIOS-e820: \[mem 0x0000000000100000-0x000000000fffffff\] usable/;
     const { result, at } = await bootUntil('pvh', cl, MEM, lastRange, 120_000);
-    console.log(`PVH path: Linux version at ${at['Linux version']?.toFixed(1)} s, Command line at ${at['Command line']?.toFixed(1)} s; run ended: ${result.reason}`);
+    console.log(
+      `PVH path: Linux version at ${at['Linux version']?.toFixed(1)} s, Command line at ${at['Command line']?.toFixed(1)} s; run ended: ${result.reason}`,
+    );
     expect(result.console).toMatch(/Linux version 6\.\d+/);
     expect(result.console).toContain(`Command line: ${cl}\n`);
-    const lines = result.console.split('\n').filter((l) => l.includes('BIOS-e820:')).map((l) => l.replace(/^.*BIOS-e820:/, 'BIOS-e820:').trim());
+    const lines = result.console
+      .split('\n')
+      .filter((l) => l.includes('BIOS-e820:'))
+      .map((l) => l.replace(/^.*BIOS-e820:/, 'BIOS-e820:').trim());
     // Linux's PVH code reserves the ISA hole (0xa0000-0xfffff) itself, which merges with our reserved ranges.
     expect(lines[0]).toBe(formatE820Line({ addr: 0, size: 0x9fc00, type: 1 }));
     expect(lines).toContain(formatE820Line({ addr: 0x100000, size: MEM * 1048576 - 0x100000, type: 1 }));
@@ -123,23 +143,39 @@ describe.skipIf(skipReason !== undefined)('Debian cloud kernel on the KVM addon'
     afterAll(() => {
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
-    it.skipIf(!hardware)('boots to /init, which prints a marker and powers off', async () => {
-      dir = mkdtempSync(join(tmpdir(), 'tvctl-initrd-'));
-      const root = join(dir, 'root');
-      mkdirSync(join(root, 'bin'), { recursive: true });
-      execFileSync('cp', ['/bin/busybox', join(root, 'bin', 'busybox')]);
-      writeFileSync(join(root, 'init'), '#!/bin/busybox sh\n/bin/busybox echo TVCTL-INIT-OK\n/bin/busybox poweroff -f\n');
-      chmodSync(join(root, 'init'), 0o755);
-      const list = execFileSync('find', ['.', '-print0'], { cwd: root });
-      const cpio = execFileSync('cpio', ['--null', '-o', '-H', 'newc', '--quiet'], { cwd: root, input: list, maxBuffer: 64 << 20 });
-      const { vm } = createLinuxVm({ kernel, initrd: new Uint8Array(cpio), cmdline: 'console=ttyS0 panic=-1 reboot=k rdinit=/init', memoryMiB: MEM });
-      try {
-        const r = await vm.run({ timeoutMs: 120_000 });
-        expect(r.console).toContain('TVCTL-INIT-OK');
-        expect(['hlt', 'reset', 'shutdown']).toContain(r.reason);
-      } finally {
-        vm.destroy();
-      }
-    }, 180_000);
+    it.skipIf(!hardware)(
+      'boots to /init, which prints a marker and powers off',
+      async () => {
+        dir = mkdtempSync(join(tmpdir(), 'tvctl-initrd-'));
+        const root = join(dir, 'root');
+        mkdirSync(join(root, 'bin'), { recursive: true });
+        execFileSync('cp', ['/bin/busybox', join(root, 'bin', 'busybox')]);
+        writeFileSync(
+          join(root, 'init'),
+          '#!/bin/busybox sh\n/bin/busybox echo TVCTL-INIT-OK\n/bin/busybox poweroff -f\n',
+        );
+        chmodSync(join(root, 'init'), 0o755);
+        const list = execFileSync('find', ['.', '-print0'], { cwd: root });
+        const cpio = execFileSync('cpio', ['--null', '-o', '-H', 'newc', '--quiet'], {
+          cwd: root,
+          input: list,
+          maxBuffer: 64 << 20,
+        });
+        const { vm } = createLinuxVm({
+          kernel,
+          initrd: new Uint8Array(cpio),
+          cmdline: 'console=ttyS0 panic=-1 reboot=k rdinit=/init',
+          memoryMiB: MEM,
+        });
+        try {
+          const r = await vm.run({ timeoutMs: 120_000 });
+          expect(r.console).toContain('TVCTL-INIT-OK');
+          expect(['hlt', 'reset', 'shutdown']).toContain(r.reason);
+        } finally {
+          vm.destroy();
+        }
+      },
+      180_000,
+    );
   });
 });

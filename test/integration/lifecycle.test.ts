@@ -2,7 +2,16 @@ import { execa } from 'execa';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostTraces, importDemo, inspectContainer, isRoot, makeRoots, tvctl, waitFor, type TestRoots } from '../helpers/cli.js';
+import {
+  hostTraces,
+  importDemo,
+  inspectContainer,
+  isRoot,
+  makeRoots,
+  tvctl,
+  waitFor,
+  type TestRoots,
+} from '../helpers/cli.js';
 
 const inspect = inspectContainer;
 
@@ -45,7 +54,20 @@ describe.skipIf(!isRoot)('container lifecycle through the CLI (root)', () => {
   });
 
   it('runs detached: full id, ps, logs, exec, stop, rm, and nothing left on the host', async () => {
-    const run = await tvctl(roots, ['run', '-d', '--name', 'web1', '-l', 'tenant=a', '--network', 'none', 'demo', 'sh', '-c', 'echo out; echo err >&2; exec sleep 1000']);
+    const run = await tvctl(roots, [
+      'run',
+      '-d',
+      '--name',
+      'web1',
+      '-l',
+      'tenant=a',
+      '--network',
+      'none',
+      'demo',
+      'sh',
+      '-c',
+      'echo out; echo err >&2; exec sleep 1000',
+    ]);
     expect(run.exitCode, run.stderr).toBe(0);
     const id = run.stdout.trim();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
@@ -56,12 +78,21 @@ describe.skipIf(!isRoot)('container lifecycle through the CLI (root)', () => {
     expect((await tvctl(roots, ['ps', '-q', '--filter', 'label=tenant=a'])).stdout.trim()).toBe(id.slice(0, 12));
     expect((await tvctl(roots, ['ps', '-q', '--filter', 'label=tenant=b'])).stdout.trim()).toBe('');
 
-    await waitFor(async () => ((await tvctl(roots, ['logs', 'web1'])).stdout.includes('out') ? true : undefined), 'logs');
+    await waitFor(
+      async () => ((await tvctl(roots, ['logs', 'web1'])).stdout.includes('out') ? true : undefined),
+      'logs',
+    );
     const logs = await tvctl(roots, ['logs', '-t', 'web1']);
     expect(logs.stdout).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z out$/m);
     expect(logs.stderr).toMatch(/Z err$/m);
 
-    const ex = await tvctl(roots, ['exec', 'web1', 'sh', '-c', 'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; exit 7']);
+    const ex = await tvctl(roots, [
+      'exec',
+      'web1',
+      'sh',
+      '-c',
+      'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; exit 7',
+    ]);
     expect(ex.exitCode).toBe(7);
     expect(ex.stdout).toMatch(/CapEff:\s+00000000a80425fb/);
     expect(ex.stdout).toMatch(/NoNewPrivs:\s+1/);
@@ -96,10 +127,15 @@ describe.skipIf(!isRoot)('container lifecycle through the CLI (root)', () => {
   });
 
   it('cleans up completely with rm -f after the supervisor itself was killed -9', async () => {
-    const id = (await tvctl(roots, ['run', '-d', '--network', 'bridge', '-m', '64m', 'demo', 'sleep', '1000'])).stdout.trim();
+    const id = (
+      await tvctl(roots, ['run', '-d', '--network', 'bridge', '-m', '64m', 'demo', 'sleep', '1000'])
+    ).stdout.trim();
     const shimPid = Number((await execa('cat', [join(roots.state, 'containers', id, 'shim.pid')])).stdout);
     process.kill(shimPid, 'SIGKILL');
-    await waitFor(async () => ((await inspect(roots, id)).State.Running ? undefined : true), 'container to die with its supervisor');
+    await waitFor(
+      async () => ((await inspect(roots, id)).State.Running ? undefined : true),
+      'container to die with its supervisor',
+    );
     expect((await tvctl(roots, ['rm', '-f', id])).exitCode).toBe(0);
     expect(await hostTraces(id)).toEqual([]);
   });
@@ -115,11 +151,28 @@ describe.skipIf(!isRoot)('container lifecycle through the CLI (root)', () => {
   });
 
   it('applies restart policies: on-failure:2 restarts twice, then stays exited', async () => {
-    const id = (await tvctl(roots, ['run', '-d', '--restart', 'on-failure:2', '--network', 'none', 'demo', 'sh', '-c', 'echo try; exit 4'])).stdout.trim();
-    await waitFor(async () => {
-      const i = await inspect(roots, id);
-      return i.State.Status === 'exited' && i.RestartCount === 2 ? true : undefined;
-    }, 'two restarts', 20_000);
+    const id = (
+      await tvctl(roots, [
+        'run',
+        '-d',
+        '--restart',
+        'on-failure:2',
+        '--network',
+        'none',
+        'demo',
+        'sh',
+        '-c',
+        'echo try; exit 4',
+      ])
+    ).stdout.trim();
+    await waitFor(
+      async () => {
+        const i = await inspect(roots, id);
+        return i.State.Status === 'exited' && i.RestartCount === 2 ? true : undefined;
+      },
+      'two restarts',
+      20_000,
+    );
     expect((await inspect(roots, id)).State.ExitCode).toBe(4);
     expect((await tvctl(roots, ['logs', id])).stdout.match(/try/g)).toHaveLength(3);
     await tvctl(roots, ['rm', id]);
@@ -127,7 +180,11 @@ describe.skipIf(!isRoot)('container lifecycle through the CLI (root)', () => {
 
   it('runs 50 detached containers concurrently without errors, then removes them all', async () => {
     const runs = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => tvctl(roots, ['run', '-d', '--name', `c${i}`, '--network', 'none', 'demo', 'sleep', '1000'], { timeout: 120_000 })),
+      Array.from({ length: 50 }, (_, i) =>
+        tvctl(roots, ['run', '-d', '--name', `c${i}`, '--network', 'none', 'demo', 'sleep', '1000'], {
+          timeout: 120_000,
+        }),
+      ),
     );
     expect(runs.map((r) => r.exitCode)).toEqual(Array(50).fill(0));
     const ids = runs.map((r) => r.stdout.trim());

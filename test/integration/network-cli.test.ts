@@ -40,7 +40,9 @@ async function retry<T>(fn: () => Promise<T>, ms: number): Promise<T> {
 }
 
 async function kernelState(): Promise<{ links: string[]; ruleset: string; netns: string[] }> {
-  const links = (JSON.parse((await execa('ip', ['-j', 'link'])).stdout) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
+  const links = (JSON.parse((await execa('ip', ['-j', 'link'])).stdout) as Array<{ ifname: string }>)
+    .map((l) => l.ifname)
+    .sort();
   const ruleset = (await execa('nft', ['list', 'ruleset'])).stdout;
   const netns = (await readdir('/run/netns').catch(() => [] as string[])).sort();
   return { links, ruleset, netns };
@@ -99,14 +101,32 @@ describe.skipIf(!isRoot)('networking through the CLI (root)', () => {
     const srv = `srv${tag}`;
     const sid = await run(['--network', NET1, '--name', srv, 'demo', 'httpd', '-f', '-p', '80', '-h', '/etc']);
     const sip = await ipOf(sid);
-    const same = await tvctl(roots, ['run', '--rm', '--network', NET1, 'demo', 'sh', '-c', `ping -c1 -W2 ${srv} && wget -qO- http://${srv}/hostname`]);
+    const same = await tvctl(roots, [
+      'run',
+      '--rm',
+      '--network',
+      NET1,
+      'demo',
+      'sh',
+      '-c',
+      `ping -c1 -W2 ${srv} && wget -qO- http://${srv}/hostname`,
+    ]);
     expect(same.exitCode, String(same.stderr)).toBe(0);
     expect(out(same)).toContain(`PING ${srv} (${sip})`);
     expect(out(same)).toContain(sid.slice(0, 12));
     const other = await tvctl(roots, ['run', '--rm', '--network', NET2, 'demo', 'sh', '-c', `ping -c1 -W1 ${sip}`]);
     expect(other.exitCode).not.toBe(0);
     // The name is not known on the other network either.
-    const otherName = await tvctl(roots, ['run', '--rm', '--network', NET2, 'demo', 'sh', '-c', `grep -c ${srv} /etc/hosts`]);
+    const otherName = await tvctl(roots, [
+      'run',
+      '--rm',
+      '--network',
+      NET2,
+      'demo',
+      'sh',
+      '-c',
+      `grep -c ${srv} /etc/hosts`,
+    ]);
     expect(out(otherName).trim()).toBe('0');
     const inUse = await tvctl(roots, ['network', 'rm', NET1]);
     expect(inUse.exitCode).toBe(125);
@@ -118,16 +138,22 @@ describe.skipIf(!isRoot)('networking through the CLI (root)', () => {
     expect(out(none).trim().split(/\s+/)).toEqual(['lo']);
     const host = await tvctl(roots, ['run', '--rm', '--network', 'host', 'demo', 'ls', '/sys/class/net']);
     const hostLinks = (await readdir('/sys/class/net')).sort();
-    expect(out(host).trim().split(/\s+/).sort()).toEqual(expect.arrayContaining(hostLinks.filter((l) => !l.startsWith('tv'))));
+    expect(out(host).trim().split(/\s+/).sort()).toEqual(
+      expect.arrayContaining(hostLinks.filter((l) => !l.startsWith('tv'))),
+    );
   });
 
   it('20 containers on one network get 20 distinct addresses', async () => {
     const mine: string[] = [];
     for (let batch = 0; batch < 4; batch++) {
-      mine.push(...(await Promise.all(Array.from({ length: 5 }, () => run(['--network', NET2, 'demo', 'sleep', '1000'])))));
+      mine.push(
+        ...(await Promise.all(Array.from({ length: 5 }, () => run(['--network', NET2, 'demo', 'sleep', '1000'])))),
+      );
     }
     const r = await tvctl(roots, ['inspect', ...mine]);
-    const ips = (JSON.parse(out(r)) as Array<{ NetworkSettings: { ipAddress: string } }>).map((c) => c.NetworkSettings.ipAddress);
+    const ips = (JSON.parse(out(r)) as Array<{ NetworkSettings: { ipAddress: string } }>).map(
+      (c) => c.NetworkSettings.ipAddress,
+    );
     expect(new Set(ips).size).toBe(20);
     const net = JSON.parse(out(await tvctl(roots, ['network', 'inspect', NET2]))) as Array<{ containers: unknown[] }>;
     expect(net[0]!.containers).toHaveLength(20);
@@ -146,7 +172,9 @@ describe.skipIf(!isRoot)('networking through the CLI (root)', () => {
     expect(k.links.filter((l) => l.includes(key))).toEqual([]);
     expect(k.netns.filter((n) => n.includes(key))).toEqual([]);
     expect(k.ruleset).not.toContain(`tvctl ctr ${key}`);
-    const net = JSON.parse(out(await tvctl(roots, ['network', 'inspect', NET1]))) as Array<{ containers: Array<{ containerId: string }> }>;
+    const net = JSON.parse(out(await tvctl(roots, ['network', 'inspect', NET1]))) as Array<{
+      containers: Array<{ containerId: string }>;
+    }>;
     expect(net[0]!.containers.map((c) => c.containerId)).not.toContain(id);
   });
 

@@ -21,21 +21,39 @@ const NET_B = `tvt${tag}b`;
 const NET_I = `tvt${tag}i`;
 const id = (n: number): string => `${tag}${String(n).padStart(8, '0')}${randomBytes(26).toString('hex')}`;
 
-async function sh(file: string, args: string[], allowFailure = false): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+async function sh(
+  file: string,
+  args: string[],
+  allowFailure = false,
+): Promise<{ stdout: string; stderr: string; exitCode: number }> {
   return runCommand({ file, args }, { allowFailure, timeoutMs: 30_000 });
 }
 
 async function snapshot(): Promise<{ links: string[]; netns: string; ruleset: string }> {
-  const links = (JSON.parse((await sh('ip', ['-j', 'link'])).stdout) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
-  return { links, netns: (await sh('ip', ['netns', 'list'])).stdout, ruleset: (await sh('nft', ['list', 'ruleset'])).stdout };
+  const links = (JSON.parse((await sh('ip', ['-j', 'link'])).stdout) as Array<{ ifname: string }>)
+    .map((l) => l.ifname)
+    .sort();
+  return {
+    links,
+    netns: (await sh('ip', ['netns', 'list'])).stdout,
+    ruleset: (await sh('nft', ['list', 'ruleset'])).stdout,
+  };
 }
 
 /** Run a command in the netns with the given hosts file bind-mounted at /etc/hosts (as the container would see it). */
-async function inNs(att: NetworkAttachment, argv: string[], hostsFile?: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+async function inNs(
+  att: NetworkAttachment,
+  argv: string[],
+  hostsFile?: string,
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const ns = att.netnsPath!.split('/').pop()!;
   if (!hostsFile) return sh('ip', ['netns', 'exec', ns, ...argv], true);
   // Test-only shell: bind the container's hosts file in a private mount namespace, then run the probe.
-  return sh('ip', ['netns', 'exec', ns, 'unshare', '-m', 'sh', '-c', `mount --bind "$0" /etc/hosts && exec "$@"`, hostsFile, ...argv], true);
+  return sh(
+    'ip',
+    ['netns', 'exec', ns, 'unshare', '-m', 'sh', '-c', `mount --bind "$0" /etc/hosts && exec "$@"`, hostsFile, ...argv],
+    true,
+  );
 }
 
 function httpGet(url: string): Promise<{ status: number; body: string }> {
@@ -86,7 +104,12 @@ describe.skipIf(!isRoot)('network (root, real kernel)', () => {
   const attached = new Set<string>();
   const children: ChildProcess[] = [];
 
-  const attach = async (cid: string, network: string, ports: string[] = [], hostname = cid.slice(0, 12)): Promise<NetworkAttachment> => {
+  const attach = async (
+    cid: string,
+    network: string,
+    ports: string[] = [],
+    hostname = cid.slice(0, 12),
+  ): Promise<NetworkAttachment> => {
     attached.add(cid);
     return mgr.attach(cid, { network, ports: ports.map(parsePublish), hostname });
   };
@@ -133,39 +156,64 @@ describe.skipIf(!isRoot)('network (root, real kernel)', () => {
     await mkdir(www, { recursive: true });
     await writeFile(join(www, 'index.html'), `hello from ${cid.slice(0, 12)}\n`);
     const ns = att.netnsPath!.split('/').pop()!;
-    const httpd = spawn('ip', ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', '80', '-h', www], { stdio: 'ignore' });
+    const httpd = spawn('ip', ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', '80', '-h', www], {
+      stdio: 'ignore',
+    });
     children.push(httpd);
     const res = await retry(() => httpGet('http://127.0.0.1:18080/index.html'), 5000);
     expect(res.status).toBe(200);
     expect(res.body).toBe(`hello from ${cid.slice(0, 12)}\n`);
     // The host's own (non-loopback) address: local traffic, DNAT'ed in the output hook.
-    const hostAddr = (JSON.parse((await sh('ip', ['-j', '-4', 'route', 'get', '1.1.1.1'])).stdout) as Array<{ prefsrc?: string }>)[0]?.prefsrc;
+    const hostAddr = (
+      JSON.parse((await sh('ip', ['-j', '-4', 'route', 'get', '1.1.1.1'])).stdout) as Array<{ prefsrc?: string }>
+    )[0]?.prefsrc;
     if (hostAddr) expect((await httpGet(`http://${hostAddr}:18080/index.html`)).body).toContain('hello');
     // Through a gateway address (a host address) from inside: the container itself (bridge hairpin), a
     // neighbour on its network (masqueraded), and a namespace on another network (DNAT'ed traffic crosses
     // isolation, as with Docker's proxy). (busybox wget -T segfaults here, hence timeout(1).)
     const neighbour = await attach(id(4), NET_A);
     const stranger = await attach(id(5), NET_B);
-    for (const [who, gw] of [[att, att.gateway], [neighbour, neighbour.gateway], [stranger, stranger.gateway]] as const) {
+    for (const [who, gw] of [
+      [att, att.gateway],
+      [neighbour, neighbour.gateway],
+      [stranger, stranger.gateway],
+    ] as const) {
       const r = await inNs(who, ['timeout', '5', 'busybox', 'wget', '-q', '-O', '-', `http://${gw}:18080/index.html`]);
       expect(r.stdout, `${who.network} via ${gw}: ${r.stderr}`).toBe(`hello from ${cid.slice(0, 12)}`);
     }
     await detach(id(4));
     await detach(id(5));
     // UDP: a Node echo server in the netns, queried from the host's loopback.
-    const echo = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e',
-      'const s=require("dgram").createSocket("udp4");s.on("message",(m,r)=>s.send("pong:"+m,r.port,r.address));s.bind(53)'], { stdio: 'ignore' });
+    const echo = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        ns,
+        process.execPath,
+        '-e',
+        'const s=require("dgram").createSocket("udp4");s.on("message",(m,r)=>s.send("pong:"+m,r.port,r.address));s.bind(53)',
+      ],
+      { stdio: 'ignore' },
+    );
     children.push(echo);
     const reply = await retry(() => udpAsk('127.0.0.1', 5353, 'ping'), 5000);
     expect(reply).toBe('pong:ping');
     echo.kill('SIGKILL');
     // The port is reserved: a second container cannot take it.
     await expect(attach(id(2), NET_A, ['18080:80'])).rejects.toThrow(/already allocated/);
-    expect(await access(`/run/netns/${netnsNameFor(id(2))}`).then(() => true, () => false)).toBe(false);
+    expect(
+      await access(`/run/netns/${netnsNameFor(id(2))}`).then(
+        () => true,
+        () => false,
+      ),
+    ).toBe(false);
     // Nor can a tvctl with another data root: the kernel's DNAT rules are checked too.
     const other = new NetworkManager({ stateRoot: join(dir, 'state2'), dataRoot: join(dir, 'data2') });
     await other.create(`tvt${tag}o`, {});
-    await expect(other.attach(id(3), { network: `tvt${tag}o`, ports: [parsePublish('127.0.0.1:18080:80')], hostname: 'o' })).rejects.toThrow(/already allocated/);
+    await expect(
+      other.attach(id(3), { network: `tvt${tag}o`, ports: [parsePublish('127.0.0.1:18080:80')], hostname: 'o' }),
+    ).rejects.toThrow(/already allocated/);
     await other.remove(`tvt${tag}o`);
     httpd.kill('SIGKILL');
     await detach(cid);
@@ -178,7 +226,11 @@ describe.skipIf(!isRoot)('network (root, real kernel)', () => {
     const att1 = await attach(a1, NET_A, [], 'alpha');
     const att2 = await attach(a2, NET_A, [], 'beta');
     const attB = await attach(b1, NET_B, [], 'gamma');
-    const etc1 = await mgr.writeEtcFiles(a1, att1, join(dir, 'etc1'), { hostname: 'alpha', addHosts: ['db.local:10.1.2.3'], dns: ['9.9.9.9'] });
+    const etc1 = await mgr.writeEtcFiles(a1, att1, join(dir, 'etc1'), {
+      hostname: 'alpha',
+      addHosts: ['db.local:10.1.2.3'],
+      dns: ['9.9.9.9'],
+    });
     await mgr.writeEtcFiles(a2, att2, join(dir, 'etc2'), { hostname: 'beta', addHosts: [], dns: [] });
     await mgr.writeEtcFiles(b1, attB, join(dir, 'etc3'), { hostname: 'gamma', addHosts: [], dns: [] });
     const hosts1 = await readFile(etc1.hosts, 'utf8');
@@ -202,12 +254,15 @@ describe.skipIf(!isRoot)('network (root, real kernel)', () => {
     expect((await sh('busybox', ['ping', '-c1', '-W1', attB.ipAddress!], true)).exitCode).toBe(0);
     // Negative control: without this pair's isolation rules (deleted by handle, nobody else's) the ping passes,
     // so the drop above is the firewall's doing, not a missing route.
-    const listing = JSON.parse((await sh('nft', ['-j', '-a', 'list', 'chain', 'ip', 'tvctl', 'fwd-isolate'])).stdout) as {
+    const listing = JSON.parse(
+      (await sh('nft', ['-j', '-a', 'list', 'chain', 'ip', 'tvctl', 'fwd-isolate'])).stdout,
+    ) as {
       nftables: Array<{ rule?: { handle: number; comment?: string } }>;
     };
     const pair = [`tvctl net tvbr-${NET_A}`, `tvctl net tvbr-${NET_B}`];
     for (const { rule } of listing.nftables) {
-      if (rule?.comment && pair.includes(rule.comment)) await sh('nft', ['delete', 'rule', 'ip', 'tvctl', 'fwd-isolate', 'handle', String(rule.handle)]);
+      if (rule?.comment && pair.includes(rule.comment))
+        await sh('nft', ['delete', 'rule', 'ip', 'tvctl', 'fwd-isolate', 'handle', String(rule.handle)]);
     }
     expect((await inNs(att1, ['busybox', 'ping', '-c1', '-W1', attB.ipAddress!])).exitCode).toBe(0);
 
@@ -228,7 +283,9 @@ describe.skipIf(!isRoot)('network (root, real kernel)', () => {
     expect((await inNs(attA, ['busybox', 'ping', '-c1', '-W1', attB.ipAddress!])).exitCode).not.toBe(0);
     const extra = await mgr.connect(a1, NET_B);
     expect(extra.hostVeth).toBe(`tv${a1.slice(0, 12)}1`);
-    const links = JSON.parse((await sh('ip', ['-n', netnsNameFor(a1), '-j', 'link'])).stdout) as Array<{ ifname: string }>;
+    const links = JSON.parse((await sh('ip', ['-n', netnsNameFor(a1), '-j', 'link'])).stdout) as Array<{
+      ifname: string;
+    }>;
     expect(links.map((l) => l.ifname).sort()).toEqual(['eth0', 'eth1', 'lo']);
     // The default route stays on eth0.
     expect((await sh('ip', ['-n', netnsNameFor(a1), 'route', 'show', 'default'])).stdout).toContain('dev eth0');
@@ -268,10 +325,16 @@ describe.skipIf(!isRoot)('network (root, real kernel)', () => {
     const cid = id(30);
     const att = await attach(cid, 'none');
     expect(att).toEqual({ mode: 'none', netnsPath: `/run/netns/${netnsNameFor(cid)}`, ports: [] });
-    const links = JSON.parse((await sh('ip', ['-n', netnsNameFor(cid), '-j', 'link'])).stdout) as Array<{ ifname: string; operstate: string }>;
+    const links = JSON.parse((await sh('ip', ['-n', netnsNameFor(cid), '-j', 'link'])).stdout) as Array<{
+      ifname: string;
+      operstate: string;
+    }>;
     expect(links.map((l) => l.ifname)).toEqual(['lo']);
     await detach(cid);
-    expect(await mgr.attach(id(31), { network: 'host', ports: [], hostname: 'h' })).toEqual({ mode: 'host', ports: [] });
+    expect(await mgr.attach(id(31), { network: 'host', ports: [], hostname: 'h' })).toEqual({
+      mode: 'host',
+      ports: [],
+    });
     expect((await sh('ip', ['netns', 'list'])).stdout).not.toContain(netnsNameFor(id(31)));
   });
 
@@ -316,20 +379,40 @@ describe.skipIf(!isRoot)('network (root, real kernel)', () => {
     await writeFile(join(leaseDir, '10.89.255.254'), cid);
     await sh('nft', ['add', 'table', 'ip', 'tvctl']);
     await sh('nft', ['add', 'chain', 'ip', 'tvctl', 'publish']);
-    await sh('nft', ['add', 'rule', 'ip', 'tvctl', 'publish', 'tcp', 'dport', '18099', 'dnat', 'to', '10.89.255.254:80', 'comment', `"tvctl ctr ${key}"`]);
+    await sh('nft', [
+      'add',
+      'rule',
+      'ip',
+      'tvctl',
+      'publish',
+      'tcp',
+      'dport',
+      '18099',
+      'dnat',
+      'to',
+      '10.89.255.254:80',
+      'comment',
+      `"tvctl ctr ${key}"`,
+    ]);
     await new NetworkManager({ stateRoot: join(dir, 'state'), dataRoot: join(dir, 'data') }).detach(cid);
     attached.delete(cid);
     expect((await sh('ip', ['-o', 'link'])).stdout).not.toContain(`tv${key}`);
     expect((await sh('ip', ['netns', 'list'])).stdout).not.toContain(ns);
     expect((await sh('nft', ['list', 'ruleset'])).stdout).not.toContain(key);
-    expect(await access(join(leaseDir, '10.89.255.254')).then(() => true, () => false)).toBe(false);
+    expect(
+      await access(join(leaseDir, '10.89.255.254')).then(
+        () => true,
+        () => false,
+      ),
+    ).toBe(false);
   });
 
   test('after everything is detached and removed, links, netns and the ruleset are as before', async () => {
     for (const n of [NET_A, NET_B, NET_I]) await mgr.remove(n);
     const after = await snapshot();
     // Other suites may run tvctl containers on this host at the same time: compare what this file created.
-    const ours = (name: string): boolean => name.startsWith(`tv${tag}`) || name.startsWith(`tvbr-tvt${tag}`) || name.startsWith(`tvctl-${tag}`);
+    const ours = (name: string): boolean =>
+      name.startsWith(`tv${tag}`) || name.startsWith(`tvbr-tvt${tag}`) || name.startsWith(`tvctl-${tag}`);
     expect(after.links.filter(ours)).toEqual([]);
     expect(after.netns.split('\n').filter(ours)).toEqual([]);
     expect(after.ruleset).not.toContain(`tvctl ctr ${tag}`);

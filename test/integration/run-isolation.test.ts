@@ -3,7 +3,17 @@
  * TVCTL_ROOT/TVCTL_DATA roots and the busybox demo image.
  */
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -48,7 +58,8 @@ describe.skipIf(!isRoot)('tvctl run isolation (root, real CLI)', () => {
     const r = await tvctl(roots, args, opts);
     return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
   };
-  const run = (args: string[], opts: { input?: string } = {}): Promise<Out> => cli(['run', '--rm', ...NET, ...args], opts);
+  const run = (args: string[], opts: { input?: string } = {}): Promise<Out> =>
+    cli(['run', '--rm', ...NET, ...args], opts);
 
   it('PID 1 is the command, ps shows only the container, hostname is the short id (or -h)', async () => {
     const r = await run(['demo', 'sh', '-c', 'ps -o pid,args; hostname']);
@@ -85,7 +96,12 @@ describe.skipIf(!isRoot)('tvctl run isolation (root, real CLI)', () => {
     expect(kv['unshare_user']).toBe('Operation not permitted');
     expect(kv['unshare_mnt']).toBe('Operation not permitted');
     expect(kv['pivot_root']).toBe('Operation not permitted');
-    const sh = await run(['demo', 'sh', '-c', `cat ${secret}; cat /../../..${secret}; mount -t tmpfs none /mnt; echo "mount=$?"; unshare -m true; echo "unshare=$?"`]);
+    const sh = await run([
+      'demo',
+      'sh',
+      '-c',
+      `cat ${secret}; cat /../../..${secret}; mount -t tmpfs none /mnt; echo "mount=$?"; unshare -m true; echo "unshare=$?"`,
+    ]);
     expect(sh.stdout).not.toContain('host secret');
     expect(sh.stdout).toMatch(/^mount=[1-9]/m);
     expect(sh.stdout).toMatch(/^unshare=[1-9]/m);
@@ -95,12 +111,34 @@ describe.skipIf(!isRoot)('tvctl run isolation (root, real CLI)', () => {
   it('/dev holds exactly the standard nodes; masked paths are empty; /proc/sys is read-only', async () => {
     const present = DEFAULT_MASKED_PATHS.filter((p) => existsSync(p));
     const masks = present
-      .map((p) => (statSync(p).isDirectory() ? `echo "${p}=[$(ls -A ${p} | wc -l)]"` : `echo "${p}=[$(cat ${p} | wc -c)]"`))
+      .map((p) =>
+        statSync(p).isDirectory() ? `echo "${p}=[$(ls -A ${p} | wc -l)]"` : `echo "${p}=[$(cat ${p} | wc -c)]"`,
+      )
       .join('; ');
-    const r = await run(['demo', 'sh', '-c', `ls -A /dev; echo ---; ${masks}; echo 1 > /proc/sys/kernel/domainname; echo "sysw=$?"`]);
+    const r = await run([
+      'demo',
+      'sh',
+      '-c',
+      `ls -A /dev; echo ---; ${masks}; echo 1 > /proc/sys/kernel/domainname; echo "sysw=$?"`,
+    ]);
     const [devs = '', rest = ''] = r.stdout.split('---\n');
     expect(devs.trim().split('\n').sort()).toEqual(
-      ['fd', 'full', 'mqueue', 'null', 'ptmx', 'pts', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'tty', 'urandom', 'zero'].sort(),
+      [
+        'fd',
+        'full',
+        'mqueue',
+        'null',
+        'ptmx',
+        'pts',
+        'random',
+        'shm',
+        'stderr',
+        'stdin',
+        'stdout',
+        'tty',
+        'urandom',
+        'zero',
+      ].sort(),
     );
     for (const p of present) expect(rest).toContain(`${p}=[0]`);
     expect(rest).toMatch(/^sysw=[1-9]/m);
@@ -110,11 +148,16 @@ describe.skipIf(!isRoot)('tvctl run isolation (root, real CLI)', () => {
   it('device nodes made with CAP_MKNOD cannot be opened (host disk, /dev/mem): the devices cgroup denies them', async () => {
     const disk = readdirSync('/sys/block').find((b) => !/^(loop|ram|zram)/.test(b)) ?? readdirSync('/sys/block')[0];
     const [maj = '8', min = '0'] = (disk ? readFileSync(`/sys/block/${disk}/dev`, 'utf8').trim() : '8:0').split(':');
-    const r = await run(['demo', 'sh', '-c', `mknod /tmp/disk b ${maj} ${min}; echo "mknod=$?"; head -c 16 /tmp/disk | wc -c; mknod /tmp/mem c 1 1; head -c 1 /tmp/mem | wc -c`]);
+    const r = await run([
+      'demo',
+      'sh',
+      '-c',
+      `mknod /tmp/disk b ${maj} ${min}; echo "mknod=$?"; head -c 16 /tmp/disk | wc -c; mknod /tmp/mem c 1 1; head -c 1 /tmp/mem | wc -c`,
+    ]);
     expect(r.stdout).toMatch(/^mknod=0$/m); // Docker keeps CAP_MKNOD...
     expect(r.stdout).toMatch(/^0\n0$/m); // ...and nothing could be read
-    expect(r.stderr).toContain("head: /tmp/disk: Operation not permitted");
-    expect(r.stderr).toContain("head: /tmp/mem: Operation not permitted");
+    expect(r.stderr).toContain('head: /tmp/disk: Operation not permitted');
+    expect(r.stderr).toContain('head: /tmp/mem: Operation not permitted');
   });
 
   it('the write layer is private to each container', async () => {
@@ -137,12 +180,16 @@ describe.skipIf(!isRoot)('tvctl run isolation (root, real CLI)', () => {
   });
 
   it('-t gives the container a terminal', async () => {
-    const r = await execa('script', ['-qec', `${TVCTL} run --rm -it ${NET.join(' ')} demo sh -c 'tty; read l; echo "got:$l"; exit 4'`, '/dev/null'], {
-      env: roots.env,
-      input: 'hi\n',
-      reject: false,
-      timeout: 60_000,
-    });
+    const r = await execa(
+      'script',
+      ['-qec', `${TVCTL} run --rm -it ${NET.join(' ')} demo sh -c 'tty; read l; echo "got:$l"; exit 4'`, '/dev/null'],
+      {
+        env: roots.env,
+        input: 'hi\n',
+        reject: false,
+        timeout: 60_000,
+      },
+    );
     expect(r.stdout).toContain('/dev/pts/0');
     expect(r.stdout).toContain('got:hi');
     expect(r.exitCode).toBe(4);
@@ -161,7 +208,17 @@ describe.skipIf(!isRoot)('tvctl run isolation (root, real CLI)', () => {
   });
 
   it('CVE-2019-5736: no container process can open /proc/N/exe for writing; none is a host tvinit/nsenter binary', async () => {
-    const d = await cli(['run', '-d', '--init', ...NET, '-v', `${join(probeDir, 'bin')}:/probe:ro`, 'demo', 'sleep', '60']);
+    const d = await cli([
+      'run',
+      '-d',
+      '--init',
+      ...NET,
+      '-v',
+      `${join(probeDir, 'bin')}:/probe:ro`,
+      'demo',
+      'sleep',
+      '60',
+    ]);
     expect(d.exitCode, d.stderr).toBe(0);
     const id = d.stdout.trim();
     detached.push(id);

@@ -22,9 +22,34 @@ describe.skipIf(!isRoot)('tvctl run options, as Docker has them (root)', () => {
   it('-e, --env-file, -w, -u and -h reach the process', async () => {
     const envFile = join(dir, 'env');
     await writeFile(envFile, '# comment\nFROM_FILE=yes\nOVERRIDE=file\n');
-    const r = await run(['-e', 'A=1', '--env-file', envFile, '-e', 'OVERRIDE=flag', '-w', '/tmp/work', '-u', '65534:65534', '-h', 'box', 'demo', 'sh', '-c', 'echo $A $FROM_FILE $OVERRIDE; pwd; id -u; id -g; hostname; cat /etc/hostname; grep CapEff /proc/self/status']);
+    const r = await run([
+      '-e',
+      'A=1',
+      '--env-file',
+      envFile,
+      '-e',
+      'OVERRIDE=flag',
+      '-w',
+      '/tmp/work',
+      '-u',
+      '65534:65534',
+      '-h',
+      'box',
+      'demo',
+      'sh',
+      '-c',
+      'echo $A $FROM_FILE $OVERRIDE; pwd; id -u; id -g; hostname; cat /etc/hostname; grep CapEff /proc/self/status',
+    ]);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout.split('\n')).toEqual(['1 yes flag', '/tmp/work', '65534', '65534', 'box', 'box', 'CapEff:\t0000000000000000']);
+    expect(r.stdout.split('\n')).toEqual([
+      '1 yes flag',
+      '/tmp/work',
+      '65534',
+      '65534',
+      'box',
+      'box',
+      'CapEff:\t0000000000000000',
+    ]);
   });
 
   it('-u resolves names from the image /etc/passwd; an unknown name fails clearly', async () => {
@@ -53,7 +78,16 @@ describe.skipIf(!isRoot)('tvctl run options, as Docker has them (root)', () => {
     const ro = await run(['--read-only', 'demo', 'sh', '-c', 'touch /etc/x']);
     expect(ro.exitCode).not.toBe(0);
     expect(ro.stderr).toMatch(/Read-only file system/);
-    const a = await tvctl(roots, ['run', '-d', '--network', 'none', 'demo', 'sh', '-c', 'echo secret > /etc/mine; sleep 100']);
+    const a = await tvctl(roots, [
+      'run',
+      '-d',
+      '--network',
+      'none',
+      'demo',
+      'sh',
+      '-c',
+      'echo secret > /etc/mine; sleep 100',
+    ]);
     const id = a.stdout.trim();
     await new Promise((r) => setTimeout(r, 500));
     const b = await run(['demo', 'sh', '-c', 'cat /etc/mine || echo absent']);
@@ -72,7 +106,8 @@ describe.skipIf(!isRoot)('tvctl run options, as Docker has them (root)', () => {
   });
 
   it('--cap-add / --cap-drop change the capability set (ALL accepted)', async () => {
-    const caps = async (args: string[]) => (await run([...args, 'demo', 'grep', 'CapEff', '/proc/self/status'])).stdout.split('\t')[1];
+    const caps = async (args: string[]) =>
+      (await run([...args, 'demo', 'grep', 'CapEff', '/proc/self/status'])).stdout.split('\t')[1];
     expect(await caps([])).toBe('00000000a80425fb');
     expect(await caps(['--cap-drop', 'ALL'])).toBe('0000000000000000');
     expect(await caps(['--cap-drop', 'ALL', '--cap-add', 'NET_BIND_SERVICE'])).toBe('0000000000000400');

@@ -25,7 +25,9 @@ describe.skipIf(!isRoot)('interactive use on a terminal (root)', () => {
   });
 
   it('exec -it joins a running container with a terminal', async () => {
-    const id = (await execa(TVCTL, ['run', '-d', '--network', 'none', 'demo', 'sleep', '100'], { env: roots.env })).stdout.trim();
+    const id = (
+      await execa(TVCTL, ['run', '-d', '--network', 'none', 'demo', 'sleep', '100'], { env: roots.env })
+    ).stdout.trim();
     const r = await execa('script', ['-qec', `${TVCTL} exec -it ${id} sh`, '/dev/null'], {
       env: roots.env,
       input: 'tty; cat /proc/1/cmdline | tr "\\0" " "; echo; exit 4\n',
@@ -39,11 +41,15 @@ describe.skipIf(!isRoot)('interactive use on a terminal (root)', () => {
   });
 
   it('without -t, a container never gets our terminal', async () => {
-    const r = await execa('script', ['-qec', `${TVCTL} run --rm -i --network none demo sh -c 'tty; ls -l /proc/self/fd/0'`, '/dev/null'], {
-      env: roots.env,
-      reject: false,
-      timeout: 30_000,
-    });
+    const r = await execa(
+      'script',
+      ['-qec', `${TVCTL} run --rm -i --network none demo sh -c 'tty; ls -l /proc/self/fd/0'`, '/dev/null'],
+      {
+        env: roots.env,
+        reject: false,
+        timeout: 30_000,
+      },
+    );
     expect(r.stdout).toMatch(/not a tty/);
   });
 });

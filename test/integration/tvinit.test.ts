@@ -3,7 +3,18 @@
  * rootfs as the single lowerdir with temp upper/work dirs. Asserts the isolation properties the runtime relies on.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync, symlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -64,7 +75,12 @@ async function prepare(
 ): Promise<Started & { shimConfPath: string }> {
   const dir = mkdtempSync(join(base, 'c-'));
   containerDirs.push(dir);
-  const [upper, work, rootfs, stateDir] = ['upper', 'work', 'rootfs', 'state'].map((d) => join(dir, d)) as [string, string, string, string];
+  const [upper, work, rootfs, stateDir] = ['upper', 'work', 'rootfs', 'state'].map((d) => join(dir, d)) as [
+    string,
+    string,
+    string,
+    string,
+  ];
   for (const d of [upper, work, rootfs, stateDir]) mkdirSync(d);
   const initPath = join(dir, 'init.conf');
   await writeConfFile(
@@ -126,7 +142,14 @@ async function run(
   return { ...p, code, stdout, stderr, ...(initPid !== undefined ? { initPid } : {}), ...(error ? { error } : {}) };
 }
 
-function readExit(stateDir: string): { exitCode: number; signal: number | null; oomKilled: boolean; startedAt: string; finishedAt: string; restartCount: number } {
+function readExit(stateDir: string): {
+  exitCode: number;
+  signal: number | null;
+  oomKilled: boolean;
+  startedAt: string;
+  finishedAt: string;
+  restartCount: number;
+} {
   return JSON.parse(readFileSync(join(stateDir, 'exit'), 'utf8'));
 }
 
@@ -160,7 +183,11 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
   });
 
   it('runs the command as PID 1; ps shows only container processes; hostname is set', async () => {
-    const r = await run(['sh', '-c', 'ps -o pid,args; echo "host=$(hostname)"; cat /proc/1/cmdline | tr "\\0" " "; echo']);
+    const r = await run([
+      'sh',
+      '-c',
+      'ps -o pid,args; echo "host=$(hostname)"; cat /proc/1/cmdline | tr "\\0" " "; echo',
+    ]);
     expect(r.error).toBeUndefined();
     expect(r.code).toBe(0);
     const rows = r.stdout.split('\n').filter((l) => /^\s*\d+\s/.test(l));
@@ -189,7 +216,9 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
   });
 
   it('-u 1000 runs without capabilities; -u daemon resolves from the image /etc/passwd', async () => {
-    const r = await run(['sh', '-c', 'id -u; id -g; grep -E "^Cap(Eff|Prm)" /proc/self/status; echo "home=$HOME"'], { process: { user: '1000' } });
+    const r = await run(['sh', '-c', 'id -u; id -g; grep -E "^Cap(Eff|Prm)" /proc/self/status; echo "home=$HOME"'], {
+      process: { user: '1000' },
+    });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^1000\n0\n/);
     expect(r.stdout).toMatch(/^CapEff:\s+0000000000000000$/m);
@@ -220,7 +249,11 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     expect(kv['unshare_user']).toBe('Operation not permitted');
     expect(kv['unshare_mnt']).toBe('Operation not permitted');
     expect(kv['pivot_root']).toBe('Operation not permitted');
-    const sh = await run(['sh', '-c', `cat ${secret}; cat /../../..${secret}; ls /proc/1/root/..; mount -t tmpfs none /mnt; echo "mount=$?"; unshare -m true; echo "unshare=$?"; unshare -U true; echo "unshare_u=$?"`]);
+    const sh = await run([
+      'sh',
+      '-c',
+      `cat ${secret}; cat /../../..${secret}; ls /proc/1/root/..; mount -t tmpfs none /mnt; echo "mount=$?"; unshare -m true; echo "unshare=$?"; unshare -U true; echo "unshare_u=$?"`,
+    ]);
     expect(sh.stdout).not.toContain('host secret');
     expect(sh.stderr).toContain('No such file or directory');
     expect(sh.stdout).toMatch(/^mount=[1-9]/m);
@@ -237,16 +270,39 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     execFileSync('cp', [escBin, join(jail, 'esc')]);
     const secret = join(base, 'host-secret');
     // A private mount ns so the escape's tmpfs mount attempt cannot touch the host.
-    const { stdout } = await execa('unshare', ['--mount', '--propagation', 'private', '--', 'chroot', jail, '/esc', secret], { cwd: jail });
+    const { stdout } = await execa(
+      'unshare',
+      ['--mount', '--propagation', 'private', '--', 'chroot', jail, '/esc', secret],
+      { cwd: jail },
+    );
     rmSync(jail, { recursive: true, force: true });
     expect(parseKv(stdout)['escape_open']).toBe('OK');
   });
 
   it('/dev holds exactly the standard nodes; /dev/pts, shm, mqueue mounted', async () => {
-    const r = await run(['sh', '-c', 'ls -A /dev; echo ---; ls -l /dev/null /dev/ptmx /dev/fd; echo ---; grep -E " /dev(/pts|/shm|/mqueue)? " /proc/mounts']);
+    const r = await run([
+      'sh',
+      '-c',
+      'ls -A /dev; echo ---; ls -l /dev/null /dev/ptmx /dev/fd; echo ---; grep -E " /dev(/pts|/shm|/mqueue)? " /proc/mounts',
+    ]);
     const [names = '', details = '', mounts = ''] = r.stdout.split('---\n');
     expect(names.trim().split('\n').sort()).toEqual(
-      ['fd', 'full', 'mqueue', 'null', 'ptmx', 'pts', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'tty', 'urandom', 'zero'].sort(),
+      [
+        'fd',
+        'full',
+        'mqueue',
+        'null',
+        'ptmx',
+        'pts',
+        'random',
+        'shm',
+        'stderr',
+        'stdin',
+        'stdout',
+        'tty',
+        'urandom',
+        'zero',
+      ].sort(),
     );
     expect(details).toMatch(/crw-rw-rw-\s+1 root\s+root\s+1,\s+3 .* \/dev\/null/);
     expect(details).toContain('/dev/ptmx -> pts/ptmx');
@@ -261,15 +317,22 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     const present = DEFAULT_MASKED_PATHS.filter((p) => existsSync(p));
     expect(present.length).toBeGreaterThan(0);
     const script = present
-      .map((p) => (statSync(p).isDirectory() ? `echo "${p}=[$(ls -A ${p} | wc -l)]"` : `echo "${p}=[$(cat ${p} | wc -c)]"`))
+      .map((p) =>
+        statSync(p).isDirectory() ? `echo "${p}=[$(ls -A ${p} | wc -l)]"` : `echo "${p}=[$(cat ${p} | wc -c)]"`,
+      )
       .join('; ');
-    const r = await run(['sh', '-c', `${script}; echo 1 > /proc/sys/kernel/domainname; echo "sysw=$?"; touch /sys/x; echo "sys=$?"; grep -E " /proc/(sys|bus|fs|irq|sysrq-trigger) " /proc/mounts`]);
+    const r = await run([
+      'sh',
+      '-c',
+      `${script}; echo 1 > /proc/sys/kernel/domainname; echo "sysw=$?"; touch /sys/x; echo "sys=$?"; grep -E " /proc/(sys|bus|fs|irq|sysrq-trigger) " /proc/mounts`,
+    ]);
     for (const p of present) expect(r.stdout).toContain(`${p}=[0]`);
     expect(r.stdout).toMatch(/^sysw=[1-9]/m);
     expect(r.stdout).toMatch(/^sys=[1-9]/m);
     expect(r.stderr).toContain('Read-only file system');
     expect(r.stdout).toMatch(/^proc \/proc\/sys proc ro,nosuid,nodev,noexec/m);
-    if (existsSync('/proc/sysrq-trigger')) expect(r.stdout).toMatch(/^proc \/proc\/sysrq-trigger proc ro,nosuid,nodev,noexec/m);
+    if (existsSync('/proc/sysrq-trigger'))
+      expect(r.stdout).toMatch(/^proc \/proc\/sysrq-trigger proc ro,nosuid,nodev,noexec/m);
   });
 
   it('the write layer is private: writes land in upper only; another container on the same lower sees nothing', async () => {
@@ -318,7 +381,9 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     const kv = parseKv(r.stdout);
     expect(kv['proc1_exe_w']).toBe('Permission denied');
     expect(kv['proc1_exe_r']).toBe('Permission denied');
-    const ps = await run(['sh', '-c', 'ps -o pid,args; readlink /proc/1/exe; echo "rl=$?"'], { process: { init: true } });
+    const ps = await run(['sh', '-c', 'ps -o pid,args; readlink /proc/1/exe; echo "rl=$?"'], {
+      process: { init: true },
+    });
     expect(ps.stdout).toMatch(/^\s*1 tvinit init\s*$/m);
     expect(ps.stdout).not.toContain(base); // no host path in PID 1's command line
     expect(ps.stdout).toMatch(/^\s*2 sh -c ps/m);
@@ -364,7 +429,9 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
   });
 
   it('readonly=1 makes the root read-only (tmpfs mounts stay writable)', async () => {
-    const r = await run(['sh', '-c', 'touch /x; echo "root=$?"; touch /dev/shm/x; echo "shm=$?"'], { init: { readonly: true } });
+    const r = await run(['sh', '-c', 'touch /x; echo "root=$?"; touch /dev/shm/x; echo "shm=$?"'], {
+      init: { readonly: true },
+    });
     expect(r.stdout).toMatch(/^root=1$/m);
     expect(r.stdout).toMatch(/^shm=0$/m);
   });
@@ -384,11 +451,15 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
         sealFd: SEAL_FD,
       }),
     );
-    const r = await execa('script', ['-qec', `stty rows 33 cols 101; ${tvinitPath()} shim ${p.shimConfPath}`, '/dev/null'], {
-      input: 'hello\n',
-      reject: false,
-      timeout: 30_000,
-    });
+    const r = await execa(
+      'script',
+      ['-qec', `stty rows 33 cols 101; ${tvinitPath()} shim ${p.shimConfPath}`, '/dev/null'],
+      {
+        input: 'hello\n',
+        reject: false,
+        timeout: 30_000,
+      },
+    );
     const why = `stdout: ${JSON.stringify(r.stdout)} stderr: ${JSON.stringify(r.stderr)}`;
     expect(r.stdout, why).toContain('/dev/pts/0');
     expect(r.stdout, why).toContain('33 101');
@@ -496,7 +567,11 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
       confPath,
       execConf({
         process: {
-          args: ['sh', '-c', 'ps -o pid,args; id; pwd; hostname; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; mount -t tmpfs none /mnt; echo "mount=$?"; exit 6'],
+          args: [
+            'sh',
+            '-c',
+            'ps -o pid,args; id; pwd; hostname; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; mount -t tmpfs none /mnt; echo "mount=$?"; exit 6',
+          ],
           env: [PATH_ENV],
           user: 'daemon',
           cwd: '/tmp/wd',
@@ -539,7 +614,12 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     expect(stdout).toMatch(/^mount=[1-9]/m);
     expect(readExit(execDir).exitCode).toBe(6);
     const nf = join(execDir, 'nf.conf');
-    await writeConfFile(nf, execConf({ process: { args: ['nosuch'], env: [PATH_ENV], caps: 0n, noNewPrivileges: true, seccomp: 'default', tty: false } }));
+    await writeConfFile(
+      nf,
+      execConf({
+        process: { args: ['nosuch'], env: [PATH_ENV], caps: 0n, noNewPrivileges: true, seccomp: 'default', tty: false },
+      }),
+    );
     await writeConfFile(
       shimPath,
       shimConf({
@@ -557,7 +637,10 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     );
     const bad = launchShim({ shimConfPath: shimPath, stdio: 'pipe', detached: false });
     shims.push(bad.shimPid);
-    await expect(bad.ready).rejects.toMatchObject({ exitCode: 127, message: 'exec: "nosuch": executable file not found in $PATH' });
+    await expect(bad.ready).rejects.toMatchObject({
+      exitCode: 127,
+      message: 'exec: "nosuch": executable file not found in $PATH',
+    });
     expect(await bad.exited).toBe(127);
     process.kill(initPid, 'SIGKILL');
     expect(await main.exited).toBe(137);
@@ -572,13 +655,17 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     expect(readFileSync(join(r.stateDir, 'exit'), 'utf8')).toContain('"exitCode":125');
     const after = readFileSync('/proc/self/mountinfo', 'utf8');
     expect(after.split('\n').filter((l) => l.includes(base) && !before.includes(l))).toEqual([]);
-    const m = await run(['true'], { init: { mounts: [{ source: join(base, 'no-such-vol'), destination: '/v', readonly: false }] } });
+    const m = await run(['true'], {
+      init: { mounts: [{ source: join(base, 'no-such-vol'), destination: '/v', readonly: false }] },
+    });
     expect(m.code).toBe(125);
     expect(m.error?.message).toMatch(/^invalid mount source \S+no-such-vol: No such file or directory$/);
   });
 
   it('seccomp=unconfined and nnp=0 are honoured; without nnp the filter is still loaded before the user switch', async () => {
-    const u = await run(['grep', '-E', '^(NoNewPrivs|Seccomp):', '/proc/self/status'], { process: { seccomp: 'unconfined', noNewPrivileges: false } });
+    const u = await run(['grep', '-E', '^(NoNewPrivs|Seccomp):', '/proc/self/status'], {
+      process: { seccomp: 'unconfined', noNewPrivileges: false },
+    });
     expect(u.stdout).toMatch(/^NoNewPrivs:\s+0\nSeccomp:\s+0$/m);
     const n = await run(['sh', '-c', 'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; unshare -m true'], {
       process: { noNewPrivileges: false, user: '1000' },
@@ -595,7 +682,10 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
   });
 
   it('cgroupfs=v2 mounts a read-only cgroup2 at /sys/fs/cgroup', async () => {
-    const r = await run(['sh', '-c', 'grep " /sys/fs/cgroup " /proc/mounts; ls /sys/fs/cgroup; mkdir /sys/fs/cgroup/x; echo "mk=$?"'], { init: { cgroupfs: 'v2' } });
+    const r = await run(
+      ['sh', '-c', 'grep " /sys/fs/cgroup " /proc/mounts; ls /sys/fs/cgroup; mkdir /sys/fs/cgroup/x; echo "mk=$?"'],
+      { init: { cgroupfs: 'v2' } },
+    );
     expect(r.stdout).toMatch(/^cgroup2 \/sys\/fs\/cgroup cgroup2 ro,nosuid,nodev,noexec/m);
     expect(r.stdout).toContain('cgroup.procs');
     expect(r.stdout).toMatch(/^mk=[1-9]/m);
@@ -627,9 +717,12 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
       } catch {
         /* no swap accounting */
       }
-      const r = await run(['sh', '-c', 'cat /proc/self/cgroup | grep memory; dd if=/dev/zero of=/dev/null bs=128M count=1'], {
-        shim: { cgroupProcs: [join(cg, 'cgroup.procs')], oomFiles: [join(cg, 'memory.oom_control')] },
-      });
+      const r = await run(
+        ['sh', '-c', 'cat /proc/self/cgroup | grep memory; dd if=/dev/zero of=/dev/null bs=128M count=1'],
+        {
+          shim: { cgroupProcs: [join(cg, 'cgroup.procs')], oomFiles: [join(cg, 'memory.oom_control')] },
+        },
+      );
       expect(r.stdout).toMatch(/^\d+:memory:\/$/m); // inside its own cgroup namespace, rooted at our cgroup
       expect(r.code).toBe(137);
       expect(readExit(r.stateDir)).toMatchObject({ exitCode: 137, signal: 9, oomKilled: true });

@@ -4,7 +4,8 @@ import { NetworkManager, type NetworkAttachment } from '../../network/index.js';
 import { Runtime } from '../../runtime/runtime.js';
 
 export default class NetworkConnect extends TvctlCommand<NetworkAttachment> {
-  static override description = 'connect a running container to one more network (a new interface ethN; no default route through it)';
+  static override description =
+    'connect a running container to one more network (a new interface ethN; no default route through it)';
   static override args = {
     network: Args.string({ required: true, description: 'network name or ID prefix' }),
     container: Args.string({ required: true, description: 'container ID, prefix or name' }),

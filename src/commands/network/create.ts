@@ -3,8 +3,12 @@ import { TvctlCommand } from '../../cli/base-command.js';
 import { NetworkManager, type NetworkRecord } from '../../network/index.js';
 
 export default class NetworkCreate extends TvctlCommand<NetworkRecord> {
-  static override description = 'create a bridge network (its own Linux bridge tvbr-*, subnet and NAT; isolated from other networks)';
-  static override examples = ['<%= config.bin %> network create tenant-a', '<%= config.bin %> network create --subnet 10.200.0.0/24 --internal backend'];
+  static override description =
+    'create a bridge network (its own Linux bridge tvbr-*, subnet and NAT; isolated from other networks)';
+  static override examples = [
+    '<%= config.bin %> network create tenant-a',
+    '<%= config.bin %> network create --subnet 10.200.0.0/24 --internal backend',
+  ];
   static override args = { name: Args.string({ required: true, description: 'network name' }) };
   static override flags = {
     subnet: Flags.string({ description: 'IPv4 subnet in CIDR form (default: the next free /24 of 10.89.0.0/16)' }),

@@ -3,7 +3,8 @@ import { TvctlCommand } from '../../cli/base-command.js';
 import { NetworkManager, type NetworkInspect } from '../../network/index.js';
 
 export default class NetworkInspectCmd extends TvctlCommand<NetworkInspect[]> {
-  static override description = 'display detailed information on one or more networks (JSON), with the containers attached';
+  static override description =
+    'display detailed information on one or more networks (JSON), with the containers attached';
   static override strict = false;
   static override args = { network: Args.string({ required: true, description: 'network name or ID prefix' }) };
 

@@ -28,7 +28,15 @@ export default class NetworkLs extends TvctlCommand<NetworkLsRow[]> {
     const mgr = new NetworkManager({ stateRoot: roots.state, dataRoot: roots.data });
     const nets = await mgr.list();
     const rows: NetworkLsRow[] = [
-      ...nets.map((n) => ({ id: n.id, name: n.name, driver: 'bridge' as const, bridge: n.bridge, subnet: n.subnet, gateway: n.gateway, internal: n.internal })),
+      ...nets.map((n) => ({
+        id: n.id,
+        name: n.name,
+        driver: 'bridge' as const,
+        bridge: n.bridge,
+        subnet: n.subnet,
+        gateway: n.gateway,
+        internal: n.internal,
+      })),
       { id: pseudoId('host'), name: 'host', driver: 'host', bridge: '', subnet: '', gateway: '', internal: false },
       { id: pseudoId('none'), name: 'none', driver: 'null', bridge: '', subnet: '', gateway: '', internal: false },
     ];
@@ -39,7 +47,14 @@ export default class NetworkLs extends TvctlCommand<NetworkLsRow[]> {
         this.log(
           renderTable(
             ['NETWORK ID', 'NAME', 'DRIVER', 'BRIDGE', 'SUBNET', 'INTERNAL'],
-            rows.map((r) => [id(r.id), r.name, r.driver, r.bridge, r.subnet, r.driver === 'bridge' ? String(r.internal) : '']),
+            rows.map((r) => [
+              id(r.id),
+              r.name,
+              r.driver,
+              r.bridge,
+              r.subnet,
+              r.driver === 'bridge' ? String(r.internal) : '',
+            ]),
           ),
         );
     }

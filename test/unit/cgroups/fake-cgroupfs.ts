@@ -91,7 +91,11 @@ export function makeFakeTree(layout: 'v1' | 'hybrid' | 'v2', opts: { coMountCpu?
     writeFileSync(join(root, 'cpuset', 'cpuset.mems'), '0\n');
     if (layout === 'hybrid') {
       mkdirSync(join(root, 'unified'));
-      populate(join(root, 'unified'), { 'cgroup.controllers': 'hugetlb', 'cgroup.procs': '', 'cgroup.subtree_control': '' });
+      populate(join(root, 'unified'), {
+        'cgroup.controllers': 'hugetlb',
+        'cgroup.procs': '',
+        'cgroup.subtree_control': '',
+      });
     }
   }
 
@@ -143,7 +147,9 @@ export function makeFakeTree(layout: 'v1' | 'hybrid' | 'v2', opts: { coMountCpu?
       const c = controllerOf(path);
       if (c === 'v2' || c === 'unified') {
         // a child offers only what the parent enabled, and has only those controllers' files
-        const parentCtl = (await nodeCgroupFs.read(join(dirname(path), 'cgroup.subtree_control')).catch(() => '')).trim();
+        const parentCtl = (
+          await nodeCgroupFs.read(join(dirname(path), 'cgroup.subtree_control')).catch(() => '')
+        ).trim();
         const enabled = parentCtl.split(/\s+/);
         const base = c === 'v2' ? V2_FILES : { 'cgroup.kill': '' };
         const files = Object.fromEntries(

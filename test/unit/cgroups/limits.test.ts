@@ -93,7 +93,15 @@ describe('parseLimits', () => {
   it('all flags together', () => {
     expect(
       parseLimits(
-        { memory: '1g', memorySwap: '2g', memoryReservation: '512m', cpus: '1.5', cpuShares: 512, cpusetCpus: '0,1', pidsLimit: 100 },
+        {
+          memory: '1g',
+          memorySwap: '2g',
+          memoryReservation: '512m',
+          cpus: '1.5',
+          cpuShares: 512,
+          cpusetCpus: '0,1',
+          pidsLimit: 100,
+        },
         { hostCpus: 2 },
       ),
     ).toEqual({

@@ -57,7 +57,16 @@ describe('detectCgroupMode', () => {
 });
 
 describe('CgroupV1Manager on a fake tree', () => {
-  const all = { memory: 32 * MiB, memorySwap: 64 * MiB, memoryReservation: 16 * MiB, cpuQuota: 50_000, cpuPeriod: 100_000, cpuShares: 512, cpusetCpus: '1', pidsLimit: 50 };
+  const all = {
+    memory: 32 * MiB,
+    memorySwap: 64 * MiB,
+    memoryReservation: 16 * MiB,
+    cpuQuota: 50_000,
+    cpuPeriod: 100_000,
+    cpuShares: 512,
+    cpusetCpus: '1',
+    pidsLimit: 50,
+  };
 
   it('creates one dir per hierarchy and writes every limit', async () => {
     const t = tree('v1');
@@ -91,7 +100,7 @@ describe('CgroupV1Manager on a fake tree', () => {
     expect(read(t, 'cpu/tvctl/c2/cpu.cfs_quota_us')).toBe('-1');
   });
 
-  it('denies all devices, then allows Docker\'s list, in that order', async () => {
+  it("denies all devices, then allows Docker's list, in that order", async () => {
     const t = tree('v1');
     await createCgroupManager({ root: t.root, fs: t.fs }).create('d1', {});
     const devWrites = t.writesRel().filter(([p]) => p.startsWith('devices/tvctl/d1/'));
@@ -117,7 +126,8 @@ describe('CgroupV1Manager on a fake tree', () => {
     const m = createCgroupManager({ root: t.root, fs: t.fs });
     await m.create('o1', { memory: 64 * MiB, memorySwap: 128 * MiB });
     const memOrder = (): string[] =>
-      t.writesRel()
+      t
+        .writesRel()
         .filter(([p]) => /memory\.(memsw\.)?limit_in_bytes$/.test(p))
         .map(([p, v]) => `${p.includes('memsw') ? 'memsw' : 'limit'}=${v}`);
     // create from unlimited: limit first (memsw may not go below the current, unlimited, limit)
@@ -138,16 +148,21 @@ describe('CgroupV1Manager on a fake tree', () => {
     const t = tree('v1');
     const m = createCgroupManager({ root: t.root, fs: t.fs });
     await m.create('o2', { memory: 32 * MiB, memorySwap: 64 * MiB });
-    await expect(m.update('o2', { memory: 128 * MiB })).rejects.toThrow(/cannot write "134217728" to .*memory.limit_in_bytes: EINVAL/);
+    await expect(m.update('o2', { memory: 128 * MiB })).rejects.toThrow(
+      /cannot write "134217728" to .*memory.limit_in_bytes: EINVAL/,
+    );
   });
 
   it('without memsw accounting only memory.limit_in_bytes is written', async () => {
     const t = tree('v1');
     rmSync(join(t.root, 'memory', 'memory.memsw.limit_in_bytes'));
-    const fs = { ...t.fs, mkdir: async (p: string) => {
-      await t.fs.mkdir(p);
-      rmSync(join(p, 'memory.memsw.limit_in_bytes'), { force: true });
-    } };
+    const fs = {
+      ...t.fs,
+      mkdir: async (p: string) => {
+        await t.fs.mkdir(p);
+        rmSync(join(p, 'memory.memsw.limit_in_bytes'), { force: true });
+      },
+    };
     await createCgroupManager({ root: t.root, fs }).create('o3', { memory: 32 * MiB, memorySwap: 64 * MiB });
     expect(t.writesRel().some(([p]) => p.includes('memsw'))).toBe(false);
     expect(read(t, 'memory/tvctl/o3/memory.limit_in_bytes')).toBe(String(32 * MiB));
@@ -158,7 +173,10 @@ describe('CgroupV1Manager on a fake tree', () => {
     const m = createCgroupManager({ root: t.root, fs: t.fs });
     await m.create('q1', { cpuQuota: 50_000, cpuPeriod: 100_000 });
     const cpuOrder = (): string[] =>
-      t.writesRel().filter(([p]) => /cfs_(quota|period)_us$/.test(p)).map(([p, v]) => `${p.split('.').at(-1)!.replace('_us', '')}=${v}`);
+      t
+        .writesRel()
+        .filter(([p]) => /cfs_(quota|period)_us$/.test(p))
+        .map(([p, v]) => `${p.split('.').at(-1)!.replace('_us', '')}=${v}`);
     expect(cpuOrder()).toEqual(['cfs_period=100000', 'cfs_quota=50000']);
     t.fs.writes.length = 0;
     t.fs.failNext.set('cpu/tvctl/q1/cpu.cfs_period_us', 'EINVAL');
@@ -223,7 +241,10 @@ describe('CgroupV1Manager on a fake tree', () => {
     w('memory/tvctl/s1/memory.usage_in_bytes', `${10 * MiB}\n`);
     w('memory/tvctl/s1/memory.stat', `cache 4096\ntotal_inactive_file ${2 * MiB}\n`);
     w('pids/tvctl/s1/pids.current', '7\n');
-    w('blkio/tvctl/s1/blkio.throttle.io_service_bytes_recursive', '254:0 Read 4096\n254:0 Write 8192\n254:0 Total 12288\n8:0 Read 1\nTotal 12289\n');
+    w(
+      'blkio/tvctl/s1/blkio.throttle.io_service_bytes_recursive',
+      '254:0 Read 4096\n254:0 Write 8192\n254:0 Total 12288\n8:0 Read 1\nTotal 12289\n',
+    );
     w('memory/tvctl/s1/cgroup.procs', '12\n5\n');
     w('pids/tvctl/s1/cgroup.procs', '5\n12\n40\n');
     expect(await m.stats('s1')).toEqual({
@@ -313,7 +334,13 @@ describe('CgroupV2Manager on a fake tree', () => {
     const d = join(t.root, 'tvctl/v');
     expect(h).toEqual({ dirs: [d], procsFiles: [join(d, 'cgroup.procs')], oomFiles: [join(d, 'memory.events')] });
     expect(read(t, 'cgroup.subtree_control').split(' ').sort()).toEqual(['cpu', 'cpuset', 'io', 'memory', 'pids']);
-    expect(read(t, 'tvctl/cgroup.subtree_control').split(' ').sort()).toEqual(['cpu', 'cpuset', 'io', 'memory', 'pids']);
+    expect(read(t, 'tvctl/cgroup.subtree_control').split(' ').sort()).toEqual([
+      'cpu',
+      'cpuset',
+      'io',
+      'memory',
+      'pids',
+    ]);
     expect(read(t, 'tvctl/v/memory.max')).toBe(String(32 * MiB));
     expect(read(t, 'tvctl/v/memory.swap.max')).toBe(String(32 * MiB)); // 64m total - 32m memory
     expect(read(t, 'tvctl/v/memory.low')).toBe(String(16 * MiB));
@@ -373,7 +400,10 @@ describe('CgroupV2Manager on a fake tree', () => {
     w('memory.current', `${12 * MiB}\n`);
     w('memory.stat', `anon 100\ninactive_file ${MiB}\n`);
     w('pids.current', '3\n');
-    w('io.stat', '254:0 rbytes=1000 wbytes=2000 rios=1 wios=2 dbytes=0 dios=0\n8:0 rbytes=5 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n');
+    w(
+      'io.stat',
+      '254:0 rbytes=1000 wbytes=2000 rios=1 wios=2 dbytes=0 dios=0\n8:0 rbytes=5 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n',
+    );
     w('cgroup.procs', '30\n4\n');
     expect(await m.stats('s')).toEqual({
       cpuUsageNs: 2_500_000_000,

@@ -47,14 +47,30 @@ describe('stats report', () => {
     const row = buildStatsRow(
       { id: 'a'.repeat(64), name: 'web' },
       sample({ cpuUsageNs: 1e9 }),
-      sample({ cpuUsageNs: 1.25e9, memoryUsageBytes: 16 * MiB, memoryLimitBytes: 32 * MiB, pidsCurrent: 7, blockReadBytes: 4096, blockWriteBytes: 0 }),
+      sample({
+        cpuUsageNs: 1.25e9,
+        memoryUsageBytes: 16 * MiB,
+        memoryLimitBytes: 32 * MiB,
+        pidsCurrent: 7,
+        blockReadBytes: 4096,
+        blockWriteBytes: 0,
+      }),
       1e9,
       host,
       { rx: 1234, tx: 648 },
     );
     expect(row.cpuPercent).toBeCloseTo(25);
     expect(row.memoryPercent).toBeCloseTo(50);
-    expect(formatStatsCells(row)).toEqual(['aaaaaaaaaaaa', 'web', '25.00%', '16MiB / 32MiB', '50.00%', '1.23kB / 648B', '4.1kB / 0B', '7']);
+    expect(formatStatsCells(row)).toEqual([
+      'aaaaaaaaaaaa',
+      'web',
+      '25.00%',
+      '16MiB / 32MiB',
+      '50.00%',
+      '1.23kB / 648B',
+      '4.1kB / 0B',
+      '7',
+    ]);
     const unlimited = buildStatsRow({ id: 'b', name: 'x' }, null, sample({ memoryUsageBytes: MiB }), 1e9, host, null);
     expect(unlimited.memoryLimitBytes).toBe(host);
     expect(unlimited.cpuPercent).toBe(0);
@@ -78,19 +94,32 @@ describe('update merge (Docker rules)', () => {
   const running = parseLimits({ memory: '32m', pidsLimit: 50, cpus: '0.5' }, { hostCpus: 2 }); // memsw 64m
 
   it('merges only what changes', () => {
-    expect(mergeLimitUpdate(running, parseLimits({ pidsLimit: 20 }, { forUpdate: true }))).toEqual({ ...running, pidsLimit: 20 });
+    expect(mergeLimitUpdate(running, parseLimits({ pidsLimit: 20 }, { forUpdate: true }))).toEqual({
+      ...running,
+      pidsLimit: 20,
+    });
     expect(mergeLimitUpdate(running, parseLimits({ memory: '48m' }, { forUpdate: true })).memory).toBe(48 * MiB);
   });
 
   it('refuses a memory limit above the recorded swap total unless the swap changes too', () => {
-    expect(() => mergeLimitUpdate(running, parseLimits({ memory: '128m' }, { forUpdate: true }))).toThrow(/update --memory-swap at the same time/);
-    expect(mergeLimitUpdate(running, parseLimits({ memory: '128m', memorySwap: '256m' }, { forUpdate: true }))).toMatchObject({
+    expect(() => mergeLimitUpdate(running, parseLimits({ memory: '128m' }, { forUpdate: true }))).toThrow(
+      /update --memory-swap at the same time/,
+    );
+    expect(
+      mergeLimitUpdate(running, parseLimits({ memory: '128m', memorySwap: '256m' }, { forUpdate: true })),
+    ).toMatchObject({
       memory: 128 * MiB,
       memorySwap: 256 * MiB,
     });
-    expect(() => mergeLimitUpdate(running, parseLimits({ memorySwap: '16m' }, { forUpdate: true }))).toThrow(/larger than the memory limit/);
-    expect(() => mergeLimitUpdate({}, parseLimits({ memorySwap: '64m' }, { forUpdate: true }))).toThrow(/always set the memory limit/);
-    expect(() => mergeLimitUpdate(running, parseLimits({ memoryReservation: '48m' }, { forUpdate: true }))).toThrow(/reservation/);
+    expect(() => mergeLimitUpdate(running, parseLimits({ memorySwap: '16m' }, { forUpdate: true }))).toThrow(
+      /larger than the memory limit/,
+    );
+    expect(() => mergeLimitUpdate({}, parseLimits({ memorySwap: '64m' }, { forUpdate: true }))).toThrow(
+      /always set the memory limit/,
+    );
+    expect(() => mergeLimitUpdate(running, parseLimits({ memoryReservation: '48m' }, { forUpdate: true }))).toThrow(
+      /reservation/,
+    );
   });
 
   it('--cpus 0 removes the quota from the record', () => {

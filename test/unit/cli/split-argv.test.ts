@@ -36,7 +36,11 @@ describe('splitRunArgv', () => {
   });
 
   it('treats -- as the end of options', () => {
-    expect(splitRunArgv(['-i', '--', 'demo', '--rm'], flags)).toEqual({ head: ['--interactive'], image: 'demo', cmd: ['--rm'] });
+    expect(splitRunArgv(['-i', '--', 'demo', '--rm'], flags)).toEqual({
+      head: ['--interactive'],
+      image: 'demo',
+      cmd: ['--rm'],
+    });
   });
 
   it('reports a missing image and a missing flag value', () => {

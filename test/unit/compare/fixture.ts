@@ -52,18 +52,44 @@ export const HOST: HostFacts = {
 
 /** A finished result: container and QEMU measured, the KVM addon unavailable. */
 export function fixtureResult(opts: { qemuStdout?: string } = {}): CompareResult {
-  const plans = planModes(['container', 'kvm', 'qemu'], { engines: HOST.engines, vmRunBuilt: true, guestKernelInstalled: true });
-  const modes: ModeResult[] = plans.map((plan) => ({ plan, status: plan.available ? 'measured' : 'unavailable', samples: [] }));
+  const plans = planModes(['container', 'kvm', 'qemu'], {
+    engines: HOST.engines,
+    vmRunBuilt: true,
+    guestKernelInstalled: true,
+  });
+  const modes: ModeResult[] = plans.map((plan) => ({
+    plan,
+    status: plan.available ? 'measured' : 'unavailable',
+    samples: [],
+  }));
   const [c, , q] = modes;
   c!.samples = [sample(300, 1500), sample(320, 1500), sample(310, 1600)];
   c!.prep = { what: 'layer unpack', ms: 40, method: 'x' };
   c!.argv = ['run', '--rm', '--network', 'none', 'demo', 'echo', 'hello'];
-  c!.isolation = { kernelRelease: '6.18.44-test', pid1: 'echo', cpus: 2, memTotalKiB: 24_000_000, bootId: 'aaaa', sharesHostKernel: true, syscallPath: 'host-kernel', syscallPathText: 'workload → host kernel → hardware (one shared kernel)' };
+  c!.isolation = {
+    kernelRelease: '6.18.44-test',
+    pid1: 'echo',
+    cpus: 2,
+    memTotalKiB: 24_000_000,
+    bootId: 'aaaa',
+    sharesHostKernel: true,
+    syscallPath: 'host-kernel',
+    syscallPathText: 'workload → host kernel → hardware (one shared kernel)',
+  };
   const qs = opts.qemuStdout ?? 'hello\n';
   q!.samples = [sample(3000, 250000, qs, 2900), sample(3300, 251000, qs, 3100), sample(3100, 249000, qs, 3000)];
   q!.prep = { what: 'initramfs build', ms: 120, method: 'y' };
   q!.argv = ['vm', 'run', '--engine', 'qemu', 'demo', 'echo', 'hello'];
-  q!.isolation = { kernelRelease: '6.1.0-cloud', pid1: 'init', cpus: 1, memTotalKiB: 230_000, bootId: 'bbbb', sharesHostKernel: false, syscallPath: 'guest-kernel-tcg', syscallPathText: 'workload → guest kernel → QEMU TCG → host kernel → hardware' };
+  q!.isolation = {
+    kernelRelease: '6.1.0-cloud',
+    pid1: 'init',
+    cpus: 1,
+    memTotalKiB: 230_000,
+    bootId: 'bbbb',
+    sharesHostKernel: false,
+    syscallPath: 'guest-kernel-tcg',
+    syscallPathText: 'workload → guest kernel → QEMU TCG → host kernel → hardware',
+  };
   const outputIdentical = finishModes(modes);
   return {
     version: 1,

@@ -15,7 +15,13 @@ describe('isolation probe', () => {
       '@tv:bootid=bbbb-2222',
       '@tv:hostname=',
     ].join('\n');
-    expect(parseProbeOutput(out)).toEqual({ kernelRelease: '6.1.0-56-cloud-amd64', pid1: 'init', cpus: 1, memTotalKiB: 238124, bootId: 'bbbb-2222' });
+    expect(parseProbeOutput(out)).toEqual({
+      kernelRelease: '6.1.0-56-cloud-amd64',
+      pid1: 'init',
+      cpus: 1,
+      memTotalKiB: 238124,
+      bootId: 'bbbb-2222',
+    });
   });
   it('leaves missing facts undefined', () => {
     expect(parseProbeOutput('@tv:kernel=\n@tv:cpus=abc\n')).toEqual({});
@@ -45,9 +51,11 @@ describe('deriveIsolation', () => {
     expect(tcg.sharesHostKernel).toBe(false);
     expect(tcg.syscallPath).toBe('guest-kernel-tcg');
     expect(tcg.syscallPathText).toMatch(/TCG/);
-    expect(deriveIsolation({ kernelRelease: '6.1.0', bootId: 'bbbb' }, host, 'kvm').syscallPath).toBe('guest-kernel-kvm');
+    expect(deriveIsolation({ kernelRelease: '6.1.0', bootId: 'bbbb' }, host, 'kvm').syscallPath).toBe(
+      'guest-kernel-kvm',
+    );
   });
-  it('same release but another boot id is another kernel instance (a VM booting the host\'s own kernel)', () => {
+  it("same release but another boot id is another kernel instance (a VM booting the host's own kernel)", () => {
     expect(deriveIsolation({ kernelRelease: '6.18.44', bootId: 'cccc' }, host, 'tcg').sharesHostKernel).toBe(false);
   });
   it('unknown when the probe saw nothing', () => {

@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { finishModes, isTvctlFailure } from '../../../src/compare/compare.js';
+import { isTvctlFailure } from '../../../src/compare/compare.js';
 import { parseEngines, planModes } from '../../../src/compare/modes.js';
 import { fixtureResult, HOST } from './fixture.js';
 
 describe('planModes', () => {
   it('keeps every requested mode, with the reason when it cannot run', () => {
-    const plans = planModes(['container', 'kvm', 'qemu'], { engines: HOST.engines, vmRunBuilt: true, guestKernelInstalled: true });
+    const plans = planModes(['container', 'kvm', 'qemu'], {
+      engines: HOST.engines,
+      vmRunBuilt: true,
+      guestKernelInstalled: true,
+    });
     expect(plans.map((p) => [p.id, p.available])).toEqual([
       ['container', true],
       ['kvm', false],
@@ -18,8 +22,12 @@ describe('planModes', () => {
     expect(plans[2]!.kind).toBe('compiled emulation');
   });
   it('no vm run command or no guest kernel: VM modes unavailable, said why', () => {
-    expect(planModes(['qemu'], { engines: HOST.engines, vmRunBuilt: false, guestKernelInstalled: true })[0]!.reason).toMatch(/no "tvctl vm run"/);
-    expect(planModes(['qemu'], { engines: HOST.engines, vmRunBuilt: true, guestKernelInstalled: false })[0]!.reason).toMatch(/no guest kernel/);
+    expect(
+      planModes(['qemu'], { engines: HOST.engines, vmRunBuilt: false, guestKernelInstalled: true })[0]!.reason,
+    ).toMatch(/no "tvctl vm run"/);
+    expect(
+      planModes(['qemu'], { engines: HOST.engines, vmRunBuilt: true, guestKernelInstalled: false })[0]!.reason,
+    ).toMatch(/no guest kernel/);
   });
   it('hardware KVM makes the addon mode available', () => {
     const engines = HOST.engines.map((e) => (e.engine === 'kvm' ? { ...e, fullLinux: true, why: 'hardware' } : e));

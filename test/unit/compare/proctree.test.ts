@@ -1,10 +1,19 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { childrenOf, memoryCost, parseChildrenCpu, parseStatus, ProcessTreeSampler } from '../../../src/compare/proctree.js';
+import {
+  childrenOf,
+  memoryCost,
+  parseChildrenCpu,
+  parseStatus,
+  ProcessTreeSampler,
+} from '../../../src/compare/proctree.js';
 
 describe('process tree sampling', () => {
   it('parseStatus reads Name and VmHWM, and skips kernel threads', () => {
-    expect(parseStatus('Name:\tqemu-system-x86\nState:\tS\nVmHWM:\t  312344 kB\nVmRSS:\t 300000 kB\n')).toEqual({ name: 'qemu-system-x86', hwmKiB: 312344 });
+    expect(parseStatus('Name:\tqemu-system-x86\nState:\tS\nVmHWM:\t  312344 kB\nVmRSS:\t 300000 kB\n')).toEqual({
+      name: 'qemu-system-x86',
+      hwmKiB: 312344,
+    });
     expect(parseStatus('Name:\tkthreadd\nState:\tS\n')).toBeUndefined();
   });
   it('parseChildrenCpu counts fields after the last ")" (comm may hold spaces and parens)', () => {

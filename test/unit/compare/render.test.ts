@@ -60,7 +60,19 @@ describe('svg', () => {
     expect(svg).not.toContain('<1>');
   });
   it('bar chart stacks parts with a legend', () => {
-    const svg = barChartSvg([{ id: 'x', label: 'X', parts: [{ id: 'u', name: 'user', value: 1, color: '#1' }, { id: 's', name: 'sys', value: 2, color: '#2' }] }], { chart: 'cpu', title: 'C', format: String, axisLabel: '' });
+    const svg = barChartSvg(
+      [
+        {
+          id: 'x',
+          label: 'X',
+          parts: [
+            { id: 'u', name: 'user', value: 1, color: '#1' },
+            { id: 's', name: 'sys', value: 2, color: '#2' },
+          ],
+        },
+      ],
+      { chart: 'cpu', title: 'C', format: String, axisLabel: '' },
+    );
     expect(svg.match(/class="bar"/g)!.length).toBe(2);
     expect(svg).toContain('>user</text>');
     expect(esc('"&')).toBe('&quot;&amp;');

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { formatKiB, formatMs, formatRatio, median, percentile, quartiles, ratio, summarize } from '../../../src/compare/stats.js';
+import {
+  formatKiB,
+  formatMs,
+  formatRatio,
+  median,
+  percentile,
+  quartiles,
+  ratio,
+  summarize,
+} from '../../../src/compare/stats.js';
 
 describe('stats', () => {
   it('median of odd and even counts, unsorted input', () => {
@@ -14,7 +23,12 @@ describe('stats', () => {
     expect(percentile(xs, 10)).toBe(10);
     expect(percentile([7], 95)).toBe(7);
     // 20 samples: the 19th is the p95
-    expect(percentile(Array.from({ length: 20 }, (_, i) => i + 1), 95)).toBe(19);
+    expect(
+      percentile(
+        Array.from({ length: 20 }, (_, i) => i + 1),
+        95,
+      ),
+    ).toBe(19);
   });
   it('quartiles are the Tukey hinges', () => {
     expect(quartiles([1, 2, 3, 4, 5])).toEqual({ q1: 2, q3: 4 });

@@ -2,7 +2,15 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { assessContainerEngine, explainHost, formatHostFacts, gatherCgroupFacts, hasOverlayfs, v1ControllersFromEntries, vmEngineUses } from '../../../src/host/facts.js';
+import {
+  assessContainerEngine,
+  explainHost,
+  formatHostFacts,
+  gatherCgroupFacts,
+  hasOverlayfs,
+  v1ControllersFromEntries,
+  vmEngineUses,
+} from '../../../src/host/facts.js';
 import { HOST } from '../compare/fixture.js';
 
 const dirs: string[] = [];
@@ -21,19 +29,34 @@ describe('host facts', () => {
     const proc = tmp();
     for (const d of ['cpu,cpuacct', 'memory', 'pids', 'systemd', 'unified']) mkdirSync(join(root, d));
     writeFileSync(join(root, 'unified', 'cgroup.controllers'), 'hugetlb\n');
-    writeFileSync(join(proc, 'cgroups'), '#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t2\t1\t1\ncpuacct\t2\t1\t1\nmemory\t3\t1\t1\npids\t4\t1\t1\nhugetlb\t0\t1\t1\n');
-    expect(gatherCgroupFacts(root, proc)).toEqual({ mode: 'hybrid', v1Controllers: ['cpu', 'cpuacct', 'memory', 'pids'], v2Controllers: ['hugetlb'] });
+    writeFileSync(
+      join(proc, 'cgroups'),
+      '#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t2\t1\t1\ncpuacct\t2\t1\t1\nmemory\t3\t1\t1\npids\t4\t1\t1\nhugetlb\t0\t1\t1\n',
+    );
+    expect(gatherCgroupFacts(root, proc)).toEqual({
+      mode: 'hybrid',
+      v1Controllers: ['cpu', 'cpuacct', 'memory', 'pids'],
+      v2Controllers: ['hugetlb'],
+    });
   });
   it('cgroup facts: pure v2 and none', () => {
     const root = tmp();
     writeFileSync(join(root, 'cgroup.controllers'), 'cpuset cpu io memory pids\n');
-    expect(gatherCgroupFacts(root, tmp())).toEqual({ mode: 'v2', v1Controllers: [], v2Controllers: ['cpu', 'cpuset', 'io', 'memory', 'pids'] });
+    expect(gatherCgroupFacts(root, tmp())).toEqual({
+      mode: 'v2',
+      v1Controllers: [],
+      v2Controllers: ['cpu', 'cpuset', 'io', 'memory', 'pids'],
+    });
     const none = gatherCgroupFacts(join(tmp(), 'missing'));
     expect(none.mode).toBeUndefined();
     expect(none.error).toMatch(/not found/);
   });
   it('v1 controllers from entries, without /proc/cgroups', () => {
-    expect(v1ControllersFromEntries(['cpu,cpuacct', 'name=systemd', 'unified', 'blkio'])).toEqual(['blkio', 'cpu', 'cpuacct']);
+    expect(v1ControllersFromEntries(['cpu,cpuacct', 'name=systemd', 'unified', 'blkio'])).toEqual([
+      'blkio',
+      'cpu',
+      'cpuacct',
+    ]);
   });
   it('overlayfs from /proc/filesystems', () => {
     expect(hasOverlayfs('nodev\tsysfs\nnodev\toverlay\n\text4\n')).toBe(true);
@@ -41,7 +64,12 @@ describe('host facts', () => {
   });
   it('containers need cgroups, namespaces, overlayfs and the supervisor', () => {
     expect(assessContainerEngine(HOST).usable).toBe(true);
-    const bad = assessContainerEngine({ ...HOST, namespaces: ['mnt'], overlayfs: false, containerSupervisor: { path: '/x', built: false } });
+    const bad = assessContainerEngine({
+      ...HOST,
+      namespaces: ['mnt'],
+      overlayfs: false,
+      containerSupervisor: { path: '/x', built: false },
+    });
     expect(bad.usable).toBe(false);
     expect(bad.why).toMatch(/pid, uts, ipc, net, cgroup/);
     expect(bad.why).toMatch(/overlayfs/);
@@ -66,7 +94,11 @@ describe('host facts', () => {
     expect(s[1]).toMatch(/^Hardware-assisted virtualization .*software PVM/);
     expect(s[2]).toMatch(/^Compiled emulation \(QEMU TCG.*usable here/);
     expect(s[3]).toMatch(/^Interpreted emulation/);
-    const hw = explainHost({ ...HOST, kvm: { ...HOST.kvm, kind: 'hardware' }, engines: HOST.engines.map((e) => (e.engine === 'kvm' ? { ...e, fullLinux: true } : e)) });
+    const hw = explainHost({
+      ...HOST,
+      kvm: { ...HOST.kvm, kind: 'hardware' },
+      engines: HOST.engines.map((e) => (e.engine === 'kvm' ? { ...e, fullLinux: true } : e)),
+    });
     expect(hw[1]).toMatch(/this host has it — usable for full Linux guests/);
   });
   it('formats the human view', () => {

@@ -5,8 +5,19 @@ import { parseSyncLines } from '../../../src/namespaces/launch.js';
 describe('buildUnshareArgv', () => {
   it('creates every namespace (tvinit forks PID 1 itself), init conf last', () => {
     expect(buildUnshareArgv({ tvinit: '/proc/self/fd/5', initConf: '/run/tvctl/c1/init.conf' })).toEqual([
-      'unshare', '--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup', '--propagation', 'private',
-      '--', '/proc/self/fd/5', 'init', '/run/tvctl/c1/init.conf',
+      'unshare',
+      '--mount',
+      '--uts',
+      '--ipc',
+      '--net',
+      '--pid',
+      '--cgroup',
+      '--propagation',
+      'private',
+      '--',
+      '/proc/self/fd/5',
+      'init',
+      '/run/tvctl/c1/init.conf',
     ]);
   });
   it('joins a pre-made netns through nsenter and then does not unshare the net ns', () => {
@@ -20,8 +31,20 @@ describe('buildUnshareArgv', () => {
 describe('buildNsenterExecArgv', () => {
   it('enters all namespaces + root + wd of the target and runs the sealed tvinit in exec mode', () => {
     expect(buildNsenterExecArgv({ targetPid: 4242, sealFd: 5, confFd: 6 })).toEqual([
-      'nsenter', '--target=4242', '--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup', '--root', '--wd', '--',
-      '/proc/self/fd/5', 'exec', 'fd:6',
+      'nsenter',
+      '--target=4242',
+      '--mount',
+      '--uts',
+      '--ipc',
+      '--net',
+      '--pid',
+      '--cgroup',
+      '--root',
+      '--wd',
+      '--',
+      '/proc/self/fd/5',
+      'exec',
+      'fd:6',
     ]);
   });
 });

@@ -172,7 +172,17 @@ describe('shimConf', () => {
   });
   it('exec shim: conf memfd and sealed nsenter', () => {
     const recs = parseConf(
-      shimConf({ argv: ['nsenter'], cgroupProcs: [], stateDir: '/s', tty: true, stdin: true, confFd: 6, confFile: '/s/e.conf', sealFd: 5, execSealed: true }),
+      shimConf({
+        argv: ['nsenter'],
+        cgroupProcs: [],
+        stateDir: '/s',
+        tty: true,
+        stdin: true,
+        confFd: 6,
+        confFile: '/s/e.conf',
+        sealFd: 5,
+        execSealed: true,
+      }),
     );
     expect(recs).toEqual([
       ['argv', 'nsenter'],
@@ -186,7 +196,9 @@ describe('shimConf', () => {
     ]);
   });
   it('rejects restart without detached mode and an empty argv', () => {
-    expect(() => shimConf({ argv: ['x'], cgroupProcs: [], stateDir: '/s', tty: false, stdin: false, restart: { name: 'always' } })).toThrow(/detached/);
+    expect(() =>
+      shimConf({ argv: ['x'], cgroupProcs: [], stateDir: '/s', tty: false, stdin: false, restart: { name: 'always' } }),
+    ).toThrow(/detached/);
     expect(() => shimConf({ argv: [], cgroupProcs: [], stateDir: '/s', tty: false, stdin: false })).toThrow(/empty/);
   });
 });

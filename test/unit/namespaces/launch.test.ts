@@ -26,11 +26,18 @@ describe('launchShim (fake shim)', () => {
   });
 
   it('rejects ready with the reported error and Docker exit code', async () => {
-    const tvinit = fakeShim('nf', 'echo "pid 5" >&3; echo \'error 127 exec: "x": executable file not found in $PATH\' >&3; exit 127');
+    const tvinit = fakeShim(
+      'nf',
+      'echo "pid 5" >&3; echo \'error 127 exec: "x": executable file not found in $PATH\' >&3; exit 127',
+    );
     const s = launchShim({ shimConfPath: '/x', stdio: 'pipe', detached: false, tvinit });
     const err = await s.ready.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TvctlError);
-    expect(err).toMatchObject({ exitCode: 127, code: 'COMMAND_NOT_FOUND', message: 'exec: "x": executable file not found in $PATH' });
+    expect(err).toMatchObject({
+      exitCode: 127,
+      code: 'COMMAND_NOT_FOUND',
+      message: 'exec: "x": executable file not found in $PATH',
+    });
     expect(await s.exited).toBe(127);
   });
 

@@ -1,9 +1,19 @@
 import { describe, expect, test } from 'vitest';
-import { contains, formatSubnet, intToIp, ipToInt, isIPv4, macForIp, overlaps, parseSubnet } from '../../../src/network/cidr.js';
+import {
+  contains,
+  formatSubnet,
+  intToIp,
+  ipToInt,
+  isIPv4,
+  macForIp,
+  overlaps,
+  parseSubnet,
+} from '../../../src/network/cidr.js';
 
 describe('cidr', () => {
   test('ip <-> int round trip, including high bit', () => {
-    for (const ip of ['0.0.0.0', '10.88.0.1', '192.168.240.255', '255.255.255.255']) expect(intToIp(ipToInt(ip))).toBe(ip);
+    for (const ip of ['0.0.0.0', '10.88.0.1', '192.168.240.255', '255.255.255.255'])
+      expect(intToIp(ipToInt(ip))).toBe(ip);
     expect(ipToInt('255.255.255.255')).toBe(0xffffffff);
   });
   test('isIPv4', () => {

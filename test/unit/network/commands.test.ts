@@ -1,5 +1,13 @@
 import { describe, expect, test } from 'vitest';
-import { bridgeCreateLines, bridgePortLines, ipBatch, ipCmd, netnsSetupLines, sysctlKeys, sysctlSet } from '../../../src/network/commands.js';
+import {
+  bridgeCreateLines,
+  bridgePortLines,
+  ipBatch,
+  ipCmd,
+  netnsSetupLines,
+  sysctlKeys,
+  sysctlSet,
+} from '../../../src/network/commands.js';
 import {
   containerComment,
   deleteRulesScript,
@@ -11,7 +19,13 @@ import {
   skeletonComplete,
   skeletonScript,
 } from '../../../src/network/nft.js';
-import { bridgeNameFor, containerKey, hostVethFor, netnsNameFor, pickUserSubnet } from '../../../src/network/manager.js';
+import {
+  bridgeNameFor,
+  containerKey,
+  hostVethFor,
+  netnsNameFor,
+  pickUserSubnet,
+} from '../../../src/network/manager.js';
 
 describe('iproute2 / sysctl builders', () => {
   test('veth peer is created inside the netns as eth0', () => {
@@ -21,16 +35,43 @@ describe('iproute2 / sysctl builders', () => {
     });
   });
   test('netns-scoped commands use -n', () => {
-    expect(ipCmd.addrAddIn('tvctl-x', 'eth0', '10.89.0.2/24').args).toEqual(['-n', 'tvctl-x', 'addr', 'add', '10.89.0.2/24', 'dev', 'eth0']);
-    expect(ipCmd.routeDefaultIn('tvctl-x', '10.89.0.1').args).toEqual(['-n', 'tvctl-x', 'route', 'add', 'default', 'via', '10.89.0.1']);
+    expect(ipCmd.addrAddIn('tvctl-x', 'eth0', '10.89.0.2/24').args).toEqual([
+      '-n',
+      'tvctl-x',
+      'addr',
+      'add',
+      '10.89.0.2/24',
+      'dev',
+      'eth0',
+    ]);
+    expect(ipCmd.routeDefaultIn('tvctl-x', '10.89.0.1').args).toEqual([
+      '-n',
+      'tvctl-x',
+      'route',
+      'add',
+      'default',
+      'via',
+      '10.89.0.1',
+    ]);
     expect(ipCmd.linkUpIn('tvctl-x', 'lo').args).toEqual(['-n', 'tvctl-x', 'link', 'set', 'dev', 'lo', 'up']);
   });
   test('bridge and enslave', () => {
     expect(ipCmd.bridgeAdd('tvbr-web').args).toEqual(['link', 'add', 'name', 'tvbr-web', 'type', 'bridge']);
-    expect(ipCmd.linkSetMasterUp('tvab', 'tvbr-web').args).toEqual(['link', 'set', 'dev', 'tvab', 'master', 'tvbr-web', 'up']);
+    expect(ipCmd.linkSetMasterUp('tvab', 'tvbr-web').args).toEqual([
+      'link',
+      'set',
+      'dev',
+      'tvab',
+      'master',
+      'tvbr-web',
+      'up',
+    ]);
   });
   test('netns setup is one ip -n NS -batch process; no default route on internal networks', () => {
-    const b = ipBatch('tvctl-x', netnsSetupLines({ mac: '02:42:0a:59:00:02', cidr: '10.89.0.2/24', gateway: '10.89.0.1' }));
+    const b = ipBatch(
+      'tvctl-x',
+      netnsSetupLines({ mac: '02:42:0a:59:00:02', cidr: '10.89.0.2/24', gateway: '10.89.0.1' }),
+    );
     expect(b.cmd).toEqual({ file: 'ip', args: ['-n', 'tvctl-x', '-batch', '-'] });
     expect(b.input).toBe(
       [
@@ -60,7 +101,10 @@ describe('iproute2 / sysctl builders', () => {
     );
   });
   test('sysctl', () => {
-    expect(sysctlSet(sysctlKeys.routeLocalnet('tvctl0'), '1')).toEqual({ file: 'sysctl', args: ['-q', '-w', 'net.ipv4.conf.tvctl0.route_localnet=1'] });
+    expect(sysctlSet(sysctlKeys.routeLocalnet('tvctl0'), '1')).toEqual({
+      file: 'sysctl',
+      args: ['-q', '-w', 'net.ipv4.conf.tvctl0.route_localnet=1'],
+    });
   });
 });
 
@@ -108,12 +152,20 @@ describe('nftables scripts', () => {
   });
   test('network rules are tagged; internal networks get drops and no masquerade out', () => {
     const open = networkRulesScript({ bridge: 'tvbr-a', subnet: '10.89.0.0/24', internal: false });
-    expect(open).toContain('add rule ip tvctl postrouting ip saddr 10.89.0.0/24 oifname != "tvbr-a" masquerade comment "tvctl net tvbr-a"');
-    expect(open).toContain('add rule ip tvctl fwd-isolate iifname "tvbr-a" oifname != "tvbr-a" oifname "tv*" drop comment "tvctl net tvbr-a"');
+    expect(open).toContain(
+      'add rule ip tvctl postrouting ip saddr 10.89.0.0/24 oifname != "tvbr-a" masquerade comment "tvctl net tvbr-a"',
+    );
+    expect(open).toContain(
+      'add rule ip tvctl fwd-isolate iifname "tvbr-a" oifname != "tvbr-a" oifname "tv*" drop comment "tvctl net tvbr-a"',
+    );
     expect(open).not.toContain('fwd-internal');
     const internal = networkRulesScript({ bridge: 'tvbr-i', subnet: '10.89.1.0/24', internal: true });
-    expect(internal).toContain('add rule ip tvctl fwd-internal iifname "tvbr-i" oifname != "tvbr-i" drop comment "tvctl net tvbr-i"');
-    expect(internal).toContain('add rule ip tvctl fwd-internal oifname "tvbr-i" iifname != "tvbr-i" drop comment "tvctl net tvbr-i"');
+    expect(internal).toContain(
+      'add rule ip tvctl fwd-internal iifname "tvbr-i" oifname != "tvbr-i" drop comment "tvctl net tvbr-i"',
+    );
+    expect(internal).toContain(
+      'add rule ip tvctl fwd-internal oifname "tvbr-i" iifname != "tvbr-i" drop comment "tvctl net tvbr-i"',
+    );
     expect(internal).not.toMatch(/oifname != "tvbr-i" masquerade/);
     for (const line of (open + internal).trim().split('\n')) expect(line).toMatch(/comment "tvctl net tvbr-[ai]"$/);
   });
@@ -134,7 +186,16 @@ describe('nftables scripts', () => {
         { table: { family: 'ip', name: 'tvctl', handle: 1 } },
         { chain: { family: 'ip', table: 'tvctl', name: 'publish', handle: 1 } },
         { rule: { family: 'ip', table: 'tvctl', chain: 'output', handle: 9, expr: [] } },
-        { rule: { family: 'ip', table: 'tvctl', chain: 'publish', handle: 12, comment: containerComment('abcdef012345'), expr: [] } },
+        {
+          rule: {
+            family: 'ip',
+            table: 'tvctl',
+            chain: 'publish',
+            handle: 12,
+            comment: containerComment('abcdef012345'),
+            expr: [],
+          },
+        },
         { rule: { family: 'ip', table: 'other', chain: 'publish', handle: 13, comment: 'x', expr: [] } },
       ],
     });
@@ -160,15 +221,32 @@ describe('nftables scripts', () => {
   test('reads the host side of published ports back from the kernel listing', () => {
     const json = JSON.stringify({
       nftables: [
-        { rule: { family: 'ip', table: 'tvctl', chain: 'publish', handle: 2, comment: 'tvctl ctr a', expr: [
-          { match: { op: '==', left: { payload: { protocol: 'ip', field: 'daddr' } }, right: '127.0.0.1' } },
-          { match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: 5353 } },
-          { dnat: { addr: '10.89.0.2', port: 53 } },
-        ] } },
-        { rule: { family: 'ip', table: 'tvctl', chain: 'publish', handle: 3, expr: [
-          { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 18080 } },
-          { dnat: { addr: '10.89.0.2', port: 80 } },
-        ] } },
+        {
+          rule: {
+            family: 'ip',
+            table: 'tvctl',
+            chain: 'publish',
+            handle: 2,
+            comment: 'tvctl ctr a',
+            expr: [
+              { match: { op: '==', left: { payload: { protocol: 'ip', field: 'daddr' } }, right: '127.0.0.1' } },
+              { match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: 5353 } },
+              { dnat: { addr: '10.89.0.2', port: 53 } },
+            ],
+          },
+        },
+        {
+          rule: {
+            family: 'ip',
+            table: 'tvctl',
+            chain: 'publish',
+            handle: 3,
+            expr: [
+              { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 18080 } },
+              { dnat: { addr: '10.89.0.2', port: 80 } },
+            ],
+          },
+        },
         { rule: { family: 'ip', table: 'tvctl', chain: 'prerouting', handle: 4, expr: [] } },
       ],
     });

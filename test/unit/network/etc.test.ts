@@ -18,7 +18,9 @@ describe('/etc files', () => {
     expect(renderHosts({ extra: [], peers: [] })).not.toMatch(/^10\./m);
   });
   test('host mode appends to the host file', () => {
-    expect(renderHostModeHosts('127.0.0.1 localhost', [{ ip: '1.2.3.4', names: ['x'] }])).toBe('127.0.0.1 localhost\n1.2.3.4\tx\n');
+    expect(renderHostModeHosts('127.0.0.1 localhost', [{ ip: '1.2.3.4', names: ['x'] }])).toBe(
+      '127.0.0.1 localhost\n1.2.3.4\tx\n',
+    );
   });
   test('bad --add-host', () => {
     expect(() => parseAddHost('nohost')).toThrow(/NAME:IPv4/);
@@ -26,7 +28,9 @@ describe('/etc files', () => {
   });
   test('resolv.conf: explicit --dns wins, keeps search/options', () => {
     const host = 'nameserver 192.0.2.53\nsearch example.com\noptions ndots:2\n';
-    expect(renderResolvConf(host, ['9.9.9.9'], false)).toBe('nameserver 9.9.9.9\nsearch example.com\noptions ndots:2\n');
+    expect(renderResolvConf(host, ['9.9.9.9'], false)).toBe(
+      'nameserver 9.9.9.9\nsearch example.com\noptions ndots:2\n',
+    );
   });
   test('resolv.conf: loopback servers dropped outside host mode, with public fallback', () => {
     const host = 'nameserver 127.0.0.53\nnameserver 192.0.2.53\n';

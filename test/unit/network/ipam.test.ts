@@ -33,7 +33,9 @@ describe('Ipam (file leases)', () => {
 
   test('200 concurrent allocations are all distinct', async () => {
     const ipam = new Ipam(dir);
-    const ips = await Promise.all(Array.from({ length: 200 }, (_, i) => ipam.allocate('n', '10.89.0.0/16', '10.89.0.1', `c${i}`)));
+    const ips = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => ipam.allocate('n', '10.89.0.0/16', '10.89.0.1', `c${i}`)),
+    );
     expect(new Set(ips).size).toBe(200);
     expect(await ipam.leases('n')).toHaveLength(200);
   });
@@ -42,7 +44,9 @@ describe('Ipam (file leases)', () => {
     const ipam = new Ipam(dir);
     // /30: .0 network, .1 gateway, .2 the only host, .3 broadcast
     expect(await ipam.allocate('tiny', '10.9.9.0/30', '10.9.9.1', 'a')).toBe('10.9.9.2');
-    await expect(ipam.allocate('tiny', '10.9.9.0/30', '10.9.9.1', 'b')).rejects.toThrow(/no free address left in network "tiny"/);
+    await expect(ipam.allocate('tiny', '10.9.9.0/30', '10.9.9.1', 'b')).rejects.toThrow(
+      /no free address left in network "tiny"/,
+    );
     const gone = await ipam.releaseAll((id) => id === 'a');
     expect(gone.map((l) => l.ip)).toEqual(['10.9.9.2']);
     expect(await ipam.allocate('tiny', '10.9.9.0/30', '10.9.9.1', 'b')).toBe('10.9.9.2');

@@ -18,15 +18,25 @@ describe('NetworkManager records', () => {
 
   test('create validates names, subnets and gateways', async () => {
     const a = await mgr.create('tenant-a', { subnet: '10.201.0.0/24' });
-    expect(a).toMatchObject({ name: 'tenant-a', bridge: 'tvbr-tenant-a', subnet: '10.201.0.0/24', gateway: '10.201.0.1', internal: false });
+    expect(a).toMatchObject({
+      name: 'tenant-a',
+      bridge: 'tvbr-tenant-a',
+      subnet: '10.201.0.0/24',
+      gateway: '10.201.0.1',
+      internal: false,
+    });
     expect(a.id).toMatch(/^[0-9a-f]{64}$/);
     await expect(mgr.create('tenant-a', {})).rejects.toThrow(/already exists/);
     await expect(mgr.create('bridge', {})).rejects.toThrow(/pre-defined/);
     await expect(mgr.create('host', {})).rejects.toThrow(/pre-defined/);
     await expect(mgr.create('../x', {})).rejects.toThrow(/invalid network name/);
     await expect(mgr.create('b', { subnet: '10.201.0.128/25' })).rejects.toThrow(/overlaps network "tenant-a"/);
-    await expect(mgr.create('c', { subnet: '10.202.0.0/24', gateway: '10.203.0.1' })).rejects.toThrow(/not a usable address/);
-    await expect(mgr.create('c', { subnet: '10.202.0.0/24', gateway: '10.202.0.255' })).rejects.toThrow(/not a usable address/);
+    await expect(mgr.create('c', { subnet: '10.202.0.0/24', gateway: '10.203.0.1' })).rejects.toThrow(
+      /not a usable address/,
+    );
+    await expect(mgr.create('c', { subnet: '10.202.0.0/24', gateway: '10.202.0.255' })).rejects.toThrow(
+      /not a usable address/,
+    );
     const c = await mgr.create('c', { subnet: '10.202.0.0/24', gateway: '10.202.0.254', internal: true });
     expect(c).toMatchObject({ gateway: '10.202.0.254', internal: true });
   });

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { buildProcessConfig, mergeEnv, parseEnvFile, resolveEnvArgs } from '../../../src/runtime/process.js';
 
-const image = { entrypoint: ['/entry'], cmd: ['default'], env: ['PATH=/img/bin', 'A=image'], workingDir: '/app', user: 'daemon', exposedPorts: [] };
+const image = {
+  entrypoint: ['/entry'],
+  cmd: ['default'],
+  env: ['PATH=/img/bin', 'A=image'],
+  workingDir: '/app',
+  user: 'daemon',
+  exposedPorts: [],
+};
 
 describe('buildProcessConfig (Docker merge rules)', () => {
   it('uses the image Entrypoint + Cmd by default', () => {
@@ -23,7 +30,9 @@ describe('buildProcessConfig (Docker merge rules)', () => {
   it('-w and -u override, and a missing command is an error', () => {
     const p = buildProcessConfig(image, { image: 'x', workingDir: '/tmp', user: '1000:1000' }, 'h');
     expect([p.workingDir, p.user]).toEqual(['/tmp', '1000:1000']);
-    expect(() => buildProcessConfig({ env: [], exposedPorts: [] }, { image: 'x' }, 'h')).toThrow(/no command specified/);
+    expect(() => buildProcessConfig({ env: [], exposedPorts: [] }, { image: 'x' }, 'h')).toThrow(
+      /no command specified/,
+    );
   });
 
   it('merges env by key: defaults < image < flags', () => {

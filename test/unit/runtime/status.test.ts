@@ -1,7 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { canKill, canRemove, canStart, deriveState, describeStatus, humanDuration } from '../../../src/runtime/status.js';
+import {
+  canKill,
+  canRemove,
+  canStart,
+  deriveState,
+  describeStatus,
+  humanDuration,
+} from '../../../src/runtime/status.js';
 
-const exit = { exitCode: 3, signal: null, oomKilled: false, startedAt: '2026-01-01T00:00:00Z', finishedAt: '2026-01-01T00:00:05Z', restartCount: 0 };
+const exit = {
+  exitCode: 3,
+  signal: null,
+  oomKilled: false,
+  startedAt: '2026-01-01T00:00:00Z',
+  finishedAt: '2026-01-01T00:00:05Z',
+  restartCount: 0,
+};
 
 describe('deriveState', () => {
   it('is created before any supervisor ran', () => {
@@ -27,14 +41,25 @@ describe('deriveState', () => {
 
 describe('guards and wording', () => {
   it('guards lifecycle operations', () => {
-    expect([canStart('created'), canStart('running'), canKill('running'), canKill('exited')]).toEqual([true, false, true, false]);
-    expect([canRemove('running', false), canRemove('running', true), canRemove('exited', false)]).toEqual([false, true, true]);
+    expect([canStart('created'), canStart('running'), canKill('running'), canKill('exited')]).toEqual([
+      true,
+      false,
+      true,
+      false,
+    ]);
+    expect([canRemove('running', false), canRemove('running', true), canRemove('exited', false)]).toEqual([
+      false,
+      true,
+      true,
+    ]);
   });
   it('words durations and statuses as Docker does', () => {
     expect(humanDuration(5_000)).toBe('5 seconds');
     expect(humanDuration(60_000)).toBe('About a minute');
     expect(humanDuration(2 * 3600_000)).toBe('2 hours');
     const now = Date.parse(exit.finishedAt) + 120_000;
-    expect(describeStatus(deriveState({ shimPid: 1, shimAlive: false, initAlive: false, restarts: 0, exit }), now)).toBe('Exited (3) 2 minutes ago');
+    expect(
+      describeStatus(deriveState({ shimPid: 1, shimAlive: false, initAlive: false, restarts: 0, exit }), now),
+    ).toBe('Exited (3) 2 minutes ago');
   });
 });

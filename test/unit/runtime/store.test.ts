@@ -34,6 +34,8 @@ describe('ContainerStore', () => {
   it('lets exactly one of many concurrent reservations of a name win', async () => {
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => store.reserveName('x', newId())));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason.message).toMatch(/already in use/);
+    expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason.message).toMatch(
+      /already in use/,
+    );
   });
 });

@@ -21,7 +21,16 @@ import {
 } from '../../../src/vm/x86-cpu.js';
 
 /** A synthetic bzImage: 4 setup sectors + `kernelBytes` of "protected-mode kernel". */
-function fakeBzImage(o: { version?: number; loadflags?: number; xloadflags?: number; initSize?: number; kernelBytes?: number; cmdlineSize?: number } = {}): Uint8Array {
+function fakeBzImage(
+  o: {
+    version?: number;
+    loadflags?: number;
+    xloadflags?: number;
+    initSize?: number;
+    kernelBytes?: number;
+    cmdlineSize?: number;
+  } = {},
+): Uint8Array {
   const setup = 5 * 512;
   const img = new Uint8Array(setup + (o.kernelBytes ?? 4096));
   const v = new DataView(img.buffer);
@@ -125,8 +134,12 @@ describe('planLinuxBoot', () => {
     expect(planLinuxBoot(old, { cmdline: '', memoryBytes: 64 << 20 }).entry).toBe('protected32');
   });
   it('refuses too little memory and too long command lines', () => {
-    expect(() => planLinuxBoot(bz, { cmdline: '', memoryBytes: 8 << 20 })).toThrow(/8 MiB is too small .* at least 13 MiB/);
-    expect(() => planLinuxBoot(parseBzImage(fakeBzImage({ cmdlineSize: 10 })), { cmdline: 'a'.repeat(11), memoryBytes: 64 << 20 })).toThrow(/at most 10/);
+    expect(() => planLinuxBoot(bz, { cmdline: '', memoryBytes: 8 << 20 })).toThrow(
+      /8 MiB is too small .* at least 13 MiB/,
+    );
+    expect(() =>
+      planLinuxBoot(parseBzImage(fakeBzImage({ cmdlineSize: 10 })), { cmdline: 'a'.repeat(11), memoryBytes: 64 << 20 }),
+    ).toThrow(/at most 10/);
   });
 });
 
@@ -135,7 +148,17 @@ describe('x86 start-up state', () => {
     expect(gdtEntry(0xa09b, 0, 0xfffff)).toBe(0x00af9b000000ffffn);
     expect(gdtEntry(0xc093, 0, 0xfffff)).toBe(0x00cf93000000ffffn);
     const s = segmentFromEntry(0x10, 0x00af9b000000ffffn);
-    expect(s).toMatchObject({ base: 0, limit: 0xffffffff, selector: 0x10, type: 0xb, present: 1, s: 1, l: 1, db: 0, g: 1 });
+    expect(s).toMatchObject({
+      base: 0,
+      limit: 0xffffffff,
+      selector: 0x10,
+      type: 0xb,
+      present: 1,
+      s: 1,
+      l: 1,
+      db: 0,
+      g: 1,
+    });
   });
   it('identity-maps 4 GiB with 2 MiB pages', () => {
     const pt = buildIdentityPageTables();

@@ -2,13 +2,25 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildAptDownloadArgv, buildDpkgExtractArgv, findKernel, kernelPath, parseKernelDependency } from '../../../src/vm/kernel.js';
+import {
+  buildAptDownloadArgv,
+  buildDpkgExtractArgv,
+  findKernel,
+  kernelPath,
+  parseKernelDependency,
+} from '../../../src/vm/kernel.js';
 import type { KvmDeviceProbe } from '../../../src/vm/kvm.js';
 import { assessVmEngines, classifyKvm, findOnPath, parseCpuFlags, type KvmFacts } from '../../../src/vm/probe.js';
 import { TvctlError } from '../../../src/errors.js';
 
 const device = (o: Partial<KvmDeviceProbe> = {}): KvmDeviceProbe => ({
-  devicePath: '/dev/kvm', present: true, accessible: true, errno: 0, apiVersion: 12, extensions: { irqchip: 1 }, ...o,
+  devicePath: '/dev/kvm',
+  present: true,
+  accessible: true,
+  errno: 0,
+  apiVersion: 12,
+  extensions: { irqchip: 1 },
+  ...o,
 });
 const facts = (o: Partial<KvmFacts> = {}): KvmFacts => ({
   device: device(),
@@ -20,11 +32,18 @@ const facts = (o: Partial<KvmFacts> = {}): KvmFacts => ({
 
 describe('classifyKvm', () => {
   it('kvm_intel / kvm_amd → hardware-assisted', () => {
-    const p = classifyKvm(facts({ modules: { kvm: true, kvmIntel: true, kvmAmd: false, kvmPvm: false }, cpuFlags: { vmx: true, svm: false, hypervisor: false } }));
+    const p = classifyKvm(
+      facts({
+        modules: { kvm: true, kvmIntel: true, kvmAmd: false, kvmPvm: false },
+        cpuFlags: { vmx: true, svm: false, hypervisor: false },
+      }),
+    );
     expect(p.kind).toBe('hardware');
     expect(p.apiOk).toBe(true);
     expect(p.meaning).toMatch(/VT-x/);
-    expect(classifyKvm(facts({ modules: { kvm: true, kvmIntel: false, kvmAmd: true, kvmPvm: false } })).meaning).toMatch(/AMD-V/);
+    expect(
+      classifyKvm(facts({ modules: { kvm: true, kvmIntel: false, kvmAmd: true, kvmPvm: false } })).meaning,
+    ).toMatch(/AMD-V/);
   });
   it('kvm_pvm → software PVM', () => {
     const p = classifyKvm(facts({ modules: { kvm: true, kvmIntel: false, kvmAmd: false, kvmPvm: true } }));
@@ -32,18 +51,36 @@ describe('classifyKvm', () => {
     expect(p.meaning).toMatch(/PVM/);
   });
   it('no device → none, and says whether the CPU could do it', () => {
-    const p = classifyKvm(facts({ device: device({ present: false, accessible: false, apiVersion: -1, error: 'ENOENT' }) }));
+    const p = classifyKvm(
+      facts({ device: device({ present: false, accessible: false, apiVersion: -1, error: 'ENOENT' }) }),
+    );
     expect(p.kind).toBe('none');
     expect(p.meaning).toMatch(/does not exist.*no VT-x\/AMD-V.*TCG/);
-    const q = classifyKvm(facts({ device: device({ present: false, accessible: false }), cpuFlags: { vmx: true, svm: false, hypervisor: false } }));
+    const q = classifyKvm(
+      facts({
+        device: device({ present: false, accessible: false }),
+        cpuFlags: { vmx: true, svm: false, hypervisor: false },
+      }),
+    );
     expect(q.meaning).toMatch(/load kvm_intel or kvm_amd/);
   });
   it('present but inaccessible or wrong API is reported', () => {
-    expect(classifyKvm(facts({ device: device({ accessible: false, error: 'EACCES' }), modules: { kvm: true, kvmIntel: false, kvmAmd: false, kvmPvm: true } })).meaning).toMatch(/not accessible.*EACCES/);
+    expect(
+      classifyKvm(
+        facts({
+          device: device({ accessible: false, error: 'EACCES' }),
+          modules: { kvm: true, kvmIntel: false, kvmAmd: false, kvmPvm: true },
+        }),
+      ).meaning,
+    ).toMatch(/not accessible.*EACCES/);
     expect(classifyKvm(facts({ device: device({ apiVersion: 11 }) })).apiOk).toBe(false);
   });
   it('parses cpu flags', () => {
-    expect(parseCpuFlags('processor\t: 0\nflags\t\t: fpu vme vmx sse2 hypervisor\n')).toEqual({ vmx: true, svm: false, hypervisor: true });
+    expect(parseCpuFlags('processor\t: 0\nflags\t\t: fpu vme vmx sse2 hypervisor\n')).toEqual({
+      vmx: true,
+      svm: false,
+      hypervisor: true,
+    });
     expect(parseCpuFlags('')).toEqual({ vmx: false, svm: false, hypervisor: false });
   });
 });
@@ -67,7 +104,10 @@ describe('assessVmEngines', () => {
       { engine: 'kvm', usable: false, why: 'no /dev/kvm' },
       { engine: 'qemu', usable: false },
     ]);
-    expect(assessVmEngines(hw, { addonBuilt: false, qemuBinary: undefined })[0]).toMatchObject({ usable: false, why: expect.stringMatching(/not built/) });
+    expect(assessVmEngines(hw, { addonBuilt: false, qemuBinary: undefined })[0]).toMatchObject({
+      usable: false,
+      why: expect.stringMatching(/not built/),
+    });
   });
 });
 

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { lz4DecodeBlock, lz4DecodeLegacy, parseVmlinux, planPvhBoot, START_INFO_ADDR, MEMMAP_ADDR, PVH_CMDLINE_ADDR } from '../../../src/vm/pvh.js';
+import {
+  lz4DecodeBlock,
+  lz4DecodeLegacy,
+  parseVmlinux,
+  planPvhBoot,
+  START_INFO_ADDR,
+  MEMMAP_ADDR,
+  PVH_CMDLINE_ADDR,
+} from '../../../src/vm/pvh.js';
 
 describe('LZ4', () => {
   it('decodes literals, overlapping matches and long lengths', () => {
@@ -10,7 +18,7 @@ describe('LZ4', () => {
     expect(n).toBe(27);
     expect(Buffer.from(out).toString()).toBe('abcd' + 'abcdabcdabcdabcdabcdab' + 'Z');
   });
-  it('decodes a legacy frame with the kernel\'s trailing size and rejects garbage', () => {
+  it("decodes a legacy frame with the kernel's trailing size and rejects garbage", () => {
     const block = [0x40, 0x77, 0x78, 0x79, 0x7a]; // 4 literals only: "wxyz"
     const frame = new Uint8Array([0x02, 0x21, 0x4c, 0x18, block.length, 0, 0, 0, ...block, 4, 0, 0, 0]);
     expect(Buffer.from(lz4DecodeLegacy(frame)).toString()).toBe('wxyz');
