@@ -51,6 +51,9 @@ export interface VmRunResult {
   engine: string;
   engineWhy: string;
   kernel: string;
+  /** what the engine booted: the extracted PVH vmlinux, or the bzImage itself */
+  bootKernel: string;
+  cmdline: string;
   initramfs: string;
   initramfsBuilt: boolean;
   exitCode: number;
@@ -77,7 +80,11 @@ export function parseMemory(s: string): number {
 }
 
 /** Docker's env merge: image Env, then -e (KEY=V sets, bare KEY takes the host's value). */
-export function mergeEnv(image: readonly string[], overrides: readonly string[], hostEnv: NodeJS.ProcessEnv = process.env): string[] {
+export function mergeEnv(
+  image: readonly string[],
+  overrides: readonly string[],
+  hostEnv: NodeJS.ProcessEnv = process.env,
+): string[] {
   const out = new Map<string, string>();
   for (const e of image) out.set(e.split('=')[0]!, e);
   for (const e of overrides) {
@@ -91,13 +98,19 @@ export function mergeEnv(image: readonly string[], overrides: readonly string[],
 }
 
 /** Finds the kernel the engine boots: for a bzImage with an LZ4 payload, the cached PVH vmlinux. */
-export async function prepareKernel(dataRoot: string, kernelFlag: string | undefined): Promise<{ bzImage: string; bootable: string }> {
+export async function prepareKernel(
+  dataRoot: string,
+  kernelFlag: string | undefined,
+): Promise<{ bzImage: string; bootable: string }> {
   const bzImage = kernelFlag ?? findKernel(dataRoot);
   let st;
   try {
     st = await fsp.stat(bzImage);
   } catch (err) {
-    throw new TvctlError('KERNEL_NOT_FOUND', `kernel ${bzImage}: ${isErrno(err, 'ENOENT') ? 'no such file' : (err as Error).message}`);
+    throw new TvctlError(
+      'KERNEL_NOT_FOUND',
+      `kernel ${bzImage}: ${isErrno(err, 'ENOENT') ? 'no such file' : (err as Error).message}`,
+    );
   }
   if (!st.isFile()) throw new TvctlError('KERNEL_NOT_FOUND', `kernel ${bzImage} is not a file`);
   // The PVH entry skips the guest's own decompression (~0.3 s under TCG). Cached per kernel file identity.
@@ -151,7 +164,8 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
     ...(o.path !== undefined ? { path: o.path } : {}),
   });
   const argv = [...(image.config.entrypoint ?? []), ...(o.cmd.length ? o.cmd : (image.config.cmd ?? []))];
-  if (argv.length === 0) throw new TvctlError('BAD_USAGE', `image "${o.image}" has no Entrypoint or Cmd; give a command`);
+  if (argv.length === 0)
+    throw new TvctlError('BAD_USAGE', `image "${o.image}" has no Entrypoint or Cmd; give a command`);
   const initramfs = await ensureInitramfs({
     dataRoot: o.dataRoot,
     imageId: image.id,
@@ -165,7 +179,14 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
   if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${hostname}`);
   if (!env.some((e) => e.startsWith('HOME='))) env.push('HOME=/root');
   const user = image.config.user && /^\d+(:\d+)?$/.test(image.config.user) ? image.config.user : undefined;
-  const cfg = encodeGuestConfig({ nonce, hostname, cwd: o.workdir ?? image.config.workingDir ?? '/', env, argv, ...(user ? { user } : {}) });
+  const cfg = encodeGuestConfig({
+    nonce,
+    hostname,
+    cwd: o.workdir ?? image.config.workingDir ?? '/',
+    env,
+    argv,
+    ...(user ? { user } : {}),
+  });
   const cmdline = guestCmdline(cfg, o.debug, engine.kernelParams);
 
   const tSpawn = performance.now();
@@ -193,6 +214,8 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
     engine: engine.label,
     engineWhy: engine.why,
     kernel: kernel.bzImage,
+    bootKernel: kernel.bootable,
+    cmdline,
     initramfs: initramfs.path,
     initramfsBuilt: initramfs.built,
     exitCode: r.status,

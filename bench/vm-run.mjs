@@ -1,0 +1,107 @@
+// `tvctl vm run demo true` against plain QEMU in the same run:
+//   qemu-same   the exact QEMU command tvctl spawns (same PVH vmlinux, initramfs, command line, UARTs) — tvctl's overhead
+//   qemu-plain  a conventional microvm boot of the same bzImage + initramfs (guest decompresses itself, no boot tuning)
+//   tvctl run   the same image and command in a container (shared kernel), if `tvctl run` works here
+// Rounds are interleaved so host load hits every variant alike. Usage: node bench/vm-run.mjs [rounds=7]
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO, TVCTL, median, tvctlRoots } from './lib.mjs';
+
+const rounds = Number(process.argv[2] ?? 7);
+const log = (msg) => process.stderr.write(`vm-run bench: ${msg}\n`);
+const { buildQemuArgv } = await import(join(REPO, 'dist/lib/vm/qemu.js'));
+const { guestCmdline, tcgKernelParams } = await import(join(REPO, 'dist/lib/vm/engine.js'));
+
+const roots = tvctlRoots();
+const env = roots.env;
+const kernelSrc = process.env.TVCTL_BENCH_KERNEL ?? '/var/lib/tvctl/kernels/vmlinuz';
+if (existsSync(kernelSrc)) {
+  execFileSync('mkdir', ['-p', join(env.TVCTL_DATA, 'kernels')]);
+  execFileSync('cp', [kernelSrc, join(env.TVCTL_DATA, 'kernels', 'vmlinuz')]);
+} else {
+  execFileSync(TVCTL, ['vm', 'kernel', 'install'], { env, stdio: 'inherit' });
+}
+
+function wall(fn) {
+  const t0 = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+// Warm-up: kernel extraction, accelerator probe, initramfs — all cached afterwards. Its JSON tells us what tvctl runs.
+log('warm-up (vmlinux extraction, accelerator probe, initramfs)');
+const warm = JSON.parse(execFileSync(TVCTL, ['vm', 'run', '--json', 'demo', 'true'], { env, encoding: 'utf8' }));
+const accel = warm.engine.includes('kvm') ? 'kvm' : 'tcg';
+const qemu = spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { encoding: 'utf8' }).stdout.trim();
+const same = buildQemuArgv({
+  binary: qemu,
+  accel,
+  kernel: warm.bootKernel,
+  initrd: warm.initramfs,
+  cmdline: warm.cmdline,
+  memoryMiB: 256,
+  cpus: 1,
+  consoleFd: 3,
+  stdoutFd: 4,
+  stderrFd: 5,
+});
+const configWord = warm.cmdline.split(' -- ')[1];
+const plainCmdline = guestCmdline(configWord, false).replace(' cryptomgr.notests', '');
+const plain = buildQemuArgv({
+  binary: qemu,
+  accel,
+  kernel: warm.kernel,
+  initrd: warm.initramfs,
+  cmdline: plainCmdline,
+  memoryMiB: 256,
+  cpus: 1,
+  consoleFd: 3,
+  stdoutFd: 4,
+  stderrFd: 5,
+});
+void tcgKernelParams;
+
+/** Runs QEMU with the three UART fds as socketpairs (as tvctl does) and waits for it to exit. */
+function runQemu(argv) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const c = spawn(qemu, argv, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
+    let con = '';
+    c.stdio[3].on('data', (b) => (con += b));
+    for (const i of [2, 4, 5]) c.stdio[i].resume();
+    c.on('exit', () => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (!/:exit 0 /.test(con)) reject(new Error(`qemu run did not report exit 0: ${con.slice(-300)}`));
+      else resolve(ms);
+    });
+  });
+}
+
+log('checking tvctl run');
+const haveRun = spawnSync(TVCTL, ['run', '--rm', '--network', 'none', 'demo', 'true'], { env, stdio: 'ignore', timeout: 60_000 }).status === 0;
+const t = { vm: [], same: [], plain: [], run: [] };
+for (let i = 0; i < rounds; i++) {
+  log(`round ${i + 1}/${rounds}`);
+  t.vm.push(wall(() => execFileSync(TVCTL, ['vm', 'run', 'demo', 'true'], { env, stdio: 'ignore' })));
+  t.same.push(await runQemu(same));
+  t.plain.push(await runQemu(plain));
+  if (haveRun)
+    t.run.push(
+      wall(() => execFileSync(TVCTL, ['run', '--rm', '--network', 'none', 'demo', 'true'], { env, stdio: 'ignore' })),
+    );
+}
+const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.length ? median(v) : NaN]));
+const f = (x) => `${x.toFixed(0)} ms`;
+console.log(`engine: ${warm.engine} — ${warm.engineWhy}`);
+console.log(`rounds: ${rounds} (medians)`);
+console.log(`tvctl vm run demo true              ${f(m.vm)}`);
+console.log(
+  `qemu, the same command tvctl runs    ${f(m.same)}   tvctl/qemu = ${(m.vm / m.same).toFixed(2)}x (goal <= 1.1x)`,
+);
+console.log(`qemu, plain microvm bzImage boot     ${f(m.plain)}   tvctl/plain = ${(m.vm / m.plain).toFixed(2)}x`);
+if (haveRun)
+  console.log(`tvctl run --rm demo true (container) ${f(m.run)}   vm/container = ${(m.vm / m.run).toFixed(1)}x`);
+else console.log('tvctl run: not working here, skipped');
+console.log(`host load average: ${spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.trim()}`);
+roots.cleanup();
