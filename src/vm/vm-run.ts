@@ -97,6 +97,47 @@ export function mergeEnv(
   return [...out.values()];
 }
 
+/** The file as the merged image shows it: the topmost layer that has it (whiteouts are rare for /etc/passwd). */
+async function readFromLayers(layerDirs: readonly string[], rel: string): Promise<string | undefined> {
+  for (const dir of [...layerDirs].reverse()) {
+    try {
+      return await fsp.readFile(join(dir, rel), 'utf8');
+    } catch {
+      // not in this layer
+    }
+  }
+  return undefined;
+}
+
+/** Parses passwd/group text: name → id. */
+export function idsByName(text: string | undefined, idField: number): Map<string, { id: string; gid?: string }> {
+  const out = new Map<string, { id: string; gid?: string }>();
+  for (const line of (text ?? '').split('\n')) {
+    const f = line.split(':');
+    if (f.length > idField && f[0]) out.set(f[0], { id: f[idField]!, ...(idField === 2 && f[3] ? { gid: f[3] } : {}) });
+  }
+  return out;
+}
+
+/** The image's User ("name", "uid", "name:group", "uid:gid") as numeric uid:gid, looked up in the image. */
+export async function resolveUser(user: string, layerDirs: readonly string[]): Promise<string> {
+  const [u, g] = user.split(':') as [string, string | undefined];
+  let uid = u;
+  let gid = g;
+  if (!/^\d+$/.test(u)) {
+    const e = idsByName(await readFromLayers(layerDirs, 'etc/passwd'), 2).get(u);
+    if (!e) throw new TvctlError('USER_NOT_FOUND', `unable to find user ${u}: no matching entries in the image's /etc/passwd`);
+    uid = e.id;
+    gid ??= e.gid;
+  }
+  if (gid !== undefined && !/^\d+$/.test(gid)) {
+    const e = idsByName(await readFromLayers(layerDirs, 'etc/group'), 2).get(gid);
+    if (!e) throw new TvctlError('USER_NOT_FOUND', `unable to find group ${gid}: no matching entries in the image's /etc/group`);
+    gid = e.id;
+  }
+  return gid === undefined ? uid : `${uid}:${gid}`;
+}
+
 /** Finds the kernel the engine boots: for a bzImage with an LZ4 payload, the cached PVH vmlinux. */
 export async function prepareKernel(
   dataRoot: string,
@@ -178,7 +219,7 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
   const env = mergeEnv(image.config.env, o.env);
   if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${hostname}`);
   if (!env.some((e) => e.startsWith('HOME='))) env.push('HOME=/root');
-  const user = image.config.user && /^\d+(:\d+)?$/.test(image.config.user) ? image.config.user : undefined;
+  const user = image.config.user ? await resolveUser(image.config.user, image.layerDirs) : undefined;
   const cfg = encodeGuestConfig({
     nonce,
     hostname,

@@ -97,7 +97,7 @@ describe.skipIf(!isRoot)('tvctl vm run (QEMU)', () => {
     expect(j.timings.bootToInitMs).toBeGreaterThan(0);
   });
 
-  it('honours layer deletions and opaque dirs of a two-layer umoci image', async () => {
+  it('honours layer deletions, opaque dirs and the config (Cmd, Env, WorkingDir, User) of a two-layer umoci image', async () => {
     if (!(await have('umoci'))) return console.log('SKIP: umoci not installed');
     const img = join(work, 'img');
     const u = (...a: string[]) => execa('umoci', a, { cwd: work });
@@ -109,6 +109,7 @@ describe.skipIf(!isRoot)('tvctl vm run (QEMU)', () => {
     mkdirSync(join(r, 'etc', 'conf'), { recursive: true });
     writeFileSync(join(r, 'bin', 'busybox'), readFileSync('/bin/busybox'), { mode: 0o755 });
     writeFileSync(join(r, 'etc', 'keep'), 'keep\n');
+    writeFileSync(join(r, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n');
     writeFileSync(join(r, 'etc', 'gone'), 'gone\n');
     writeFileSync(join(r, 'etc', 'conf', 'old1'), 'old1\n');
     await u('repack', '--image', `${img}:latest`, join(work, 'bundle'));
@@ -123,18 +124,18 @@ describe.skipIf(!isRoot)('tvctl vm run (QEMU)', () => {
       ]),
     );
     await u('raw', 'add-layer', '--image', `${img}:latest`, join(work, 'l2.tar'));
-    await u('config', '--image', `${img}:latest`, '--config.cmd', '/bin/busybox', '--config.cmd', 'cat', '--config.cmd', '/etc/keep', '--config.env', 'FOO=bar', '--config.workingdir', '/etc');
+    await u('config', '--image', `${img}:latest`, '--config.cmd', '/bin/busybox', '--config.cmd', 'cat', '--config.cmd', '/etc/keep', '--config.env', 'FOO=bar', '--config.workingdir', '/etc', '--config.user', 'nobody');
     const load = await tvctl(roots, ['image', 'load', '-i', img, '--tag', 'umo:vm'], { timeout: 120_000 });
     expect(load.exitCode, load.stderr).toBe(0);
     const target = 'umo:vm';
     const def = await vm([target]);
     expect(def).toMatchObject({ exitCode: 0, stdout: 'keep' }); // the image's Cmd
-    const ls = await vm([target, '/bin/busybox', 'sh', '-c', '/bin/busybox ls -A /etc /etc/conf; echo $FOO; /bin/busybox pwd']);
+    const ls = await vm([target, '/bin/busybox', 'sh', '-c', '/bin/busybox ls -A /etc /etc/conf; /bin/busybox id -u; echo $FOO; /bin/busybox pwd']);
     expect(ls.exitCode, ls.stderr).toBe(0);
     expect(ls.stdout).toMatch(/keep/);
     expect(ls.stdout).toMatch(/new/);
     expect(ls.stdout).not.toMatch(/gone|old1|\.wh\./);
-    expect(ls.stdout).toMatch(/bar\n\/etc$/);
+    expect(ls.stdout).toMatch(/\n65534\nbar\n\/etc$/); // the image's User, Env and WorkingDir
   });
 
   it('fails with one line and 125 for a bad kernel path, an unknown image, --engine kvm without hardware KVM', async () => {

@@ -121,3 +121,30 @@ describe('options', () => {
     expect(qemuFailureLine('qemu: warning: x\nKVM internal error. Suberror: 1\nextra data')).toBe('KVM internal error. Suberror: 1');
   });
 });
+
+describe('image user → numeric uid:gid from the image', () => {
+  it('looks names up in the topmost layer that has /etc/passwd and /etc/group', async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { resolveUser } = await import('../../../src/vm/vm-run.js');
+    const base = mkdtempSync(join(tmpdir(), 'tvctl-user-'));
+    try {
+      const l1 = join(base, 'l1');
+      const l2 = join(base, 'l2');
+      mkdirSync(join(l1, 'etc'), { recursive: true });
+      mkdirSync(join(l2, 'etc'), { recursive: true });
+      writeFileSync(join(l1, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\nold:x:5:5::/:/bin/sh\n');
+      writeFileSync(join(l2, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\nweb:x:1000:1001::/:/bin/sh\n');
+      writeFileSync(join(l1, 'etc/group'), 'root:x:0:\nstaff:x:50:\n');
+      expect(await resolveUser('web', [l1, l2])).toBe('1000:1001');
+      expect(await resolveUser('web:staff', [l1, l2])).toBe('1000:50');
+      expect(await resolveUser('7', [l1, l2])).toBe('7');
+      expect(await resolveUser('7:8', [l1, l2])).toBe('7:8');
+      await expect(resolveUser('old', [l1, l2])).rejects.toThrow(/unable to find user old/);
+      await expect(resolveUser('web:nogroup', [l1, l2])).rejects.toThrow(/unable to find group nogroup/);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
