@@ -175,7 +175,7 @@ export async function prepareKernel(
     elf = vmlinuxFromBzImage(bytes, bzImage).elfBytes;
   } catch (err) {
     if (err instanceof TvctlError && /bzImage|boot protocol|magic|setup/i.test(err.message)) {
-      throw new TvctlError('KERNEL_INVALID', `kernel ${bzImage} is not a Linux bzImage: ${err.message}`);
+      throw new TvctlError('KERNEL_INVALID', `guest kernel: ${err.message}`);
     }
     // a bzImage we cannot unpack (another compression): let the guest decompress itself
     return { bzImage, bootable: bzImage };

@@ -140,6 +140,8 @@ describe.skipIf(!isRoot)('tvctl vm run (QEMU)', () => {
 
   it('fails with one line and 125 for a bad kernel path, an unknown image, --engine kvm without hardware KVM', async () => {
     expectOneLineError(await vm(['--kernel', join(work, 'nope'), 'demo', 'true']), /kernel .*nope/);
+    writeFileSync(join(work, 'junk'), 'not a kernel');
+    expectOneLineError(await vm(['--kernel', join(work, 'junk'), 'demo', 'true']), /junk is not a Linux bzImage/);
     expectOneLineError(await vm(['no-such-image', 'true']), /no-such-image/);
     const kvm = await vm(['--engine', 'kvm', 'demo', 'true']);
     expectOneLineError(kvm, /--engine kvm cannot work here/);
