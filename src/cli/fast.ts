@@ -16,6 +16,7 @@ import Rm from '../commands/rm.js';
 import Run from '../commands/run.js';
 import Start from '../commands/start.js';
 import Stop from '../commands/stop.js';
+import VmRun from '../commands/vm/run.js';
 import Wait from '../commands/wait.js';
 import { setPackageRoot } from '../paths.js';
 import { trace } from '../util/trace.js';
@@ -33,6 +34,7 @@ export const FAST_COMMANDS: Record<string, new (argv: string[], config: never) =
   inspect: Inspect as never,
   logs: Logs as never,
   reap: Reap as never,
+  'vm run': VmRun as never,
 };
 
 /** Just what oclif's Command uses of its Config when it runs a command (no plugins, no hooks). */
@@ -54,11 +56,13 @@ function minimalConfig(version: string): unknown {
 export async function fastMain(pkgRoot: string, argv: string[], version: string): Promise<void> {
   trace('main');
   setPackageRoot(pkgRoot);
-  const [id, ...rest] = argv;
+  // Topic commands ("vm run") take two words.
+  const two = argv.length >= 2 ? `${argv[0]} ${argv[1]}` : '';
+  const [id, ...rest] = two in FAST_COMMANDS ? [two, ...argv.slice(2)] : argv;
   const Ctor = FAST_COMMANDS[id ?? ''];
   if (!Ctor) throw new Error(`not a fast-path command: ${id}`);
   const cmd = new Ctor(rest, minimalConfig(version) as never) as Command & { id: string; _run(): Promise<unknown> };
-  cmd.id = id!;
+  cmd.id = id!.replace(' ', ':');
   try {
     await cmd._run();
   } catch (err) {
