@@ -79,7 +79,9 @@ function runQemu(argv) {
 }
 
 log('checking tvctl run');
-const haveRun = spawnSync(TVCTL, ['run', '--rm', '--network', 'none', 'demo', 'true'], { env, stdio: 'ignore', timeout: 60_000 }).status === 0;
+const haveRun =
+  spawnSync(TVCTL, ['run', '--rm', '--network', 'none', 'demo', 'true'], { env, stdio: 'ignore', timeout: 60_000 })
+    .status === 0;
 const t = { vm: [], same: [], plain: [], run: [] };
 for (let i = 0; i < rounds; i++) {
   log(`round ${i + 1}/${rounds}`);

@@ -24,11 +24,23 @@ await build({
 // Modules the fast-path verbs never call (image unpacking, oclif's plugin/help machinery) are replaced by
 // stubs in the snapshot, so that its heap, which every start has to map, stays small. A stub throws if it is
 // ever called, naming the module; the integration tests run every fast-path verb.
-const FAST_PATH_STUBS = ['tar', 'semver', 'minimatch', 'picomatch', 'cli-spinners', 'ejs', 'fdir', 'tinyglobby', 'lilconfig'];
+const FAST_PATH_STUBS = [
+  'tar',
+  'semver',
+  'minimatch',
+  'picomatch',
+  'cli-spinners',
+  'ejs',
+  'fdir',
+  'tinyglobby',
+  'lilconfig',
+];
 const stubPlugin = {
   name: 'fast-path-stubs',
   setup(b) {
-    const filter = new RegExp(`^(${FAST_PATH_STUBS.map((m) => m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(/.*)?$`);
+    const filter = new RegExp(
+      `^(${FAST_PATH_STUBS.map((m) => m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(/.*)?$`,
+    );
     b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'stub' }));
     b.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => ({
       contents: `const fail = () => { throw new Error(${JSON.stringify(args.path)} + ' is not part of the tvctl fast path'); };

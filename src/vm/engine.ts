@@ -94,7 +94,10 @@ export async function selectEngine(o: SelectEngineOptions): Promise<VmEngine> {
     binary = findQemu(o.path);
   } catch (err) {
     if (o.request === 'qemu') throw err;
-    throw new TvctlError('VM_ENGINE_UNAVAILABLE', `no VM engine works here: ${(err as Error).message}; kvm: ${kvmEngineRefusal()}`);
+    throw new TvctlError(
+      'VM_ENGINE_UNAVAILABLE',
+      `no VM engine works here: ${(err as Error).message}; kvm: ${kvmEngineRefusal()}`,
+    );
   }
   const probe = await probeQemuAccel(o.dataRoot, binary, o.kernel, o.guestInit);
   return new QemuEngine(binary, probe.accel, probe.why);
@@ -105,11 +108,25 @@ export function accelProbePath(dataRoot: string): string {
 }
 
 /** Boots the kernel with an initramfs holding only the guest init; ok once the init reports an exit. */
-async function bootProbe(binary: string, accel: QemuAccel, kernel: string, initrd: string, timeoutMs: number): Promise<{ ok: boolean; ms: number; why: string }> {
+async function bootProbe(
+  binary: string,
+  accel: QemuAccel,
+  kernel: string,
+  initrd: string,
+  timeoutMs: number,
+): Promise<{ ok: boolean; ms: number; why: string }> {
   const nonce = randomBytes(6).toString('hex');
   const cfg = encodeGuestConfig({ nonce, hostname: 'probe', cwd: '/', env: [], argv: ['/probe-true'] });
   const r = await runQemu(
-    { binary, accel, kernel, initrd, cmdline: guestCmdline(cfg, false, tcgKernelParams(accel)), memoryMiB: 256, cpus: 1 },
+    {
+      binary,
+      accel,
+      kernel,
+      initrd,
+      cmdline: guestCmdline(cfg, false, tcgKernelParams(accel)),
+      memoryMiB: 256,
+      cpus: 1,
+    },
     nonce,
     { onStdout: () => undefined, onStderr: () => undefined },
     { timeoutMs },
@@ -117,7 +134,12 @@ async function bootProbe(binary: string, accel: QemuAccel, kernel: string, initr
   return { ok: r.status !== undefined, ms: Math.round(r.hostEndMs), why: describeProbeFailure(r, timeoutMs) };
 }
 
-export async function probeQemuAccel(dataRoot: string, binary: string, kernel: string, guestInit: string): Promise<AccelProbeResult> {
+export async function probeQemuAccel(
+  dataRoot: string,
+  binary: string,
+  kernel: string,
+  guestInit: string,
+): Promise<AccelProbeResult> {
   const file = accelProbePath(dataRoot);
   const key = await accelProbeKey(binary, kernel);
   const cached = await readAccelProbe(file, key);
@@ -136,18 +158,39 @@ export async function probeQemuAccel(dataRoot: string, binary: string, kernel: s
   try {
     const chunks: Buffer[] = [];
     const w = new CpioWriter((c) => void chunks.push(c));
-    await w.add({ name: GUEST_INIT_PATH.slice(1), mode: S_IFREG | 0o755, uid: 0, gid: 0, mtime: 0 }, await fsp.readFile(guestInit));
+    await w.add(
+      { name: GUEST_INIT_PATH.slice(1), mode: S_IFREG | 0o755, uid: 0, gid: 0, mtime: 0 },
+      await fsp.readFile(guestInit),
+    );
     await w.finish();
     await fsp.writeFile(initrd, Buffer.concat(chunks));
     const tcg = await bootProbe(binary, 'tcg', kernel, initrd, 60_000);
-    if (!tcg.ok && !kvmUsable) throw new TvctlError('VM_ENGINE_UNAVAILABLE', `QEMU cannot boot ${kernel} here: ${tcg.why}`);
+    if (!tcg.ok && !kvmUsable)
+      throw new TvctlError('VM_ENGINE_UNAVAILABLE', `QEMU cannot boot ${kernel} here: ${tcg.why}`);
     if (!kvmUsable) {
-      result = { key, accel: 'tcg', ...(tcg.ok ? { tcgMs: tcg.ms } : {}), why: '-accel tcg: /dev/kvm is absent or not accessible', probedAt: now };
+      result = {
+        key,
+        accel: 'tcg',
+        ...(tcg.ok ? { tcgMs: tcg.ms } : {}),
+        why: '-accel tcg: /dev/kvm is absent or not accessible',
+        probedAt: now,
+      };
     } else {
       const kvm = await bootProbe(binary, 'kvm', kernel, initrd, 20_000);
-      if (!tcg.ok && !kvm.ok) throw new TvctlError('VM_ENGINE_UNAVAILABLE', `QEMU cannot boot ${kernel} here: tcg: ${tcg.why}; kvm: ${kvm.why}`);
+      if (!tcg.ok && !kvm.ok)
+        throw new TvctlError(
+          'VM_ENGINE_UNAVAILABLE',
+          `QEMU cannot boot ${kernel} here: tcg: ${tcg.why}; kvm: ${kvm.why}`,
+        );
       if (kvm.ok && (!tcg.ok || kvm.ms < tcg.ms)) {
-        result = { key, accel: 'kvm', kvmMs: kvm.ms, ...(tcg.ok ? { tcgMs: tcg.ms } : {}), why: `-accel kvm: booted to userspace in ${kvm.ms} ms (tcg ${tcg.ms} ms)`, probedAt: now };
+        result = {
+          key,
+          accel: 'kvm',
+          kvmMs: kvm.ms,
+          ...(tcg.ok ? { tcgMs: tcg.ms } : {}),
+          why: `-accel kvm: booted to userspace in ${kvm.ms} ms (tcg ${tcg.ms} ms)`,
+          probedAt: now,
+        };
       } else {
         const kvmWhy = kvm.ok ? `booted in ${kvm.ms} ms, slower than tcg` : kvm.why;
         result = {
@@ -211,7 +254,8 @@ export function encodeGuestConfig(c: GuestConfig): string {
   if (c.user) rec.push(`u${c.user}`);
   for (const e of c.env) rec.push(`e${e}`);
   for (const a of c.argv) rec.push(`a${a}`);
-  for (const r of rec) if (r.includes('\0')) throw new TvctlError('BAD_USAGE', 'arguments and environment cannot contain NUL bytes');
+  for (const r of rec)
+    if (r.includes('\0')) throw new TvctlError('BAD_USAGE', 'arguments and environment cannot contain NUL bytes');
   return Buffer.from(rec.map((r) => r + '\0').join(''), 'utf8').toString('base64url');
 }
 
@@ -223,7 +267,9 @@ export function decodeGuestConfig(word: string): string[] {
 /** `quiet loglevel=0`: the console carries only the init's markers; cryptomgr.notests saves ~0.2 s under TCG. */
 export function guestCmdline(config: string, debug: boolean, extra: readonly string[] = []): string {
   const base = debug ? ['console=ttyS0', 'loglevel=7'] : ['console=ttyS0', 'quiet', 'loglevel=0'];
-  const line = [...base, ...extra, 'panic=-1', 'cryptomgr.notests', `rdinit=${GUEST_INIT_PATH}`, '--', config].join(' ');
+  const line = [...base, ...extra, 'panic=-1', 'cryptomgr.notests', `rdinit=${GUEST_INIT_PATH}`, '--', config].join(
+    ' ',
+  );
   if (line.length >= KERNEL_CMDLINE_MAX) {
     throw new TvctlError(
       'VM_CMDLINE_TOO_LONG',

@@ -78,11 +78,17 @@ export class CpioWriter {
   private closed = false;
   constructor(private readonly sink: (chunk: Buffer) => Promise<void> | void) {}
 
-  async add(h: Omit<CpioHeader, 'ino' | 'fileSize' | 'nlink'> & { ino?: number; nlink?: number }, data?: Buffer | AsyncIterable<Buffer>, size = 0): Promise<void> {
+  async add(
+    h: Omit<CpioHeader, 'ino' | 'fileSize' | 'nlink'> & { ino?: number; nlink?: number },
+    data?: Buffer | AsyncIterable<Buffer>,
+    size = 0,
+  ): Promise<void> {
     if (this.closed) throw new Error('cpio archive already finished');
     const fileSize = Buffer.isBuffer(data) ? data.length : data ? size : 0;
     const ino = h.ino ?? this.nextIno++;
-    await this.sink(encodeCpioHeader({ ...h, ino, nlink: h.nlink ?? ((h.mode & S_IFMT) === S_IFDIR ? 2 : 1), fileSize }));
+    await this.sink(
+      encodeCpioHeader({ ...h, ino, nlink: h.nlink ?? ((h.mode & S_IFMT) === S_IFDIR ? 2 : 1), fileSize }),
+    );
     if (data === undefined) return;
     let written = 0;
     if (Buffer.isBuffer(data)) {
@@ -138,7 +144,10 @@ function dropSubtree(tree: Map<string, FlatEntry>, rel: string, keepSelf: boolea
  * Merges layer dirs (bottom first, whiteouts in overlayfs form: 0:0 char device = deleted, dir with
  * trusted.overlay.opaque=y = lower contents hidden) into one path → entry map, as overlayfs would show it.
  */
-export async function flattenLayers(layerDirs: readonly string[], scanOpaque: OpaqueScanner): Promise<Map<string, FlatEntry>> {
+export async function flattenLayers(
+  layerDirs: readonly string[],
+  scanOpaque: OpaqueScanner,
+): Promise<Map<string, FlatEntry>> {
   const tree = new Map<string, FlatEntry>();
   for (const layer of layerDirs) {
     const opaque = await scanOpaque(layer);
@@ -321,6 +330,11 @@ export async function ensureInitramfs(opts: {
     // build it
   }
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-  await buildInitramfs({ layerDirs: opts.layerDirs, guestInit: opts.guestInit, out: path, scanOpaque: opts.scanOpaque });
+  await buildInitramfs({
+    layerDirs: opts.layerDirs,
+    guestInit: opts.guestInit,
+    out: path,
+    scanOpaque: opts.scanOpaque,
+  });
   return { path, built: true };
 }

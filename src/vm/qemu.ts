@@ -166,7 +166,8 @@ export async function runQemu(
     ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
     ...(opts.signal ? { cancelSignal: opts.signal } : {}),
   });
-  const [, , errStream, conStream, outStream, stderrStream] = child.stdio as unknown as (NodeJS.ReadableStream | null)[];
+  const [, , errStream, conStream, outStream, stderrStream] =
+    child.stdio as unknown as (NodeJS.ReadableStream | null)[];
   errStream?.on('data', (b: Buffer) => {
     if (result.vmmStderr.length < 8192) result.vmmStderr += b.toString();
   });
@@ -214,7 +215,10 @@ export function qemuFailureLine(stderr: string): string {
 export function findQemu(path?: string): string {
   const bin = findOnPath(QEMU_BINARY, path);
   if (!bin) {
-    throw new TvctlError('QEMU_NOT_FOUND', `${QEMU_BINARY} is not installed (or not on PATH); apt-get install qemu-system-x86`);
+    throw new TvctlError(
+      'QEMU_NOT_FOUND',
+      `${QEMU_BINARY} is not installed (or not on PATH); apt-get install qemu-system-x86`,
+    );
   }
   return bin;
 }

@@ -126,13 +126,21 @@ export async function resolveUser(user: string, layerDirs: readonly string[]): P
   let gid = g;
   if (!/^\d+$/.test(u)) {
     const e = idsByName(await readFromLayers(layerDirs, 'etc/passwd'), 2).get(u);
-    if (!e) throw new TvctlError('USER_NOT_FOUND', `unable to find user ${u}: no matching entries in the image's /etc/passwd`);
+    if (!e)
+      throw new TvctlError(
+        'USER_NOT_FOUND',
+        `unable to find user ${u}: no matching entries in the image's /etc/passwd`,
+      );
     uid = e.id;
     gid ??= e.gid;
   }
   if (gid !== undefined && !/^\d+$/.test(gid)) {
     const e = idsByName(await readFromLayers(layerDirs, 'etc/group'), 2).get(gid);
-    if (!e) throw new TvctlError('USER_NOT_FOUND', `unable to find group ${gid}: no matching entries in the image's /etc/group`);
+    if (!e)
+      throw new TvctlError(
+        'USER_NOT_FOUND',
+        `unable to find group ${gid}: no matching entries in the image's /etc/group`,
+      );
     gid = e.id;
   }
   return gid === undefined ? uid : `${uid}:${gid}`;

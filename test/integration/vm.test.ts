@@ -93,7 +93,8 @@ describe.skipIf(!isRoot)('tvctl vm run (QEMU)', () => {
     expect(j.engine).toMatch(/^qemu \((tcg|kvm)\)$/);
     expect(j.exitCode).toBe(0);
     expect(j.initramfsBuilt).toBe(false);
-    for (const k of ['kernelLoadMs', 'bootToInitMs', 'commandMs', 'totalMs']) expect(typeof j.timings[k]).toBe('number');
+    for (const k of ['kernelLoadMs', 'bootToInitMs', 'commandMs', 'totalMs'])
+      expect(typeof j.timings[k]).toBe('number');
     expect(j.timings.bootToInitMs).toBeGreaterThan(0);
   });
 
@@ -124,13 +125,35 @@ describe.skipIf(!isRoot)('tvctl vm run (QEMU)', () => {
       ]),
     );
     await u('raw', 'add-layer', '--image', `${img}:latest`, join(work, 'l2.tar'));
-    await u('config', '--image', `${img}:latest`, '--config.cmd', '/bin/busybox', '--config.cmd', 'cat', '--config.cmd', '/etc/keep', '--config.env', 'FOO=bar', '--config.workingdir', '/etc', '--config.user', 'nobody');
+    await u(
+      'config',
+      '--image',
+      `${img}:latest`,
+      '--config.cmd',
+      '/bin/busybox',
+      '--config.cmd',
+      'cat',
+      '--config.cmd',
+      '/etc/keep',
+      '--config.env',
+      'FOO=bar',
+      '--config.workingdir',
+      '/etc',
+      '--config.user',
+      'nobody',
+    );
     const load = await tvctl(roots, ['image', 'load', '-i', img, '--tag', 'umo:vm'], { timeout: 120_000 });
     expect(load.exitCode, load.stderr).toBe(0);
     const target = 'umo:vm';
     const def = await vm([target]);
     expect(def).toMatchObject({ exitCode: 0, stdout: 'keep' }); // the image's Cmd
-    const ls = await vm([target, '/bin/busybox', 'sh', '-c', '/bin/busybox ls -A /etc /etc/conf; /bin/busybox id -u; echo $FOO; /bin/busybox pwd']);
+    const ls = await vm([
+      target,
+      '/bin/busybox',
+      'sh',
+      '-c',
+      '/bin/busybox ls -A /etc /etc/conf; /bin/busybox id -u; echo $FOO; /bin/busybox pwd',
+    ]);
     expect(ls.exitCode, ls.stderr).toBe(0);
     expect(ls.stdout).toMatch(/keep/);
     expect(ls.stdout).toMatch(/new/);

@@ -14,22 +14,39 @@ export default class VmRun extends TvctlCommand<VmRunResult> {
     '<%= config.bin %> vm run --engine qemu -e FOO=bar -w /tmp demo env',
   ];
   static override flags = {
-    engine: Flags.string({ description: 'VM engine: auto picks the fastest that works here', options: ['auto', 'kvm', 'qemu'], default: 'auto' }),
+    engine: Flags.string({
+      description: 'VM engine: auto picks the fastest that works here',
+      options: ['auto', 'kvm', 'qemu'],
+      default: 'auto',
+    }),
     kernel: Flags.string({ description: 'guest kernel (bzImage) instead of the installed one' }),
     memory: Flags.string({ char: 'm', description: 'guest memory (e.g. 256m, 1g)', default: '256m' }),
     cpus: Flags.integer({ description: 'virtual CPUs', default: 1, min: 1, max: 64 }),
-    env: Flags.string({ char: 'e', description: 'set an environment variable (KEY=VALUE, or KEY to pass ours)', multiple: true }),
+    env: Flags.string({
+      char: 'e',
+      description: 'set an environment variable (KEY=VALUE, or KEY to pass ours)',
+      multiple: true,
+    }),
     workdir: Flags.string({ char: 'w', description: 'working directory inside the guest' }),
-    timings: Flags.boolean({ description: 'print the engine and the phase times (kernel load, boot to init, command) on stderr' }),
+    timings: Flags.boolean({
+      description: 'print the engine and the phase times (kernel load, boot to init, command) on stderr',
+    }),
     debug: Flags.boolean({ description: 'show the guest kernel console on stderr' }),
   };
   static override args = { image: Args.string({ description: 'image name, ID or ID prefix' }) };
 
   async run(): Promise<VmRunResult> {
     // Docker semantics: options end at the image; the rest is the command, flags included.
-    const split = splitRunArgv(this.argv, flagShapes({ ...VmRun.flags, ...VmRun.baseFlags, json: { type: 'boolean' } }));
+    const split = splitRunArgv(
+      this.argv,
+      flagShapes({ ...VmRun.flags, ...VmRun.baseFlags, json: { type: 'boolean' } }),
+    );
     const { flags } = await this.parse(VmRun, parserArgv(split));
-    if (split.image === undefined) throw new TvctlError('BAD_USAGE', '"tvctl vm run" requires at least 1 argument: tvctl vm run [OPTIONS] IMAGE [COMMAND] [ARG...]');
+    if (split.image === undefined)
+      throw new TvctlError(
+        'BAD_USAGE',
+        '"tvctl vm run" requires at least 1 argument: tvctl vm run [OPTIONS] IMAGE [COMMAND] [ARG...]',
+      );
     const json = this.jsonEnabled();
     const result = await vmRun({
       dataRoot: this.roots(flags).data,

@@ -1,5 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync, linkSync, chmodSync } from 'node:fs';
+import {
+  mkdtempSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  linkSync,
+  chmodSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -45,7 +56,16 @@ function cpioExtract(buf: Buffer, dir: string): void {
 
 describe('cpio newc writer', () => {
   it('encodes the header fields as 8-hex-digit words and pads name and data to 4 bytes', () => {
-    const h = encodeCpioHeader({ ino: 1, mode: S_IFREG | 0o644, uid: 0, gid: 0, nlink: 1, mtime: 0, fileSize: 5, name: 'ab' });
+    const h = encodeCpioHeader({
+      ino: 1,
+      mode: S_IFREG | 0o644,
+      uid: 0,
+      gid: 0,
+      nlink: 1,
+      mtime: 0,
+      fileSize: 5,
+      name: 'ab',
+    });
     expect(h.subarray(0, 6).toString()).toBe('070701');
     expect(h.subarray(6, 14).toString()).toBe('00000001');
     expect(h.subarray(14, 22).toString()).toBe((S_IFREG | 0o644).toString(16).padStart(8, '0'));
@@ -59,7 +79,10 @@ describe('cpio newc writer', () => {
     const buf = await archive(async (w) => {
       await w.add({ name: '.', mode: S_IFDIR | 0o755, uid: 0, gid: 0, mtime: 0 });
       await w.add({ name: 'etc', mode: S_IFDIR | 0o755, uid: 0, gid: 0, mtime: 0 });
-      await w.add({ name: 'etc/hello', mode: S_IFREG | 0o640, uid: 0, gid: 0, mtime: 1_700_000_000 }, Buffer.from('hello\n'));
+      await w.add(
+        { name: 'etc/hello', mode: S_IFREG | 0o640, uid: 0, gid: 0, mtime: 1_700_000_000 },
+        Buffer.from('hello\n'),
+      );
       await w.add({ name: 'etc/odd', mode: S_IFREG | 0o600, uid: 0, gid: 0, mtime: 0 }, Buffer.from('x'));
       await w.add({ name: 'link', mode: S_IFLNK | 0o777, uid: 0, gid: 0, mtime: 0 }, Buffer.from('etc/hello'));
     });
@@ -78,12 +101,16 @@ describe('cpio newc writer', () => {
     async function* two(): AsyncIterable<Buffer> {
       yield Buffer.from('ab');
     }
-    await expect(w.add({ name: 'f', mode: S_IFREG | 0o644, uid: 0, gid: 0, mtime: 0 }, two(), 3)).rejects.toThrow(/changed size/);
+    await expect(w.add({ name: 'f', mode: S_IFREG | 0o644, uid: 0, gid: 0, mtime: 0 }, two(), 3)).rejects.toThrow(
+      /changed size/,
+    );
   });
 
   it('decodes Linux dev_t like glibc', () => {
     // makedev(259, 70000): minor bits split across the word
-    const dev = Number((259n & 0xfffn) << 8n | ((259n & ~0xfffn) << 32n) | (70000n & 0xffn) | ((70000n & ~0xffn) << 12n));
+    const dev = Number(
+      ((259n & 0xfffn) << 8n) | ((259n & ~0xfffn) << 32n) | (70000n & 0xffn) | ((70000n & ~0xffn) << 12n),
+    );
     expect(major(dev)).toBe(259);
     expect(minor(dev)).toBe(70000);
   });
@@ -107,8 +134,8 @@ describe('layer flattening', () => {
   }
 
   it('lets upper layers replace files, dirs replace files, and opaque dirs hide lower contents', async () => {
-    const l1 = layer('l1', { 'a/keep': '1', 'a/old': 'old', 'b/x': 'x', 'c': 'file', 'd/y': 'y' });
-    const l2 = layer('l2', { 'a/old': 'new', 'c/z': 'z', 'd/only': 'upper', 'e': { link: 'a' } });
+    const l1 = layer('l1', { 'a/keep': '1', 'a/old': 'old', 'b/x': 'x', c: 'file', 'd/y': 'y' });
+    const l2 = layer('l2', { 'a/old': 'new', 'c/z': 'z', 'd/only': 'upper', e: { link: 'a' } });
     const opaque = async (dir: string): Promise<Set<string>> => new Set(dir === l2 ? ['d'] : []);
     const tree = await flattenLayers([l1, l2], opaque);
     const keys = [...tree.keys()].sort();
@@ -150,7 +177,14 @@ describe('layer flattening', () => {
     const r = await buildInitramfs({ layerDirs: [l1], guestInit: init, out, scanOpaque: noOpaque });
     expect(r.bytes).toBe(statSync(out).size);
     expect(cpioList(readFileSync(out))).toEqual(['.', 'etc', 'etc/hostname', '.tvctl-init']);
-    await expect(buildInitramfs({ layerDirs: [join(tmp, 'missing')], guestInit: init, out: join(tmp, 'o2.cpio'), scanOpaque: noOpaque })).rejects.toThrow();
+    await expect(
+      buildInitramfs({
+        layerDirs: [join(tmp, 'missing')],
+        guestInit: init,
+        out: join(tmp, 'o2.cpio'),
+        scanOpaque: noOpaque,
+      }),
+    ).rejects.toThrow();
     expect(() => statSync(join(tmp, 'o2.cpio'))).toThrow();
   });
 });

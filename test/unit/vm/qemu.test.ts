@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { buildQemuArgv, MarkerParser, parseMarkerBody, qemuFailureLine } from '../../../src/vm/qemu.js';
-import { KERNEL_CMDLINE_MAX, decodeGuestConfig, encodeGuestConfig, guestCmdline, hostTscKhz, tcgKernelParams } from '../../../src/vm/engine.js';
+import {
+  KERNEL_CMDLINE_MAX,
+  decodeGuestConfig,
+  encodeGuestConfig,
+  guestCmdline,
+  hostTscKhz,
+  tcgKernelParams,
+} from '../../../src/vm/engine.js';
 import { mergeEnv, parseMemory } from '../../../src/vm/vm-run.js';
 
 const spec = {
@@ -68,7 +75,9 @@ describe('MarkerParser', () => {
 
   it('reports failures with their message', () => {
     const p = new MarkerParser('abc');
-    expect(p.push('@@tvctl:abc:fail chdir /x: No such file@@')).toEqual([{ kind: 'fail', message: 'chdir /x: No such file' }]);
+    expect(p.push('@@tvctl:abc:fail chdir /x: No such file@@')).toEqual([
+      { kind: 'fail', message: 'chdir /x: No such file' },
+    ]);
   });
 
   it('rejects malformed bodies and non-alphanumeric nonces', () => {
@@ -80,9 +89,27 @@ describe('MarkerParser', () => {
 
 describe('guest configuration and kernel command line', () => {
   it('round-trips records through base64url without spaces or quotes', () => {
-    const word = encodeGuestConfig({ nonce: 'n', hostname: 'h', cwd: '/w d', env: ['A=1 2', 'B="x"'], argv: ['sh', '-c', "echo 'hi'"], user: '1000:1000' });
+    const word = encodeGuestConfig({
+      nonce: 'n',
+      hostname: 'h',
+      cwd: '/w d',
+      env: ['A=1 2', 'B="x"'],
+      argv: ['sh', '-c', "echo 'hi'"],
+      user: '1000:1000',
+    });
     expect(word).toMatch(/^[A-Za-z0-9_-]+$/);
-    expect(decodeGuestConfig(word)).toEqual(['tvctl1', 'nn', 'hh', 'w/w d', 'u1000:1000', 'eA=1 2', 'eB="x"', 'ash', 'a-c', "aecho 'hi'"]);
+    expect(decodeGuestConfig(word)).toEqual([
+      'tvctl1',
+      'nn',
+      'hh',
+      'w/w d',
+      'u1000:1000',
+      'eA=1 2',
+      'eB="x"',
+      'ash',
+      'a-c',
+      "aecho 'hi'",
+    ]);
   });
 
   it('refuses NUL bytes', () => {
@@ -90,8 +117,12 @@ describe('guest configuration and kernel command line', () => {
   });
 
   it('is quiet by default, verbose with debug, passes the config after "--" and enforces the kernel limit', () => {
-    expect(guestCmdline('CFG', false)).toBe('console=ttyS0 quiet loglevel=0 panic=-1 cryptomgr.notests rdinit=/.tvctl-init -- CFG');
-    expect(guestCmdline('CFG', true, ['x=1'])).toBe('console=ttyS0 loglevel=7 x=1 panic=-1 cryptomgr.notests rdinit=/.tvctl-init -- CFG');
+    expect(guestCmdline('CFG', false)).toBe(
+      'console=ttyS0 quiet loglevel=0 panic=-1 cryptomgr.notests rdinit=/.tvctl-init -- CFG',
+    );
+    expect(guestCmdline('CFG', true, ['x=1'])).toBe(
+      'console=ttyS0 loglevel=7 x=1 panic=-1 cryptomgr.notests rdinit=/.tvctl-init -- CFG',
+    );
     expect(() => guestCmdline('x'.repeat(KERNEL_CMDLINE_MAX), false)).toThrow(/kernel command line/);
   });
 
@@ -113,12 +144,19 @@ describe('options', () => {
   });
 
   it('merges env like Docker: -e overrides the image, bare KEY takes ours, PATH defaults', () => {
-    expect(mergeEnv(['PATH=/bin', 'A=1'], ['A=2', 'B=3', 'H', 'NOPE'], { H: 'host' })).toEqual(['PATH=/bin', 'A=2', 'B=3', 'H=host']);
+    expect(mergeEnv(['PATH=/bin', 'A=1'], ['A=2', 'B=3', 'H', 'NOPE'], { H: 'host' })).toEqual([
+      'PATH=/bin',
+      'A=2',
+      'B=3',
+      'H=host',
+    ]);
     expect(mergeEnv([], [], {})[0]).toMatch(/^PATH=\/usr\/local\/sbin/);
   });
 
   it('picks the line that explains a QEMU failure', () => {
-    expect(qemuFailureLine('qemu: warning: x\nKVM internal error. Suberror: 1\nextra data')).toBe('KVM internal error. Suberror: 1');
+    expect(qemuFailureLine('qemu: warning: x\nKVM internal error. Suberror: 1\nextra data')).toBe(
+      'KVM internal error. Suberror: 1',
+    );
   });
 });
 

@@ -3,7 +3,8 @@ import { TvctlCommand } from '../../../cli/base-command.js';
 import { installKernel, type InstalledKernel } from '../../../vm/kernel.js';
 
 export default class VmKernelInstall extends TvctlCommand<InstalledKernel> {
-  static override description = "fetch Debian's linux-image-cloud-amd64 (apt-get download) and install its bzImage as the guest kernel";
+  static override description =
+    "fetch Debian's linux-image-cloud-amd64 (apt-get download) and install its bzImage as the guest kernel";
   static override flags = {
     update: Flags.boolean({ description: 'run apt-get update first' }),
   };
