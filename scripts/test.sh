@@ -4,5 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npm run -s typecheck
+npx eslint .
+npx prettier --check src test bench scripts examples
 npx vitest run --project unit
 npx vitest run --project integration
