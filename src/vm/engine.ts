@@ -1,7 +1,8 @@
 /**
  * VM engines behind one interface, and the choice between them (auto | kvm | qemu). A choice that cannot
  * work here fails at once with the reason (exit 125); `auto` picks the fastest engine that works, from
- * facts: the KVM probe (hardware vs PVM) and a cached boot probe of QEMU's accelerators.
+ * facts: the KVM probe (hardware → the kvm engine, the addon) and otherwise a cached boot probe of QEMU's
+ * accelerators.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, readFileSync } from 'node:fs';
@@ -10,10 +11,12 @@ import { TvctlError } from '../errors.js';
 import { CpioWriter, GUEST_INIT_PATH, S_IFREG } from './initramfs.js';
 import { assessVmEngines, probeKvm } from './probe.js';
 import { kvmAddonAvailable } from './kvm.js';
+import { KvmEngine, kvmEngineDecision, type KvmEngineDecision } from './kvm-engine.js';
 import {
   accelProbeKey,
   describeProbeFailure,
   findQemu,
+  qemuFailureLine,
   readAccelProbe,
   runQemu,
   writeAccelProbe,
@@ -43,7 +46,9 @@ export interface VmEngine {
   readonly why: string;
   /** kernel parameters this engine needs (e.g. the TSC rate under TCG) */
   readonly kernelParams: string[];
-  run(spec: GuestBootSpec, io: QemuRunIO, opts?: { timeoutMs?: number }): Promise<GuestRunResult>;
+  run(spec: GuestBootSpec, io: QemuRunIO, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<GuestRunResult>;
+  /** One line: why the VM ended before the guest init reported (for a run whose `status` is undefined). */
+  describeStop(r: GuestRunResult): string;
 }
 
 export class QemuEngine implements VmEngine {
@@ -59,9 +64,16 @@ export class QemuEngine implements VmEngine {
   get kernelParams(): string[] {
     return tcgKernelParams(this.accel);
   }
-  run(spec: GuestBootSpec, io: QemuRunIO, opts: { timeoutMs?: number } = {}): Promise<GuestRunResult> {
+  run(
+    spec: GuestBootSpec,
+    io: QemuRunIO,
+    opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<GuestRunResult> {
     const { nonce, ...rest } = spec;
     return runQemu({ ...rest, binary: this.binary, accel: this.accel }, nonce, io, opts);
+  }
+  describeStop(r: GuestRunResult): string {
+    return qemuFailureLine(r.vmmStderr);
   }
 }
 
@@ -71,24 +83,35 @@ export interface SelectEngineOptions {
   /** the (QEMU-bootable) kernel: accelerator probes boot it */
   kernel: string;
   guestInit: string;
+  /** vCPUs asked for: the kvm engine runs one */
+  cpus?: number;
   path?: string;
+  /** where TVCTL_KVM_ALLOW_SOFTWARE is read (default process.env) */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
-/**
- * The kvm engine needs hardware-assisted KVM: under PVM the addon stops early in Linux boot (an
- * instruction PVM does not emulate), so it is refused up front with the probe's reason.
- */
-export function kvmEngineRefusal(): string | undefined {
-  const probe = probeKvm();
-  const kvm = assessVmEngines(probe, { addonBuilt: kvmAddonAvailable(), qemuBinary: undefined })[0]!;
-  if (!kvm.usable || !kvm.fullLinux) return kvm.why;
-  return 'the kvm engine is not wired into "vm run" yet; use --engine qemu (which uses -accel kvm here)';
+/** The probe's verdict on the kvm engine (never throws: an addon that fails to load is a reason, too). */
+export function kvmEngineChoice(env: Readonly<Record<string, string | undefined>> = process.env): KvmEngineDecision {
+  try {
+    const kvm = assessVmEngines(probeKvm(), { addonBuilt: kvmAddonAvailable(), qemuBinary: undefined })[0]!;
+    return kvmEngineDecision(kvm, env);
+  } catch (err) {
+    return { use: false, why: `the KVM addon cannot be used: ${(err as Error).message}` };
+  }
 }
 
 export async function selectEngine(o: SelectEngineOptions): Promise<VmEngine> {
+  const cpus = o.cpus ?? 1;
   if (o.request === 'kvm') {
-    throw new TvctlError('VM_ENGINE_UNAVAILABLE', `--engine kvm cannot work here: ${kvmEngineRefusal()}`);
+    const k = kvmEngineChoice(o.env ?? process.env);
+    if (!k.use) throw new TvctlError('VM_ENGINE_UNAVAILABLE', `--engine kvm cannot work here: ${k.why}`);
+    if (cpus !== 1)
+      throw new TvctlError('VM_ENGINE_UNAVAILABLE', `--engine kvm runs one vCPU; use --cpus 1 or --engine qemu`);
+    return new KvmEngine(k.hardware, k.why);
   }
+  // auto: the addon on hardware-assisted KVM (the override is for an explicit --engine kvm only)
+  const kvm = o.request === 'auto' ? kvmEngineChoice({}) : undefined;
+  if (kvm?.use && cpus === 1) return new KvmEngine(kvm.hardware, kvm.why);
   let binary: string;
   try {
     binary = findQemu(o.path);
@@ -96,7 +119,7 @@ export async function selectEngine(o: SelectEngineOptions): Promise<VmEngine> {
     if (o.request === 'qemu') throw err;
     throw new TvctlError(
       'VM_ENGINE_UNAVAILABLE',
-      `no VM engine works here: ${(err as Error).message}; kvm: ${kvmEngineRefusal()}`,
+      `no VM engine works here: ${(err as Error).message}; kvm: ${kvm?.use ? 'runs one vCPU only' : kvm?.why}`,
     );
   }
   const probe = await probeQemuAccel(o.dataRoot, binary, o.kernel, o.guestInit);

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { TvctlError } from '../errors.js';
 import { packageRoot } from '../paths.js';
@@ -165,8 +165,10 @@ function loadAddon(): NativeAddon {
       `the KVM addon is not built (${path} is missing); run "npm ci" or "node scripts/build-native.mjs"`,
     );
   }
-  const require = createRequire(import.meta.url);
-  cached = require(path) as NativeAddon;
+  // Anchored at the addon's own path, not import.meta.url: the start-up snapshot (a CJS bundle) has none.
+  const abs = resolve(path);
+  const require = createRequire(abs);
+  cached = require(abs) as NativeAddon;
   return cached;
 }
 

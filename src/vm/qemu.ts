@@ -148,6 +148,50 @@ export interface GuestRunResult {
   vmmStderr: string;
 }
 
+/**
+ * What every engine does with the guest's console: pass it on (--debug), follow the guest init's markers
+ * and record the command's status and the host/guest times into a GuestRunResult. Engines feed it the
+ * console (ttyS0) bytes and route ttyS1/ttyS2 to `io.onStdout`/`io.onStderr` themselves.
+ */
+export class GuestConsoleMonitor {
+  readonly result: GuestRunResult = { hostEndMs: 0, vmmExitCode: undefined, vmmStderr: '' };
+  private readonly parser: MarkerParser;
+  constructor(
+    nonce: string,
+    private readonly io: QemuRunIO,
+    /** host time (performance.now()) the VMM was started */
+    private readonly t0: number,
+  ) {
+    this.parser = new MarkerParser(nonce);
+  }
+
+  /** Console bytes; returns the markers they completed. */
+  console(b: Buffer, now: number = performance.now()): GuestMarker[] {
+    this.io.onConsole?.(b);
+    const markers = this.parser.push(b.toString('latin1'));
+    for (const m of markers) {
+      const at = now - this.t0;
+      if (m.kind === 'init') {
+        this.result.hostInitMs = at;
+        this.result.guestInitMs = m.uptimeMs;
+      } else if (m.kind === 'exit') {
+        this.result.hostExitMs = at;
+        this.result.guestExitMs = m.uptimeMs;
+        this.result.status = m.status;
+      } else {
+        this.result.failure = m.message;
+      }
+    }
+    return markers;
+  }
+
+  /** The run is over: stamps the end time. */
+  end(now: number = performance.now()): GuestRunResult {
+    this.result.hostEndMs = now - this.t0;
+    return this.result;
+  }
+}
+
 export async function runQemu(
   spec: Omit<QemuSpec, 'consoleFd' | 'stdoutFd' | 'stderrFd'>,
   nonce: string,
@@ -156,8 +200,8 @@ export async function runQemu(
 ): Promise<GuestRunResult> {
   const argv = buildQemuArgv({ ...spec, consoleFd: 3, stdoutFd: 4, stderrFd: 5 });
   const t0 = performance.now();
-  const parser = new MarkerParser(nonce);
-  const result: GuestRunResult = { hostEndMs: 0, vmmExitCode: undefined, vmmStderr: '' };
+  const monitor = new GuestConsoleMonitor(nonce, io, t0);
+  const result = monitor.result;
   // execa directly (not runCommand): QEMU needs three extra pipes and streaming, not a buffered result.
   const child = execa(spec.binary, argv, {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
@@ -171,22 +215,7 @@ export async function runQemu(
   errStream?.on('data', (b: Buffer) => {
     if (result.vmmStderr.length < 8192) result.vmmStderr += b.toString();
   });
-  conStream?.on('data', (b: Buffer) => {
-    io.onConsole?.(b);
-    for (const m of parser.push(b.toString('latin1'))) {
-      const now = performance.now() - t0;
-      if (m.kind === 'init') {
-        result.hostInitMs = now;
-        result.guestInitMs = m.uptimeMs;
-      } else if (m.kind === 'exit') {
-        result.hostExitMs = now;
-        result.guestExitMs = m.uptimeMs;
-        result.status = m.status;
-      } else {
-        result.failure = m.message;
-      }
-    }
-  });
+  conStream?.on('data', (b: Buffer) => monitor.console(b));
   outStream?.on('data', io.onStdout);
   stderrStream?.on('data', io.onStderr);
   const ended = (s: NodeJS.ReadableStream | null | undefined): Promise<void> =>
@@ -194,7 +223,7 @@ export async function runQemu(
   const drained = Promise.all([ended(conStream), ended(outStream), ended(stderrStream)]);
   const r = await child;
   await drained;
-  result.hostEndMs = performance.now() - t0;
+  monitor.end();
   result.vmmExitCode = r.exitCode;
   if ('code' in r && r.code === 'ENOENT') {
     throw new TvctlError('QEMU_NOT_FOUND', `${spec.binary}: not installed; apt-get install qemu-system-x86`);

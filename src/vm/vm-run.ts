@@ -1,6 +1,6 @@
 /**
  * `tvctl vm run`: image → cached initramfs (+ guest init) → kernel (PVH vmlinux when we can extract one)
- * → engine → the command's stdout/stderr on ours, its exit status as ours.
+ * → engine (kvm: the addon; qemu) → the command's stdout/stderr on ours, its exit status as ours.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -12,7 +12,6 @@ import { selectEngine, encodeGuestConfig, guestCmdline, type EngineRequest } fro
 import { ensureInitramfs, opaqueScannerFromHelper } from './initramfs.js';
 import { findKernel } from './kernel.js';
 import { vmlinuxFromBzImage } from './pvh.js';
-import { qemuFailureLine } from './qemu.js';
 
 export interface VmRunOptions {
   dataRoot: string;
@@ -210,6 +209,7 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
     dataRoot: o.dataRoot,
     kernel: kernel.bootable,
     guestInit,
+    cpus: o.cpus,
     ...(o.path !== undefined ? { path: o.path } : {}),
   });
   const argv = [...(image.config.entrypoint ?? []), ...(o.cmd.length ? o.cmd : (image.config.cmd ?? []))];
@@ -237,6 +237,7 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
     ...(user ? { user } : {}),
   });
   const cmdline = guestCmdline(cfg, o.debug, engine.kernelParams);
+  if (o.debug) o.stderr(Buffer.from(`tvctl: ${engine.label} boots ${kernel.bootable} with: ${cmdline}\n`));
 
   const tSpawn = performance.now();
   const r = await engine.run(
@@ -248,7 +249,7 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
     if (r.failure) throw new TvctlError('VM_GUEST_FAILED', `guest init: ${r.failure}`);
     throw new TvctlError(
       'VM_STOPPED',
-      `the VM (${engine.label}) stopped before the command finished: ${qemuFailureLine(r.vmmStderr)}${o.debug ? '' : ' (--debug shows the kernel console)'}`,
+      `the VM (${engine.label}) stopped before the command finished: ${engine.describeStop(r)}${o.debug ? '' : ' (--debug shows the kernel console)'}`,
     );
   }
   const timings: VmTimings = { prepareMs: Math.round(tSpawn - t0), totalMs: Math.round(tEnd - t0) };
