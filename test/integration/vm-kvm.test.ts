@@ -1,0 +1,219 @@
+/**
+ * `tvctl vm run --engine kvm`: the addon boots the guest kernel (PVH entry) with the same initramfs and guest
+ * init as the QEMU engine. Where KVM is hardware-assisted the command runs to completion. On a software (PVM)
+ * host the engine is refused (exit 125, the probe's reason); with the diagnostic override
+ * TVCTL_KVM_ALLOW_SOFTWARE=1 it runs as far as PVM gets: the kernel prints its banner and echoes the exact
+ * command line the engine built, then dies on an instruction PVM does not emulate, which tvctl reports in one
+ * line. The full-boot tests are skipped with the reason printed unless the probe says hardware.
+ */
+import { execa } from 'execa';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeGuestConfig } from '../../src/vm/engine.js';
+import { KVM_ALLOW_SOFTWARE_ENV, KvmEngine } from '../../src/vm/kvm-engine.js';
+import { kvmAddonAvailable } from '../../src/vm/kvm.js';
+import { kernelPath, kernelVersionPath } from '../../src/vm/kernel.js';
+import { probeKvm, type KvmProbe } from '../../src/vm/probe.js';
+import { prepareKernel } from '../../src/vm/vm-run.js';
+import { REPO, importDemo, isRoot, makeRoots, tvctl, type CliResult, type TestRoots } from '../helpers/cli.js';
+
+const probe: KvmProbe | undefined = kvmAddonAvailable() ? probeKvm() : undefined;
+const hardware = probe?.kind === 'hardware';
+const usable = probe !== undefined && probe.device.accessible && probe.apiOk;
+const software = usable && probe.kind === 'software-pvm';
+const skipAll = !isRoot
+  ? 'not root'
+  : !kvmAddonAvailable()
+    ? 'the KVM addon is not built'
+    : !usable
+      ? `/dev/kvm is not usable: ${probe?.meaning}`
+      : undefined;
+if (skipAll) console.log(`SKIP vm run --engine kvm: ${skipAll}`);
+if (!skipAll && !hardware) {
+  console.log(
+    `SKIP vm run --engine kvm full boot (echo hi, exit codes, auto → kvm): KVM here is "${probe?.kind}", not hardware-assisted (VT-x/AMD-V); testing the wiring as far as PVM boots instead`,
+  );
+}
+if (!skipAll && !software) console.log(`SKIP the PVM-specific kvm engine tests: KVM here is "${probe?.kind}"`);
+
+/** Bounded: PVM reaches the kernel's death in ~20 s here (~10 s to "Command line:"). */
+const PVM_RUN_TIMEOUT = 120_000;
+let roots: TestRoots;
+
+async function vm(args: string[], env: Record<string, string> = {}, timeout = PVM_RUN_TIMEOUT) {
+  const r = await execa(join(REPO, 'bin', 'tvctl.js'), ['vm', 'run', ...args], {
+    env: { ...roots.env, ...env },
+    reject: false,
+    stdin: 'ignore',
+    timeout,
+  });
+  return {
+    exitCode: r.exitCode ?? -1,
+    stdout: String(r.stdout ?? ''),
+    stderr: String(r.stderr ?? ''),
+    timedOut: r.timedOut,
+    signal: r.signal,
+  };
+}
+
+/** Processes still running with our data root in their environment (anything tvctl started and left). */
+function leftoverProcesses(dataRoot: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`TVCTL_DATA=${dataRoot}`))
+        out.push(`${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' ')}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+const fdCount = (): number => readdirSync('/proc/self/fd').length;
+
+describe.skipIf(skipAll !== undefined)('tvctl vm run --engine kvm', () => {
+  beforeAll(async () => {
+    roots = await makeRoots();
+    await importDemo(roots);
+    // The test kernel kvm-linux.test.ts installs (build/test-data), else `tvctl vm kernel install`.
+    const cached = kernelPath(join(REPO, 'build', 'test-data'));
+    if (existsSync(cached)) {
+      mkdirSync(join(roots.data, 'kernels'), { recursive: true });
+      copyFileSync(cached, kernelPath(roots.data));
+      copyFileSync(kernelVersionPath(join(REPO, 'build', 'test-data')), kernelVersionPath(roots.data));
+    } else {
+      const k = await tvctl(roots, ['vm', 'kernel', 'install'], { timeout: 120_000 });
+      expect(k.exitCode, k.stderr).toBe(0);
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    await roots?.cleanup();
+  });
+
+  describe.skipIf(!software)('on software KVM (PVM)', () => {
+    it('refuses --engine kvm at once with the probe reason and exit 125 (also through the snapshot launcher)', async () => {
+      for (const bin of ['tvctl.js', 'tvctl']) {
+        const t0 = performance.now();
+        const r = await execa(join(REPO, 'bin', bin), ['vm', 'run', '--engine', 'kvm', 'demo', 'true'], {
+          env: roots.env,
+          reject: false,
+          stdin: 'ignore',
+        });
+        const stderr = String(r.stderr);
+        expect(r.exitCode, stderr).toBe(125);
+        expect(stderr.trim().split('\n'), stderr).toHaveLength(1);
+        expect(stderr).toMatch(/^tvctl: --engine kvm cannot work here: .*software \(PVM\)/);
+        expect(performance.now() - t0).toBeLessThan(10_000);
+      }
+    });
+
+    it(`with ${KVM_ALLOW_SOFTWARE_ENV}=1 --debug: the kernel boots through the addon, echoes the exact command line, then dies on one clear line`, async () => {
+      const r = await vm(['--engine', 'kvm', '--debug', 'demo', 'true'], { [KVM_ALLOW_SOFTWARE_ENV]: '1' });
+      expect(r.timedOut, r.stderr.slice(-2000)).toBe(false);
+      const text = r.stderr.replace(/\r\n/g, '\n');
+      // The engine's own announcement (--debug) gives the command line it built...
+      const announced = /^tvctl: kvm \(software PVM\) boots (\S+) with: (.*)$/m.exec(text);
+      expect(announced, text.slice(0, 2000)).not.toBeNull();
+      const [, bootKernel, cmdline] = announced!;
+      expect(bootKernel).toMatch(/\.elf$/); // the PVH path: the extracted vmlinux
+      // ...with the guest-init settings: rdinit, the marker nonce and the command...
+      expect(cmdline).toMatch(/ rdinit=\/\.tvctl-init -- [A-Za-z0-9_-]+$/);
+      expect(cmdline).toContain('earlyprintk=ttyS0');
+      const cfg = decodeGuestConfig(cmdline!.split(' -- ')[1]!);
+      expect(cfg[0]).toBe('tvctl1');
+      expect(cfg).toContain('atrue');
+      expect(cfg.some((x) => /^n[0-9a-f]{16}$/.test(x))).toBe(true);
+      // ...and the guest kernel echoes it exactly.
+      expect(text).toMatch(/Linux version 6\.\d+/);
+      expect(text).toContain(`Command line: ${cmdline}\n`);
+      // Then: one clear line, non-zero exit.
+      const tvctlLines = text.split('\n').filter((l) => l.startsWith('tvctl: '));
+      expect(tvctlLines).toHaveLength(2);
+      expect(tvctlLines[1]).toMatch(
+        /^tvctl: the VM \(kvm \(software PVM\)\) stopped before the command finished: the guest died on an instruction this KVM does not emulate \(.*\)$/,
+      );
+      expect(text.trimEnd().endsWith(tvctlLines[1]!)).toBe(true);
+      expect(r.exitCode).toBe(125);
+      expect(r.stdout).toBe('');
+      expect(leftoverProcesses(roots.data)).toEqual([]);
+      // nothing half-written in the data root (the extracted kernel and the initramfs are caches)
+      const vmDir = join(roots.data, 'vm');
+      const stray = readdirSync(vmDir, { recursive: true }).filter((f) => /tmp|probe-/.test(String(f)));
+      expect(stray).toEqual([]);
+    });
+
+    it('without --debug the same failure is exactly one line on stderr', async () => {
+      const r = await vm(['--engine', 'kvm', 'demo', 'true'], { [KVM_ALLOW_SOFTWARE_ENV]: '1' });
+      expect(r.timedOut).toBe(false);
+      expect(r.exitCode).toBe(125);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(
+        /^tvctl: the VM \(kvm \(software PVM\)\) stopped before the command finished: the guest died on an instruction this KVM does not emulate .*\(--debug shows the kernel console\)$/m,
+      );
+      expect(leftoverProcesses(roots.data)).toEqual([]);
+    });
+  });
+
+  describe('the engine in-process: every fd released', () => {
+    it('after a timeout and after a cancel, as many fds as before', async () => {
+      const kernel = await prepareKernel(roots.data, undefined);
+      const initrd = join(roots.data, 'empty.cpio');
+      writeFileSync(initrd, Buffer.alloc(4096));
+      const engine = new KvmEngine(hardware, 'test');
+      const spec = {
+        kernel: kernel.bootable,
+        initrd,
+        // no rdinit: a hardware guest would panic (no init) and reset; PVM dies earlier. Neither reports.
+        cmdline: 'console=ttyS0 quiet panic=-1 reboot=k',
+        memoryMiB: 256,
+        cpus: 1,
+        nonce: 'abc123',
+      };
+      const io = { onStdout: () => {}, onStderr: () => {} };
+      const before = fdCount();
+      const timedOut = await engine.run(spec, io, { timeoutMs: 1500 });
+      expect(timedOut.status).toBeUndefined();
+      expect(engine.describeStop(timedOut)).toMatch(/^(no result within 2 s|the guest reset the machine)/);
+      expect(fdCount()).toBe(before);
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 500);
+      const cancelled = await engine.run(spec, io, { signal: ac.signal });
+      // (on hardware the panic reset may come first)
+      expect(engine.describeStop(cancelled)).toMatch(
+        hardware ? /^the (run was cancelled|guest reset)/ : /^the run was cancelled/,
+      );
+      expect(cancelled.hostEndMs).toBeLessThan(10_000);
+      expect(fdCount()).toBe(before);
+    });
+
+    it('--cpus 2 is refused with one line (the engine runs one vCPU)', async () => {
+      const r: CliResult = await vm(['--engine', 'kvm', '--cpus', '2', 'demo', 'true'], {
+        [KVM_ALLOW_SOFTWARE_ENV]: '1',
+      });
+      expect(r.exitCode).toBe(125);
+      expect(r.stderr.trim()).toBe('tvctl: --engine kvm runs one vCPU; use --cpus 1 or --engine qemu');
+    });
+  });
+
+  describe.skipIf(!hardware)('full boot on hardware-assisted KVM', () => {
+    it('echo hi → hi on stdout, nothing else, exit 0', async () => {
+      const r = await vm(['--engine', 'kvm', 'demo', 'echo', 'hi'], {}, 60_000);
+      expect(r).toMatchObject({ exitCode: 0, stdout: 'hi', stderr: '' });
+    });
+
+    it("exits with the command's code and keeps stdout and stderr apart", async () => {
+      const r = await vm(['--engine', 'kvm', 'demo', 'sh', '-c', 'echo out; echo err >&2; exit 3'], {}, 60_000);
+      expect(r).toMatchObject({ exitCode: 3, stdout: 'out', stderr: 'err' });
+    });
+
+    it('auto picks the kvm engine', async () => {
+      const r = await vm(['--json', 'demo', 'true'], {}, 60_000);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ engine: 'kvm (hardware)', exitCode: 0 });
+    });
+  });
+});
