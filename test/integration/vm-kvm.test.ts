@@ -73,6 +73,54 @@ function leftoverProcesses(dataRoot: string): string[] {
 
 const fdCount = (): number => readdirSync('/proc/self/fd').length;
 
+/**
+ * A tiny "kernel" standing in for Linux where Linux cannot get that far (PVM): a 64-bit ELF with a PVH entry
+ * note whose 32-bit code writes what the guest init would (the command's stdout on COM2 = ttyS1, its stderr
+ * on COM3 = ttyS2, the framed markers on COM1 = ttyS0) and halts with interrupts off.
+ */
+function tinyPvhKernel(nonce: string, status: number): Buffer {
+  const code: number[] = [];
+  const write = (port: number, text: string): void => {
+    code.push(0x66, 0xba, port & 0xff, port >> 8); // mov dx, port
+    for (const c of Buffer.from(text)) code.push(0xb0, c, 0xee); // mov al, c; out dx, al
+  };
+  write(0x2f8, 'out\n');
+  write(0x3e8, 'err\n');
+  write(0x3f8, `tiny kernel\n@@tvctl:${nonce}:init 5@@\n@@tvctl:${nonce}:exit ${status} 9@@\n`);
+  code.push(0xfa, 0xf4, 0xeb, 0xfd); // cli; hlt; jmp hlt
+  const entry = 0x100000;
+  const codeOff = 0x100;
+  const elf = Buffer.alloc(codeOff + code.length);
+  elf.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0); // ELF, 64-bit, little-endian, version 1
+  elf.writeUInt16LE(2, 0x10); // ET_EXEC
+  elf.writeUInt16LE(0x3e, 0x12); // x86-64
+  elf.writeUInt32LE(1, 0x14);
+  elf.writeBigUInt64LE(BigInt(entry), 0x18);
+  elf.writeBigUInt64LE(64n, 0x20); // program headers right after the ELF header
+  elf.writeUInt16LE(64, 0x34);
+  elf.writeUInt16LE(56, 0x36);
+  elf.writeUInt16LE(2, 0x38);
+  const noteOff = 64 + 2 * 56;
+  const phdr = (i: number, type: number, off: number, paddr: number, size: number): void => {
+    const p = 64 + i * 56;
+    elf.writeUInt32LE(type, p);
+    elf.writeBigUInt64LE(BigInt(off), p + 8);
+    elf.writeBigUInt64LE(BigInt(paddr), p + 16);
+    elf.writeBigUInt64LE(BigInt(paddr), p + 24);
+    elf.writeBigUInt64LE(BigInt(size), p + 32);
+    elf.writeBigUInt64LE(BigInt(size), p + 40);
+  };
+  phdr(0, 1, codeOff, entry, code.length); // PT_LOAD
+  phdr(1, 4, noteOff, 0, 20); // PT_NOTE: Xen, XEN_ELFNOTE_PHYS32_ENTRY (18), the entry
+  elf.writeUInt32LE(4, noteOff);
+  elf.writeUInt32LE(4, noteOff + 4);
+  elf.writeUInt32LE(18, noteOff + 8);
+  elf.write('Xen\0', noteOff + 12, 'latin1');
+  elf.writeUInt32LE(entry, noteOff + 16);
+  elf.set(code, codeOff);
+  return elf;
+}
+
 describe.skipIf(skipAll !== undefined)('tvctl vm run --engine kvm', () => {
   beforeAll(async () => {
     roots = await makeRoots();
@@ -158,7 +206,7 @@ describe.skipIf(skipAll !== undefined)('tvctl vm run --engine kvm', () => {
     });
   });
 
-  describe('the engine in-process: every fd released', () => {
+  describe('the engine in-process', () => {
     it('after a timeout and after a cancel, as many fds as before', async () => {
       const kernel = await prepareKernel(roots.data, undefined);
       const initrd = join(roots.data, 'empty.cpio');
@@ -187,6 +235,30 @@ describe.skipIf(skipAll !== undefined)('tvctl vm run --engine kvm', () => {
         hardware ? /^the (run was cancelled|guest reset)/ : /^the run was cancelled/,
       );
       expect(cancelled.hostEndMs).toBeLessThan(10_000);
+      expect(fdCount()).toBe(before);
+    });
+
+    it('routes ttyS1 to stdout and ttyS2 to stderr, and takes the status from the exit marker (tiny PVH kernel)', async () => {
+      const tiny = join(roots.data, 'tiny.elf');
+      writeFileSync(tiny, tinyPvhKernel('abc123', 7));
+      const initrd = join(roots.data, 'empty.cpio');
+      writeFileSync(initrd, Buffer.alloc(4096));
+      const engine = new KvmEngine(hardware, 'test');
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      const con: Buffer[] = [];
+      const before = fdCount();
+      const r = await engine.run(
+        { kernel: tiny, initrd, cmdline: 'tiny', memoryMiB: 64, cpus: 1, nonce: 'abc123' },
+        { onStdout: (b) => void out.push(b), onStderr: (b) => void err.push(b), onConsole: (b) => void con.push(b) },
+        { timeoutMs: 30_000 },
+      );
+      expect(Buffer.concat(out).toString()).toBe('out\n');
+      expect(Buffer.concat(err).toString()).toBe('err\n');
+      expect(Buffer.concat(con).toString()).toMatch(/^tiny kernel\n@@tvctl:abc123:init 5@@/);
+      expect(r).toMatchObject({ status: 7, guestInitMs: 5, guestExitMs: 9 });
+      expect(r.hostExitMs).toBeLessThanOrEqual(r.hostEndMs);
+      expect(engine.describeStop(r)).toMatch(/^the guest halted with interrupts off/);
       expect(fdCount()).toBe(before);
     });
 
