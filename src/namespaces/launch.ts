@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { writeFile } from '../util/fs-fast.js';
 import os from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';

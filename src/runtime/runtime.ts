@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from '../util/fs-fast.js';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { createCgroupManager, type CgroupManager } from '../cgroups/index.js';

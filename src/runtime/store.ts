@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { open, rm, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, writeFile } from '../util/fs-fast.js';
 import { join } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 import type { Roots } from '../paths.js';
