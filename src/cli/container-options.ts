@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { limitFlagsFromCli, parseLimits } from '../cgroups/limits.js';
+import { limitFlagsFromCli, parseLimits, type LimitCliFlags } from '../cgroups/limits.js';
 import { TvctlError } from '../errors.js';
 import { parsePublish } from '../network/publish.js';
 import { parseEnvFile, resolveEnvArgs } from '../runtime/process.js';
 import type { ContainerOptions } from '../runtime/types.js';
 import { parseLabels, parseRestart, parseVolume } from './run-flags.js';
 
-export interface ContainerFlagValues {
+export interface ContainerFlagValues extends LimitCliFlags {
   rm: boolean;
   interactive: boolean;
   tty: boolean;
@@ -24,13 +24,6 @@ export interface ContainerFlagValues {
   label?: string[] | undefined;
   restart: string;
   init: boolean;
-  memory?: string | undefined;
-  'memory-swap'?: string | undefined;
-  'memory-reservation'?: string | undefined;
-  cpus?: string | undefined;
-  'cpu-shares'?: number | undefined;
-  'cpuset-cpus'?: string | undefined;
-  'pids-limit'?: number | undefined;
   network?: string | undefined;
   publish?: string[] | undefined;
   'publish-all': boolean;
