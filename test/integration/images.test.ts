@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { buildUmociTwoLayerImage } from '../fixtures/images/umoci.js';
 import {
   existsSync,
   lstatSync,
@@ -93,48 +94,8 @@ describe.skipIf(!isRoot)('image interop with umoci and skopeo (root)', () => {
     if (!(await have('umoci')) || !(await have('skopeo'))) return;
   });
 
-  async function buildWithUmoci(dir: string): Promise<string> {
-    const img = join(dir, 'img');
-    const u = (...a: string[]) => execa('umoci', a, { cwd: dir });
-    await u('init', '--layout', img);
-    await u('new', '--image', `${img}:latest`);
-    await u('unpack', '--image', `${img}:latest`, join(dir, 'bundle'));
-    const r = join(dir, 'bundle', 'rootfs');
-    mkdirSync(join(r, 'bin'), { recursive: true });
-    mkdirSync(join(r, 'etc', 'conf'), { recursive: true });
-    writeFileSync(join(r, 'bin', 'busybox'), busybox, { mode: 0o755 });
-    writeFileSync(join(r, 'etc', 'keep'), 'keep\n');
-    writeFileSync(join(r, 'etc', 'gone'), 'gone\n');
-    writeFileSync(join(r, 'etc', 'conf', 'old1'), 'old1\n');
-    await u('repack', '--image', `${img}:latest`, join(dir, 'bundle'));
-    // Second layer: a deletion (.wh.gone) and an opaque directory (etc/conf), plus new files.
-    const l2 = makeTar([
-      { path: 'etc/', type: 'Directory' },
-      { path: 'etc/.wh.gone', data: '' },
-      { path: 'etc/conf/', type: 'Directory' },
-      { path: 'etc/conf/.wh..wh..opq', data: '' },
-      { path: 'etc/conf/new', data: 'new\n' },
-      { path: 'data/added', data: 'added\n' },
-    ]);
-    writeFileSync(join(dir, 'l2.tar'), l2);
-    await u('raw', 'add-layer', '--image', `${img}:latest`, join(dir, 'l2.tar'));
-    await u(
-      'config',
-      '--image',
-      `${img}:latest`,
-      '--config.cmd',
-      '/bin/busybox',
-      '--config.cmd',
-      'cat',
-      '--config.cmd',
-      '/etc/keep',
-      '--config.env',
-      'FOO=bar',
-      '--config.workingdir',
-      '/etc',
-    );
-    return img;
-  }
+  const buildWithUmoci = (dir: string): Promise<string> =>
+    buildUmociTwoLayerImage(dir, { layer2Extra: [{ path: 'data/added', data: 'added\n' }] });
 
   async function checkMerged(ref: string) {
     expect((await run(ref)).stdout).toBe('keep'); // the image's own Cmd

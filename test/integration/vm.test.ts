@@ -4,12 +4,12 @@
  * prepared once.
  */
 import { execa } from 'execa';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TVCTL, importDemo, isRoot, makeRoots, tvctl, type TestRoots } from '../helpers/cli.js';
-import { makeTar } from '../fixtures/images/build.js';
+import { buildUmociTwoLayerImage } from '../fixtures/images/umoci.js';
 import { kvmAddonAvailable } from '../../src/vm/kvm.js';
 import { probeKvm } from '../../src/vm/probe.js';
 
@@ -105,48 +105,10 @@ describe.skipIf(!isRoot)('tvctl vm run (QEMU)', () => {
 
   it('honours layer deletions, opaque dirs and the config (Cmd, Env, WorkingDir, User) of a two-layer umoci image', async () => {
     if (!(await have('umoci'))) return console.log('SKIP: umoci not installed');
-    const img = join(work, 'img');
-    const u = (...a: string[]) => execa('umoci', a, { cwd: work });
-    await u('init', '--layout', img);
-    await u('new', '--image', `${img}:latest`);
-    await u('unpack', '--image', `${img}:latest`, join(work, 'bundle'));
-    const r = join(work, 'bundle', 'rootfs');
-    mkdirSync(join(r, 'bin'), { recursive: true });
-    mkdirSync(join(r, 'etc', 'conf'), { recursive: true });
-    writeFileSync(join(r, 'bin', 'busybox'), readFileSync('/bin/busybox'), { mode: 0o755 });
-    writeFileSync(join(r, 'etc', 'keep'), 'keep\n');
-    writeFileSync(join(r, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n');
-    writeFileSync(join(r, 'etc', 'gone'), 'gone\n');
-    writeFileSync(join(r, 'etc', 'conf', 'old1'), 'old1\n');
-    await u('repack', '--image', `${img}:latest`, join(work, 'bundle'));
-    writeFileSync(
-      join(work, 'l2.tar'),
-      makeTar([
-        { path: 'etc/', type: 'Directory' },
-        { path: 'etc/.wh.gone', data: '' },
-        { path: 'etc/conf/', type: 'Directory' },
-        { path: 'etc/conf/.wh..wh..opq', data: '' },
-        { path: 'etc/conf/new', data: 'new\n' },
-      ]),
-    );
-    await u('raw', 'add-layer', '--image', `${img}:latest`, join(work, 'l2.tar'));
-    await u(
-      'config',
-      '--image',
-      `${img}:latest`,
-      '--config.cmd',
-      '/bin/busybox',
-      '--config.cmd',
-      'cat',
-      '--config.cmd',
-      '/etc/keep',
-      '--config.env',
-      'FOO=bar',
-      '--config.workingdir',
-      '/etc',
-      '--config.user',
-      'nobody',
-    );
+    const img = await buildUmociTwoLayerImage(work, {
+      passwd: 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n',
+      user: 'nobody',
+    });
     const load = await tvctl(roots, ['image', 'load', '-i', img, '--tag', 'umo:vm'], { timeout: 120_000 });
     expect(load.exitCode, load.stderr).toBe(0);
     const target = 'umo:vm';
