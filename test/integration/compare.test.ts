@@ -33,6 +33,8 @@ function chromiumArgs(userDir: string): string[] {
   ];
 }
 
+const WORKLOAD = 'sleep 0.2; echo hello from the workload';
+
 describe.skipIf(!isRoot)('tvctl compare', () => {
   let roots: TestRoots;
   let work: string;
@@ -65,11 +67,10 @@ describe.skipIf(!isRoot)('tvctl compare', () => {
         reportPath,
         'demo',
         '--',
-        'echo',
-        'hello',
-        'from',
-        'the',
-        'workload',
+        // The workload lives 0.2 s so that the 5 ms process-tree sampler always sees the supervisor under the CLI.
+        'sh',
+        '-c',
+        WORKLOAD,
       ],
       { timeout: 900_000 },
     );
@@ -107,7 +108,7 @@ describe.skipIf(!isRoot)('tvctl compare', () => {
     expect(c.prep!.what).toBe('layer unpack');
     expect(c.prep!.ms).toBeGreaterThan(0);
     expect(c.output!.consistent).toBe(true);
-    expect(c.argv).toEqual(['run', '--rm', '--network', 'none', 'demo', 'echo', 'hello', 'from', 'the', 'workload']);
+    expect(c.argv).toEqual(['run', '--rm', '--network', 'none', 'demo', 'sh', '-c', WORKLOAD]);
   });
 
   it('the container shares the host kernel; measured, not asserted from prose', () => {
