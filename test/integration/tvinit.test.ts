@@ -583,8 +583,8 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
       }),
     );
     const shimPath = join(execDir, 'shim.conf');
-    await writeConfFile(
-      shimPath,
+    // The supervisor conf of `tvctl exec`: nsenter from a sealed copy, the exec conf passed as an fd.
+    const execShimConf = (confFile: string): Buffer =>
       shimConf({
         argv: buildNsenterExecArgv({ targetPid: initPid, sealFd: SEAL_FD, confFd: CONF_FD }),
         cgroupProcs: [],
@@ -594,10 +594,10 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
         stdin: false,
         sealFd: SEAL_FD,
         confFd: CONF_FD,
-        confFile: confPath,
+        confFile,
         execSealed: true,
-      }),
-    );
+      });
+    await writeConfFile(shimPath, execShimConf(confPath));
     const ex = launchShim({ shimConfPath: shimPath, stdio: 'pipe', detached: false });
     shims.push(ex.shimPid);
     const { initPid: execPid } = await ex.ready;
@@ -620,21 +620,7 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
         process: { args: ['nosuch'], env: [PATH_ENV], caps: 0n, noNewPrivileges: true, seccomp: 'default', tty: false },
       }),
     );
-    await writeConfFile(
-      shimPath,
-      shimConf({
-        argv: buildNsenterExecArgv({ targetPid: initPid, sealFd: SEAL_FD, confFd: CONF_FD }),
-        cgroupProcs: [],
-        stateDir: execDir,
-        syncFd: 3,
-        tty: false,
-        stdin: false,
-        sealFd: SEAL_FD,
-        confFd: CONF_FD,
-        confFile: nf,
-        execSealed: true,
-      }),
-    );
+    await writeConfFile(shimPath, execShimConf(nf));
     const bad = launchShim({ shimConfPath: shimPath, stdio: 'pipe', detached: false });
     shims.push(bad.shimPid);
     await expect(bad.ready).rejects.toMatchObject({
