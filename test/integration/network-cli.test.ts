@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { get } from 'node:http';
+import { httpGet, retry } from '../helpers/net.js';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importDemo, isRoot, makeRoots, tvctl, type TestRoots } from '../helpers/cli.js';
@@ -13,31 +13,6 @@ const NET1 = `tn${tag}x`;
 const NET2 = `tn${tag}y`;
 
 const out = (r: { stdout?: unknown }): string => String(r.stdout ?? '');
-
-function httpGet(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = get(url, { timeout: 3000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
-
-async function retry<T>(fn: () => Promise<T>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > end) throw err;
-      await new Promise((r) => setTimeout(r, 150));
-    }
-  }
-}
 
 async function kernelState(): Promise<{ links: string[]; ruleset: string; netns: string[] }> {
   const links = (JSON.parse((await execa('ip', ['-j', 'link'])).stdout) as Array<{ ifname: string }>)

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile, access } from 'node:fs/promises';
 import { createSocket } from 'node:dgram';
-import { get } from 'node:http';
+import { httpGet, retry } from '../helpers/net.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -56,19 +56,6 @@ async function inNs(
   );
 }
 
-function httpGet(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = get(url, { timeout: 3000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
-
 function udpAsk(host: string, port: number, msg: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = createSocket('udp4');
@@ -83,18 +70,6 @@ function udpAsk(host: string, port: number, msg: string): Promise<string> {
     });
     sock.send(msg, port, host);
   });
-}
-
-async function retry<T>(fn: () => Promise<T>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > end) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
 
 describe.skipIf(!isRoot)('network (root, real kernel)', () => {
