@@ -176,6 +176,48 @@ describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
     expect(free.stdout).not.toMatch(/^Cpus_allowed_list:\s+0$/m);
   });
 
+  it('every process of the container is in its cgroup in every hierarchy, the supervisor is not', async () => {
+    // The supervisor's child joins v1 hierarchies through `tasks` and the cgroup2 tree through
+    // clone3(CLONE_INTO_CGROUP) (no cgroup.procs write, no RCU grace period): check the outcome from the host.
+    const id = await runDetached(roots, ['demo', 'sh', '-c', 'sleep 1000 & exec sleep 1001']);
+    try {
+      const init = Number((await inspect(roots, id)).State.Pid);
+      const kids = readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(/\s+/).map(Number);
+      expect(kids).toHaveLength(1);
+      const parentOf = (pid: number): number =>
+        Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      const unsharePid = parentOf(init);
+      const shim = parentOf(unsharePid);
+      const host = readFileSync('/proc/self/cgroup', 'utf8');
+      // hierarchies with controllers, plus cgroup2's "0::" line; the named systemd tree is left alone, as runc does
+      const joined = host
+        .trim()
+        .split('\n')
+        .map((l) => l.split(':'))
+        .filter(([num, ctrls]) => num === '0' || (ctrls !== '' && !ctrls!.startsWith('name=')))
+        .map(([num, ctrls]) => `${num}:${ctrls}`);
+      expect(joined.length).toBeGreaterThan(0);
+      const cgroupsOf = (pid: number): Map<string, string> =>
+        new Map(
+          readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => {
+              const [num, ctrls, ...path] = l.split(':');
+              return [`${num}:${ctrls}`, path.join(':')] as [string, string];
+            }),
+        );
+      for (const pid of [unsharePid, init, ...kids]) {
+        const cg = cgroupsOf(pid);
+        for (const h of joined) expect(cg.get(h), `pid ${pid} in ${h}`).toBe(`/tvctl/${id}`);
+      }
+      const shimCg = cgroupsOf(shim);
+      for (const h of joined) expect(shimCg.get(h), `supervisor in ${h}`).not.toBe(`/tvctl/${id}`);
+    } finally {
+      await cli(roots, ['rm', '-f', id]);
+    }
+  });
+
   it('update -m on a running container takes effect (both ways), and is recorded', async () => {
     const id = await runDetached(roots, ['-m', '64m', 'demo', 'sleep', '1000']);
     const alloc48 = ['exec', id, 'sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=48M count=1'];
