@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Header } from 'tar';
 import { TvctlError } from '../errors.js';
+import { nativeBuildDir } from '../paths.js';
 import { runCommand, streamThroughCommand } from '../util/exec.js';
 import { ByteReader, TarFormatError, readTar, type TarEntry } from './tar-reader.js';
 import { TarSplitRecorder, type FileRef } from './tar-split.js';
@@ -124,6 +125,81 @@ export function cleanEntryPath(p: string, what = 'entry'): string[] {
 /**
  * Unpacks one layer tar (uncompressed, gzip or zstd) into `dest`, an empty directory of its own.
  *
+ * The work is done by the native extractor (native/untar, `tvuntar`) when it is built: it applies the
+ * rules below with a few system calls per entry, while this process decompresses, feeds it and computes
+ * the diff ID on the other core. Without it (or with TVCTL_UNTAR=js) the same rules run here in JS.
+ */
+export async function unpackLayer(
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
+  dest: string,
+  scratchDir: string,
+  opts: UnpackOptions = {},
+): Promise<LayerUnpackResult> {
+  const helper = untarHelper();
+  return helper ? unpackWithHelper(helper, source, dest, opts) : unpackLayerJs(source, dest, scratchDir, opts);
+}
+
+export interface UnpackOptions {
+  /** sees every byte of the uncompressed stream */
+  tee?: (chunk: Buffer) => void;
+  /** record a tar-split here (the layer dir; `dest` must be its fs/) so the tar can be rebuilt */
+  splitDir?: string;
+}
+
+/** The native extractor's path if it is built and not switched off (TVCTL_UNTAR=js). */
+export function untarHelper(): string | undefined {
+  if (process.env.TVCTL_UNTAR === 'js') return undefined;
+  const p = join(nativeBuildDir(), 'tvuntar');
+  return fs.existsSync(p) ? p : undefined;
+}
+
+async function unpackWithHelper(
+  helper: string,
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
+  dest: string,
+  opts: UnpackOptions,
+): Promise<LayerUnpackResult> {
+  const hash = createHash('sha256');
+  let tarBytes = 0;
+  const input = decompress(source);
+  const tee = opts.tee;
+  async function* hashed(): AsyncGenerator<Buffer> {
+    for await (const c of input) {
+      hash.update(c);
+      tarBytes += c.length;
+      tee?.(c);
+      yield c;
+    }
+  }
+  let out = '';
+  try {
+    for await (const c of streamThroughCommand({ file: helper, args: [dest, opts.splitDir ?? '-'] }, hashed()))
+      out += c.toString('utf8');
+  } catch (err) {
+    void input.return(undefined).catch(() => undefined); // e.g. stop a zstd child
+    if (err instanceof LayerError || err instanceof TarFormatError) throw err;
+    if (err instanceof TvctlError && err.code !== 'COMMAND_FAILED') throw err;
+    throw new LayerError(`unpacking layer failed: ${(err as Error).message}`);
+  }
+  const line = out.trim();
+  const ok = /^ok (\d+) (\d+) (\d+)$/.exec(line);
+  if (!ok) {
+    void input.return(undefined).catch(() => undefined);
+    const m = /^error (\w+) (.*)$/.exec(line);
+    if (m?.[1] === 'NO_SPACE') throw new TvctlError('NO_SPACE', m[2]!);
+    throw new LayerError(
+      m ? m[2]! : `unpacking layer failed: unexpected output from ${helper}: "${line.slice(0, 80)}"`,
+    );
+  }
+  // The helper reads to the end of its input, so the digest has seen the same bytes.
+  if (Number(ok[3]) !== tarBytes)
+    throw new LayerError(`unpacking layer failed: the extractor read ${ok[3]} bytes of ${tarBytes}`);
+  return { diffId: `sha256:${hash.digest('hex')}`, size: Number(ok[1]), whiteouts: Number(ok[2]), tarSize: tarBytes };
+}
+
+/**
+ * The JS unpacker (used when native/untar is not built).
+ *
  * Safety: every path is resolved lexically against the layer root; since the directory starts empty and
  * we record the kind of everything we create, a path whose parent is a symlink (or a file) is refused
  * before any system call, so nothing is ever written through a symlink or outside `dest`. Hard links may
@@ -134,16 +210,11 @@ export function cleanEntryPath(p: string, what = 'entry'): string[] {
  * xattrs are written afterwards in one GNU tar run over a small archive we generate (Node can neither
  * mknod nor setxattr), with paths we already validated.
  */
-export async function unpackLayer(
+async function unpackLayerJs(
   source: AsyncIterable<Buffer> | Iterable<Buffer>,
   dest: string,
   scratchDir: string,
-  opts: {
-    /** sees every byte of the uncompressed stream */
-    tee?: (chunk: Buffer) => void;
-    /** record a tar-split here (the layer dir; `dest` must be its fs/) so the tar can be rebuilt */
-    splitDir?: string;
-  } = {},
+  opts: UnpackOptions,
 ): Promise<LayerUnpackResult> {
   const tee = opts.tee;
   const split = opts.splitDir !== undefined ? new TarSplitRecorder(opts.splitDir) : undefined;

@@ -13,8 +13,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanEntryPath, sniffCompression, unpackLayer } from '../../../src/images/unpack.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it as itBase } from 'vitest';
+import { cleanEntryPath, sniffCompression, unpackLayer, untarHelper } from '../../../src/images/unpack.js';
 import { rebuildLayerTar, rebuiltSize } from '../../../src/images/tar-split.js';
 import { makeTar, sha256, zstd, type FixtureEntry } from '../../fixtures/images/build.js';
 
@@ -43,12 +43,12 @@ const outsideUntouched = () => {
 };
 
 describe('cleanEntryPath', () => {
-  it('resolves lexically and keeps absolute paths inside the root', () => {
+  itBase('resolves lexically and keeps absolute paths inside the root', () => {
     expect(cleanEntryPath('./a/b/../c')).toEqual(['a', 'c']);
     expect(cleanEntryPath('/etc/passwd')).toEqual(['etc', 'passwd']);
     expect(cleanEntryPath('./')).toEqual([]);
   });
-  it('refuses to climb above the root and overlong names', () => {
+  itBase('refuses to climb above the root and overlong names', () => {
     expect(() => cleanEntryPath('../x')).toThrow(/outside the layer/);
     expect(() => cleanEntryPath('a/../../x')).toThrow(/outside the layer/);
     expect(() => cleanEntryPath('a/' + 'n'.repeat(256))).toThrow(/name too long/);
@@ -56,14 +56,31 @@ describe('cleanEntryPath', () => {
 });
 
 describe('sniffCompression', () => {
-  it('reads magic bytes, not names', () => {
+  itBase('reads magic bytes, not names', () => {
     expect(sniffCompression(gzipSync(Buffer.from('x')))).toBe('gzip');
     expect(sniffCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0]))).toBe('zstd');
     expect(sniffCompression(makeTar([{ path: 'a', data: 'x' }]))).toBe('none');
   });
 });
 
-describe('unpackLayer', () => {
+// Both unpackers follow the same rules: the native extractor (native/untar, when built) and the JS one.
+const nativeBuilt = untarHelper() !== undefined;
+if (!nativeBuilt) console.log('SKIP native unpacker tests: native/out/tvuntar is not built (make -C native)');
+const impls = [
+  { impl: 'native', env: undefined, skip: !nativeBuilt },
+  { impl: 'js', env: 'js', skip: false },
+];
+describe.each(impls)('unpackLayer ($impl)', ({ env, skip }) => {
+  const saved = process.env.TVCTL_UNTAR;
+  beforeAll(() => {
+    if (env === undefined) delete process.env.TVCTL_UNTAR;
+    else process.env.TVCTL_UNTAR = env;
+  });
+  afterAll(() => {
+    if (saved === undefined) delete process.env.TVCTL_UNTAR;
+    else process.env.TVCTL_UNTAR = saved;
+  });
+  const it = skip ? itBase.skip : itBase;
   const basic: FixtureEntry[] = [
     { path: './', type: 'Directory', mode: 0o755 },
     { path: 'etc/', type: 'Directory', mode: 0o750 },
@@ -200,9 +217,6 @@ describe('unpackLayer', () => {
     await expect(unpack(makeTar([{ path: 'etc/.wh...', data: '' }]))).rejects.toThrow(/whiteout/);
     outsideUntouched();
   });
-});
-
-describe('tar-split', () => {
   it('rebuilds the exact layer tar from the unpacked dir, including replaced duplicates and pax records', async () => {
     const layerDir = join(base, 'L');
     mkdirSync(join(layerDir, 'fs'), { recursive: true });
