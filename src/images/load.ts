@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
 import { join, posix } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { TvctlError, isErrno } from '../errors.js';
+import { trace } from '../util/trace.js';
 import {
   LAYER_MEDIA_TYPES,
   MEDIA,
@@ -64,6 +64,7 @@ export async function loadImages(
   input: { file?: string; stream?: NodeJS.ReadableStream },
   progress: LoadProgress = {},
 ): Promise<LoadedImage[]> {
+  trace('image load: start');
   const s = await store.newStaging();
   let layersStarted = 0;
   let layersDone = 0;
@@ -118,17 +119,15 @@ export async function loadImages(
         );
         const fd = keepBlob ? fs.openSync(tmp, 'wx', 0o600) : -1;
         if (keepBlob) rec.tmp = tmp;
-        let pt: PassThrough | undefined;
-        let failed = false;
+        let ch: ChunkChannel | undefined;
         if (looksLikeLayer(head)) {
-          pt = new PassThrough({ highWaterMark: 4 << 20 });
+          ch = new ChunkChannel(4 << 20);
           layersStarted++;
           progress.onLayer?.(layersDone, layersStarted);
-          const p = store.stageLayer(s, pt).then(
-            (staged): LayerOutcome => ({ ok: true, staged }),
+          const p = store.stageLayer(s, ch).then(
+            (staged): LayerOutcome => (ch!.close(), { ok: true, staged }),
             (error: unknown): LayerOutcome => {
-              failed = true;
-              pt!.resume(); // keep the writer from blocking
+              ch!.close(); // keep the writer from blocking
               return { ok: false, error };
             },
           );
@@ -141,12 +140,11 @@ export async function loadImages(
             if (keepBlob) hash.update(c);
             let off = 0;
             if (fd >= 0) while (off < c.length) off += fs.writeSync(fd, c, off);
-            if (pt && !failed && !pt.write(c))
-              await new Promise<void>((r) => (failed ? r() : (pt!.once('drain', r), rec.layer!.then(() => r()))));
+            if (ch) await ch.write(c);
           }
         } finally {
           if (fd >= 0) fs.closeSync(fd);
-          pt?.end();
+          ch?.end();
         }
       }
       if (rec.compression === 'none' && rec.layer && !rec.tmp) {
@@ -170,7 +168,7 @@ export async function loadImages(
     if (input.file !== undefined && (await isDir(input.file))) {
       await walkDir(input.file, '', handleFile, aliases);
     } else {
-      const src = input.file !== undefined ? createReadStream(input.file, { highWaterMark: 1 << 20 }) : input.stream!;
+      const src = input.file !== undefined ? fileChunks(input.file) : input.stream!;
       const total = input.file !== undefined ? (await fsp.stat(input.file)).size : undefined;
       const raw = new ByteReader(counted(src as AsyncIterable<Buffer>, (n) => progress.onBytes?.(n, total)));
       const head = await raw.peek(512);
@@ -191,6 +189,7 @@ export async function loadImages(
       }
     }
     await Promise.all(pending);
+    trace('image load: input read, layers unpacked');
 
     const get = (p: string): ArchiveFile | undefined => {
       let path = posix.normalize(p).replace(/^\.?\//, '');
@@ -230,6 +229,7 @@ export async function loadImages(
       );
       out.push({ id: stored.id, repoTags: p.tags, layers: p.diffIds.length, newLayers });
     }
+    trace('image load: committed');
     return out;
   } catch (err) {
     if (isErrno(err, 'ENOSPC'))
@@ -239,6 +239,63 @@ export async function loadImages(
   } finally {
     await Promise.allSettled(pending);
     await store.discardStaging(s);
+  }
+}
+
+/**
+ * One producer, one consumer: chunks handed over as they are, with back-pressure. (A PassThrough would
+ * concatenate whatever is buffered into one new Buffer on each read: a copy of every layer byte.)
+ */
+export class ChunkChannel implements AsyncIterable<Buffer> {
+  private q: Buffer[] = [];
+  private queued = 0;
+  private ended = false;
+  private closed = false;
+  private wakeReader: (() => void) | undefined;
+  private wakeWriter: (() => void) | undefined;
+
+  constructor(private readonly limit: number) {}
+
+  /** Queues a chunk; resolves once the queue is below the limit again (or the reader is gone). */
+  async write(c: Buffer): Promise<void> {
+    if (this.closed) return;
+    this.q.push(c);
+    this.queued += c.length;
+    this.wake('reader');
+    while (this.queued >= this.limit && !this.closed) await new Promise<void>((r) => (this.wakeWriter = r));
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake('reader');
+  }
+
+  /** The reader is done (or failed): drop what is queued and anything written later. */
+  close(): void {
+    this.closed = true;
+    this.q = [];
+    this.queued = 0;
+    this.wake('writer');
+  }
+
+  private wake(who: 'reader' | 'writer'): void {
+    const w = who === 'reader' ? this.wakeReader : this.wakeWriter;
+    if (who === 'reader') this.wakeReader = undefined;
+    else this.wakeWriter = undefined;
+    w?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    for (;;) {
+      while (this.q.length) {
+        const c = this.q.shift()!;
+        this.queued -= c.length;
+        if (this.queued < this.limit) this.wake('writer');
+        yield c;
+      }
+      if (this.ended || this.closed) return;
+      await new Promise<void>((r) => (this.wakeReader = r));
+    }
   }
 }
 
@@ -278,6 +335,26 @@ function archivePath(p: string): string | undefined {
   return parts.length ? parts.join('/') : undefined;
 }
 
+/**
+ * A file's bytes in fresh 1 MiB chunks, read on this thread: the layer digest is computed here right
+ * after, while the chunk is still in this core's cache (a ReadStream reads on a pool thread, and the
+ * hash then runs markedly slower here).
+ */
+export async function* fileChunks(path: string): AsyncGenerator<Buffer> {
+  const fd = fs.openSync(path, 'r');
+  try {
+    for (;;) {
+      const b = Buffer.allocUnsafeSlow(FILE_CHUNK);
+      const n = fs.readSync(fd, b, 0, FILE_CHUNK, null);
+      if (n === 0) return;
+      yield n === FILE_CHUNK ? b : b.subarray(0, n);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+const FILE_CHUNK = 1 << 20;
+
 async function* counted(src: AsyncIterable<Buffer>, on: (n: number) => void): AsyncGenerator<Buffer> {
   let n = 0;
   for await (const c of src) {
@@ -313,12 +390,7 @@ async function walkDir(
   for (const d of await fsp.readdir(join(root, rel), { withFileTypes: true })) {
     const r = rel ? `${rel}/${d.name}` : d.name;
     if (d.isDirectory()) await walkDir(root, r, onFile, aliases);
-    else if (d.isFile())
-      await onFile(
-        r,
-        (await fsp.stat(join(root, r))).size,
-        createReadStream(join(root, r), { highWaterMark: 1 << 20 }),
-      );
+    else if (d.isFile()) await onFile(r, (await fsp.stat(join(root, r))).size, fileChunks(join(root, r)));
     else if (d.isSymbolicLink()) aliases.set(r, posix.join(posix.dirname(r), await fsp.readlink(join(root, r))));
   }
 }
@@ -488,7 +560,7 @@ async function unpackNow(ctx: Ctx, f: ArchiveFile, expect: string): Promise<void
   let outcome = f.layer ? await f.layer : undefined;
   if (!outcome) {
     if (!f.tmp && !f.data) throw new LoadError(`layer ${f.path} is not available`);
-    const src = f.tmp ? createReadStream(f.tmp, { highWaterMark: 1 << 20 }) : [f.data!];
+    const src = f.tmp ? fileChunks(f.tmp) : [f.data!];
     outcome = await ctx.store.stageLayer(ctx.s, src as AsyncIterable<Buffer>).then(
       (staged): LayerOutcome => ({ ok: true, staged }),
       (error: unknown): LayerOutcome => ({ ok: false, error }),
