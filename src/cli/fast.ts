@@ -38,7 +38,7 @@ export const FAST_COMMANDS: Record<string, new (argv: string[], config: never) =
 };
 
 /** Just what oclif's Command uses of its Config when it runs a command (no plugins, no hooks). */
-function minimalConfig(version: string): unknown {
+export function minimalConfig(version: string): unknown {
   return {
     bin: 'tvctl',
     name: 'tvctl',

@@ -23,7 +23,8 @@ export default class Run extends TvctlCommand<RunResult> {
   static override flags = containerFlags;
   static override args = { image: Args.string({ description: 'image name, ID or ID prefix' }) };
 
-  async run(): Promise<RunResult> {
+  /** argv → flags and container options; no side effects (the snapshot build runs it, see cli/warm.ts). */
+  async parseRun() {
     // Docker semantics: options end at the image; the rest is the command, flags included.
     const split = splitRunArgv(this.argv, flagShapes({ ...Run.flags, ...Run.baseFlags, json: { type: 'boolean' } }));
     const { flags } = await this.parse(Run, parserArgv(split));
@@ -32,11 +33,12 @@ export default class Run extends TvctlCommand<RunResult> {
         'BAD_USAGE',
         '"tvctl run" requires at least 1 argument: tvctl run [OPTIONS] IMAGE [COMMAND] [ARG...]',
       );
-    if (flags.detach && flags.rm === false && flags.tty && !flags.interactive) {
-      // allowed, as in Docker
-    }
+    return { flags, opts: await containerOptionsFromFlags(flags, split.image, split.cmd) };
+  }
+
+  async run(): Promise<RunResult> {
+    const { flags, opts } = await this.parseRun();
     const runtime = new Runtime({ roots: this.roots(flags) });
-    const opts = await containerOptionsFromFlags(flags, split.image, split.cmd);
     // While the container runs in the foreground, our terminal signals go to it through the supervisor.
     const ignore = (): void => undefined;
     if (!flags.detach) for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) process.on(s, ignore);

@@ -103,7 +103,10 @@ export interface RestartPolicy {
 export interface ShimSpec {
   /** The command the shim's child execs (buildUnshareArgv / buildNsenterExecArgv). */
   argv: string[];
-  /** cgroup.procs (v2) / cgroup.procs|tasks (v1) files the child joins before it execs argv. */
+  /**
+   * The cgroup.procs file of every cgroup the child joins before it execs argv. The shim joins a v1 one through
+   * its `tasks` file and the cgroup2 one with clone3(CLONE_INTO_CGROUP) (native/tvinit/shim.c says why).
+   */
   cgroupProcs: string[];
   /** Container state dir: shim.pid, pid, exit, restarts, stopped. */
   stateDir: string;

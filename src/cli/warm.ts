@@ -1,0 +1,64 @@
+/**
+ * Runs the start path's host-independent parts once while `node --build-snapshot` builds dist/tvctl.blob.
+ * V8 keeps the bytecode of every function that has run in the snapshot, so a container start no longer
+ * compiles the flag parser, execa's spawn machinery or the conf encoders lazily on its way (measured: about
+ * 8 ms of a ~105 ms `tvctl run --rm`). Nothing here reads host state that could differ at run time (no
+ * cgroup detection, no store, no roots): only parsing, pure builders, and one spawn of /bin/true through the
+ * same launch code as the supervisor. Every handle is closed before the snapshot is taken.
+ */
+import { existsSync } from 'node:fs';
+import type { Config } from '@oclif/core';
+import Run from '../commands/run.js';
+import { capabilityMask } from '../namespaces/caps.js';
+import { buildUnshareArgv } from '../namespaces/argv.js';
+import { initConf, shimConf } from '../namespaces/conf.js';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../namespaces/defaults.js';
+import { launchShim } from '../namespaces/launch.js';
+import { buildProcessConfig } from '../runtime/process.js';
+
+export async function warmUp(config: Config): Promise<void> {
+  const run = new Run(
+    ['--rm', '--network', 'none', '-e', 'A=B', '-v', '/tmp:/mnt:ro', '--name', 'warm', 'demo', 'sh', '-c', 'true'],
+    config,
+  );
+  const { opts } = await run.parseRun();
+  const proc = buildProcessConfig({ env: ['PATH=/bin'], cmd: ['sh'], exposedPorts: [] }, opts, 'warm');
+  const init = initConf({
+    rootfs: '/nonexistent/rootfs',
+    lowerDirs: ['/nonexistent/l1', '/nonexistent/l0'],
+    upperDir: '/nonexistent/upper',
+    workDir: '/nonexistent/work',
+    hostname: 'warm',
+    mounts: [{ source: '/tmp', destination: '/mnt', readonly: true }],
+    maskedPaths: [...DEFAULT_MASKED_PATHS],
+    readonlyPaths: [...DEFAULT_READONLY_PATHS],
+    loopbackUp: true,
+    process: {
+      args: proc.args,
+      env: proc.env,
+      cwd: proc.workingDir,
+      user: proc.user,
+      caps: capabilityMask([], []),
+      noNewPrivileges: true,
+      seccomp: 'default',
+      tty: false,
+    },
+  });
+  const shim = shimConf({
+    argv: buildUnshareArgv({ tvinit: '/proc/self/fd/5', initConf: '/nonexistent/init.conf' }),
+    cgroupProcs: ['/nonexistent/cgroup.procs'],
+    stateDir: '/nonexistent',
+    syncFd: 3,
+    tty: false,
+    stdin: false,
+    oomFiles: [],
+    sealFd: 5,
+  });
+  if (init.length === 0 || shim.length === 0) throw new Error('warm-up: empty conf');
+  // The launch path: /bin/true stands in for tvinit, exits 0 without a `pid` line, so `ready` rejects.
+  if (existsSync('/bin/true')) {
+    const launched = launchShim({ tvinit: '/bin/true', shimConfPath: '/dev/null', stdio: 'ignore', detached: false });
+    await launched.exited;
+    await launched.ready.catch(() => undefined);
+  }
+}
