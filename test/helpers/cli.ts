@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const REPO = resolve(import.meta.dirname, '../..');
-export const TVCTL = join(REPO, 'bin', 'tvctl.js');
+/** What users run (package.json "bin"): the launcher that starts hot verbs from the startup snapshot. */
+export const TVCTL = join(REPO, 'bin', 'tvctl');
+/** The plain oclif entry, for the few tests that compare the two paths. */
+export const TVCTL_OCLIF = join(REPO, 'bin', 'tvctl.js');
 export const DEMO_TAR = join(REPO, 'build', 'demo-rootfs.tar');
 
 export const isRoot = process.getuid?.() === 0;

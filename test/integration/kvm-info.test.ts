@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const REPO = resolve(import.meta.dirname, '../..');
-const TVCTL = join(REPO, 'bin', 'tvctl.js');
+const TVCTL = join(REPO, 'bin', 'tvctl');
 
 describe('tvctl info', () => {
   it('--json reports the KVM kind from /sys/module and the engines that follow from it', () => {

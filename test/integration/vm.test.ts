@@ -4,7 +4,7 @@
  * prepared once.
  */
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -138,8 +138,12 @@ describe.skipIf(!isRoot)('tvctl vm run (QEMU)', () => {
   });
 
   it('fails with one line and 125 when QEMU is not installed', async () => {
-    const r = await execa(process.execPath, [TVCTL, 'vm', 'run', '--engine', 'qemu', 'demo', 'true'], {
-      env: { ...roots.env, PATH: join(work, 'empty-path') },
+    // A PATH with node on it (the launcher needs it) and nothing else: no qemu-system-x86_64.
+    const onlyNode = join(work, 'only-node');
+    mkdirSync(onlyNode, { recursive: true });
+    symlinkSync(process.execPath, join(onlyNode, 'node'));
+    const r = await execa(TVCTL, ['vm', 'run', '--engine', 'qemu', 'demo', 'true'], {
+      env: { ...roots.env, PATH: onlyNode },
       reject: false,
       stdin: 'ignore',
     });
