@@ -128,7 +128,8 @@ export class ImageStore {
 
   async readDb(): Promise<Db> {
     try {
-      const db = JSON.parse(await fsp.readFile(this.dbPath, 'utf8')) as Db;
+      // Synchronous: a small JSON file read on every container start, where a thread-pool round trip costs more.
+      const db = JSON.parse(fs.readFileSync(this.dbPath, 'utf8')) as Db;
       return db.images ? db : { version: 1, images: {} };
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return { version: 1, images: {} };
@@ -203,7 +204,7 @@ export class ImageStore {
   }
 
   async readConfig(img: StoredImage): Promise<OciImageConfig> {
-    return JSON.parse(await fsp.readFile(this.blobPath(img.configDigest), 'utf8')) as OciImageConfig;
+    return JSON.parse(fs.readFileSync(this.blobPath(img.configDigest), 'utf8')) as OciImageConfig;
   }
 
   async readBlob(digest: string): Promise<Buffer> {
