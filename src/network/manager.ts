@@ -5,6 +5,7 @@ import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { errorMessage, isErrno, TvctlError } from '../errors.js';
 import { runCommand } from '../util/exec.js';
+import * as fast from '../util/fs-fast.js';
 import {
   formatSubnet,
   ipToInt,
@@ -380,24 +381,24 @@ export class NetworkManager {
     opts: EtcFilesOptions,
   ): Promise<EtcFiles> {
     const extra = opts.addHosts.map(parseAddHost);
-    await mkdir(dir, { recursive: true });
+    await fast.mkdir(dir, { recursive: true });
     const files: EtcFiles = {
       hosts: join(dir, 'hosts'),
       hostname: join(dir, 'hostname'),
       resolvConf: join(dir, 'resolv.conf'),
     };
-    const hostResolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-    await writeFile(files.resolvConf, renderResolvConf(hostResolv, opts.dns, attachment.mode === 'host'));
-    await writeFile(files.hostname, `${opts.hostname}\n`);
+    const hostResolv = await fast.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+    await fast.writeFile(files.resolvConf, renderResolvConf(hostResolv, opts.dns, attachment.mode === 'host'));
+    await fast.writeFile(files.hostname, `${opts.hostname}\n`);
     if (attachment.mode === 'host') {
-      const hostHosts = await readFile('/etc/hosts', 'utf8').catch(() => '');
-      await writeFile(files.hosts, renderHostModeHosts(hostHosts, extra));
+      const hostHosts = await fast.readFile('/etc/hosts', 'utf8').catch(() => '');
+      await fast.writeFile(files.hosts, renderHostModeHosts(hostHosts, extra));
     } else if (attachment.mode === 'none' || !attachment.ipAddress) {
-      await writeFile(files.hosts, renderHosts({ extra, peers: [] }));
+      await fast.writeFile(files.hosts, renderHosts({ extra, peers: [] }));
     } else {
       const key = containerKey(containerId);
       // Created here; the refresh below fills in the peers (and only ever rewrites existing files).
-      await writeFile(
+      await fast.writeFile(
         files.hosts,
         renderHosts({ self: { ip: attachment.ipAddress, names: [opts.hostname] }, extra, peers: [] }),
       );

@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { open, rm, unlink } from 'node:fs/promises';
-import { mkdir, readFile, readdir, rename, writeFile } from '../util/fs-fast.js';
+import {
+  createExclusive,
+  mkdir,
+  readFile,
+  readdir,
+  removeTreeFast,
+  rename,
+  unlink,
+  writeFile,
+} from '../util/fs-fast.js';
 import { join } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 import type { Roots } from '../paths.js';
@@ -81,9 +89,7 @@ export class ContainerStore {
     }
     await mkdir(this.namesDir, { recursive: true, mode: 0o700 });
     try {
-      const fh = await open(join(this.namesDir, name), 'wx', 0o600);
-      await fh.writeFile(id);
-      await fh.close();
+      await createExclusive(join(this.namesDir, name), id, 0o600);
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw err;
       const owner = await readFile(join(this.namesDir, name), 'utf8').catch(() => '');
@@ -209,7 +215,7 @@ export function processIs(pid: number, comm: string): boolean {
 async function removeTree(dir: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await rm(dir, { recursive: true, force: true });
+      await removeTreeFast(dir);
       return;
     } catch (err) {
       if (!isErrno(err, 'ENOTEMPTY') || attempt >= 20) throw err;

@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { createExclusive, mkdir, readFile, rename, unlink } from './fs-fast.js';
 import { dirname } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 
@@ -28,9 +28,7 @@ async function acquire(path: string, timeoutMs: number): Promise<void> {
   let delay = 2;
   for (;;) {
     try {
-      const fh = await open(path, 'wx', 0o600);
-      await fh.writeFile(String(process.pid));
-      await fh.close();
+      await createExclusive(path, String(process.pid), 0o600);
       return;
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw err;
