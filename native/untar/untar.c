@@ -4,7 +4,7 @@
  * The same rules as src/images/unpack.ts (the JS fallback), in C so that the per-entry cost is a few
  * system calls; tvctl feeds the stream and computes the diff ID in parallel.
  *
- *   tvuntar DEST SPLITDIR|-
+ *   tvuntar DEST SPLITDIR|- [--pipe]
  *
  * Result on stdout, one line: "ok SIZE WHITEOUTS TARSIZE" (bytes of regular-file content, whiteouts
  * converted, bytes of the stream)
@@ -102,7 +102,7 @@ static const char *clip(const char *s, size_t n, char *out) {
 
 /* ---------- input ---------- */
 
-static const int infd = 0;
+static int infd = 0;
 static unsigned char *buf;
 static size_t bstart, bend;
 static int in_eof;
@@ -1212,14 +1212,39 @@ static void run(void) {
   }
 }
 
+/*
+ * --pipe: the stream comes through a real pipe instead of stdin. Node gives a child's stdin as a unix
+ * socket, and writing a layer into one costs tvctl several times more than into a pipe. We print
+ * "pipe PID FD"; tvctl opens /proc/PID/fd/FD for writing and sends one byte on stdin; then we drop our
+ * copy of the write end (so its close is our end of input) and print "go".
+ */
+static void open_pipe_input(void) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) sys_fail("pipe", "-");
+  fcntl(p[0], F_SETPIPE_SZ, 1 << 20);
+  printf("pipe %d %d\n", (int)getpid(), p[1]);
+  fflush(stdout);
+  char c;
+  ssize_t n;
+  while ((n = read(0, &c, 1)) < 0 && errno == EINTR) {
+  }
+  if (n != 1) finish_error("BAD_LAYER", "unpacking layer failed: tvctl did not open the input pipe");
+  close(p[1]);
+  infd = p[0];
+  printf("go\n");
+  fflush(stdout);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: tvuntar DEST SPLITDIR|-\n");
+  int pipe_mode = argc == 4 && !strcmp(argv[3], "--pipe");
+  if (argc != 3 && !pipe_mode) {
+    fprintf(stderr, "usage: tvuntar DEST SPLITDIR|- [--pipe]\n");
     return 2;
   }
   umask(0);
   privileged = geteuid() == 0;
   buf = xmalloc(BUF_CAP);
+  if (pipe_mode) open_pipe_input();
   /* a bigger pipe: fewer wake-ups between tvctl and us */
   fcntl(infd, F_SETPIPE_SZ, 1 << 20);
   rootfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

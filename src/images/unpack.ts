@@ -162,37 +162,76 @@ async function unpackWithHelper(
   const hash = createHash('sha256');
   let tarBytes = 0;
   const input = decompress(source);
-  const tee = opts.tee;
-  async function* hashed(): AsyncGenerator<Buffer> {
-    for await (const c of input) {
-      hash.update(c);
-      tarBytes += c.length;
-      tee?.(c);
-      yield c;
-    }
+  // The stream goes through a real pipe that the helper creates (see native/untar: a child's stdin from
+  // Node is a unix socket, several times dearer to write into); stdin only carries one byte, "I have it".
+  let ack!: () => void;
+  let finish!: () => void;
+  const acked = new Promise<void>((r) => (ack = r));
+  const finished = new Promise<void>((r) => (finish = r));
+  async function* control(): AsyncGenerator<Buffer> {
+    await acked;
+    yield Buffer.from('x');
+    await finished;
   }
-  let out = '';
+  let fd = -1;
+  let result = '';
+  let inputDone = false;
+  const feed = async (): Promise<void> => {
+    try {
+      for await (const c of input) {
+        hash.update(c);
+        tarBytes += c.length;
+        opts.tee?.(c);
+        let off = 0;
+        while (off < c.length) off += fs.writeSync(fd, c, off);
+      }
+      inputDone = true;
+    } catch (err) {
+      // EPIPE: the helper stopped early (it says why on stdout); anything else is the input's own error
+      if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+    } finally {
+      fs.closeSync(fd);
+      fd = -1;
+    }
+  };
   try {
-    for await (const c of streamThroughCommand({ file: helper, args: [dest, opts.splitDir ?? '-'] }, hashed()))
-      out += c.toString('utf8');
+    let text = '';
+    for await (const c of streamThroughCommand(
+      { file: helper, args: [dest, opts.splitDir ?? '-', '--pipe'] },
+      control(),
+    )) {
+      text += c.toString('utf8');
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n')) {
+        const line = text.slice(0, nl);
+        text = text.slice(nl + 1);
+        const p = /^pipe (\d+) (\d+)$/.exec(line);
+        if (p) {
+          fd = fs.openSync(`/proc/${p[1]}/fd/${p[2]}`, fs.constants.O_WRONLY);
+          ack();
+        } else if (line === 'go' && fd >= 0) {
+          await feed();
+        } else result = line;
+      }
+    }
   } catch (err) {
-    void input.return(undefined).catch(() => undefined); // e.g. stop a zstd child
     if (err instanceof LayerError || err instanceof TarFormatError) throw err;
     if (err instanceof TvctlError && err.code !== 'COMMAND_FAILED') throw err;
     throw new LayerError(`unpacking layer failed: ${(err as Error).message}`);
+  } finally {
+    finish();
+    if (fd >= 0) fs.closeSync(fd);
+    if (!inputDone) void input.return(undefined).catch(() => undefined); // e.g. stop a zstd child
   }
-  const line = out.trim();
-  const ok = /^ok (\d+) (\d+) (\d+)$/.exec(line);
+  const ok = /^ok (\d+) (\d+) (\d+)$/.exec(result);
   if (!ok) {
-    void input.return(undefined).catch(() => undefined);
-    const m = /^error (\w+) (.*)$/.exec(line);
+    const m = /^error (\w+) (.*)$/.exec(result);
     if (m?.[1] === 'NO_SPACE') throw new TvctlError('NO_SPACE', m[2]!);
     throw new LayerError(
-      m ? m[2]! : `unpacking layer failed: unexpected output from ${helper}: "${line.slice(0, 80)}"`,
+      m ? m[2]! : `unpacking layer failed: unexpected output from ${helper}: "${result.slice(0, 80)}"`,
     );
   }
   // The helper reads to the end of its input, so the digest has seen the same bytes.
-  if (Number(ok[3]) !== tarBytes)
+  if (!inputDone || Number(ok[3]) !== tarBytes)
     throw new LayerError(`unpacking layer failed: the extractor read ${ok[3]} bytes of ${tarBytes}`);
   return { diffId: `sha256:${hash.digest('hex')}`, size: Number(ok[1]), whiteouts: Number(ok[2]), tarSize: tarBytes };
 }
