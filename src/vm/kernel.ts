@@ -81,6 +81,14 @@ export function parseKernelDependency(aptCacheOutput: string): string | undefine
   return undefined;
 }
 
+function sameBytes(path: string, bytes: Buffer): boolean {
+  try {
+    return statSync(path).size === bytes.length && readFileSync(path).equals(bytes);
+  } catch {
+    return false;
+  }
+}
+
 /** Reads the version recorded at install time, if any. */
 export function installedKernelVersion(dataRoot: string): string | undefined {
   try {
@@ -134,8 +142,13 @@ export async function installKernel(
     const dir = kernelsDir(dataRoot);
     mkdirSync(dir, { recursive: true });
     const dest = kernelPath(dataRoot);
-    copyFileSync(join(boot, image), `${dest}.tmp`);
-    renameSync(`${dest}.tmp`, dest);
+    // Re-installing the same kernel keeps the file as it is: the caches derived from it (the PVH vmlinux, the
+    // accelerator probe) are keyed by its identity and stay valid.
+    const fresh = readFileSync(join(boot, image));
+    if (!sameBytes(dest, fresh)) {
+      copyFileSync(join(boot, image), `${dest}.tmp`);
+      renameSync(`${dest}.tmp`, dest);
+    }
     writeFileSync(`${kernelVersionPath(dataRoot)}.tmp`, `${version}\n`);
     renameSync(`${kernelVersionPath(dataRoot)}.tmp`, kernelVersionPath(dataRoot));
     return {

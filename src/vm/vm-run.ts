@@ -2,9 +2,9 @@
  * `tvctl vm run`: image → cached initramfs (+ guest init) → kernel (PVH vmlinux when we can extract one)
  * → engine (kvm: the addon; qemu) → the command's stdout/stderr on ours, its exit status as ours.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 import { nativeBuildDir } from '../paths.js';
 import { DEFAULT_PATH_ENV, ImageStore } from '../images/store.js';
@@ -161,9 +161,11 @@ export async function prepareKernel(
     );
   }
   if (!st.isFile()) throw new TvctlError('KERNEL_NOT_FOUND', `kernel ${bzImage} is not a file`);
-  // The PVH entry skips the guest's own decompression (~0.3 s under TCG). Cached per kernel file identity.
+  // The PVH entry skips the guest's own decompression (~0.3 s under TCG). Cached per kernel path and file
+  // identity; a new version of the same path replaces the old entry (each one is ~50 MB).
   const dir = join(dataRoot, 'vm', 'vmlinux');
-  const cached = join(dir, `${st.size}-${Math.floor(st.mtimeMs)}-${st.ino}.elf`);
+  const pathKey = createHash('sha256').update(resolve(bzImage)).digest('hex').slice(0, 12);
+  const cached = join(dir, `${pathKey}-${st.size}-${Math.floor(st.mtimeMs)}-${st.ino}.elf`);
   try {
     await fsp.access(cached);
     return { bzImage, bootable: cached };
@@ -191,6 +193,12 @@ export async function prepareKernel(
   const tmp = `${cached}.tmp-${process.pid}`;
   await fsp.writeFile(tmp, elf);
   await fsp.rename(tmp, cached);
+  for (const f of await fsp.readdir(dir)) {
+    // Older extractions of this kernel path, and entries from before the path was part of the key.
+    const stale =
+      f.endsWith('.elf') && join(dir, f) !== cached && (f.startsWith(`${pathKey}-`) || /^\d+-\d+-\d+\.elf$/.test(f));
+    if (stale) await fsp.rm(join(dir, f), { force: true });
+  }
   return { bzImage, bootable: cached };
 }
 

@@ -4,7 +4,19 @@
  * prepared once.
  */
 import { execa } from 'execa';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +24,7 @@ import { TVCTL, importDemo, isRoot, makeRoots, tvctl, type TestRoots } from '../
 import { buildUmociTwoLayerImage } from '../fixtures/images/umoci.js';
 import { kvmAddonAvailable } from '../../src/vm/kvm.js';
 import { probeKvm } from '../../src/vm/probe.js';
+import { prepareKernel } from '../../src/vm/vm-run.js';
 
 // On hardware-assisted KVM `auto` picks the kvm engine and `--engine kvm` works (vm-kvm.test.ts covers it).
 const hardwareKvm = kvmAddonAvailable() && probeKvm().kind === 'hardware';
@@ -53,6 +66,28 @@ describe.skipIf(!isRoot)('tvctl vm run (QEMU)', () => {
   afterAll(async () => {
     await roots?.cleanup();
     if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('a second kernel install of the same kernel keeps the caches; a changed kernel file replaces its vmlinux', async () => {
+    expect(ready).toBe(true);
+    const data = roots.env['TVCTL_DATA']!;
+    const kernel = join(data, 'kernels', 'vmlinuz');
+    const before = statSync(kernel).ino;
+    const again = await tvctl(roots, ['vm', 'kernel', 'install'], { timeout: 120_000 });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(statSync(kernel).ino).toBe(before);
+    const elfs = () => readdirSync(join(data, 'vm', 'vmlinux')).filter((f) => f.endsWith('.elf'));
+    expect(elfs()).toHaveLength(1);
+    // Same path, new file identity (an upgrade): a new extraction, and the old ~50 MB one is gone.
+    const copy = join(work, 'vmlinuz');
+    copyFileSync(kernel, copy);
+    const first = await prepareKernel(data, copy);
+    copyFileSync(kernel, `${copy}.new`);
+    renameSync(`${copy}.new`, copy);
+    const second = await prepareKernel(data, copy);
+    expect(second.bootable).not.toBe(first.bootable);
+    expect(existsSync(first.bootable)).toBe(false);
+    expect(elfs()).toHaveLength(2); // the installed kernel's and the copy's
   });
 
   it('prints the command output, nothing from the kernel, and exits 0', async () => {
