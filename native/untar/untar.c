@@ -4,7 +4,7 @@
  * The same rules as src/images/unpack.ts (the JS fallback), in C so that the per-entry cost is a few
  * system calls; tvctl feeds the stream and computes the diff ID in parallel.
  *
- *   tvuntar DEST SPLITDIR|- [--pipe]
+ *   tvuntar DEST SPLITDIR|- [--pipe | --file PATH OFFSET LENGTH]
  *
  * Result on stdout, one line: "ok SIZE WHITEOUTS TARSIZE" (bytes of regular-file content, whiteouts
  * converted, bytes of the stream)
@@ -108,8 +108,12 @@ static size_t bstart, bend;
 static int in_eof;
 static uint64_t consumed; /* bytes of the stream handed out so far */
 static int can_splice = 1;
+/* --file: the region still to read, and the pipe every byte read is copied to, for tvctl to hash */
+static uint64_t in_left = UINT64_MAX;
+static int hashfd = -1;
 
 static size_t avail(void) { return bend - bstart; }
+static void write_all(int fd, const void *p, size_t n, const char *rel);
 
 static size_t fill(void) {
   if (in_eof) return 0;
@@ -120,11 +124,18 @@ static size_t fill(void) {
   }
   size_t room = BUF_CAP - bend;
   if (room > READ_CHUNK) room = READ_CHUNK;
+  if (room > in_left) room = (size_t)in_left;
+  if (room == 0) {
+    in_eof = 1;
+    return 0;
+  }
   for (;;) {
     ssize_t n = read(infd, buf + bend, room);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) sys_fail("read", "<stdin>");
+    if (n < 0) sys_fail("read", "<input>");
     if (n == 0) in_eof = 1;
+    if (hashfd >= 0) write_all(hashfd, buf + bend, (size_t)n, "<hash pipe>");
+    in_left -= (uint64_t)n;
     bend += (size_t)n;
     return (size_t)n;
   }
@@ -1235,16 +1246,52 @@ static void open_pipe_input(void) {
   fflush(stdout);
 }
 
+/*
+ * --file PATH OFFSET LENGTH: the layer is that region of a file (an uncompressed layer inside an
+ * uncompressed archive), read here directly. Every byte read is also written to a pipe that tvctl reads
+ * and hashes ("hash PID FD", the same hand-shake as --pipe), so the digest covers exactly the bytes
+ * unpacked, even if the file changed meanwhile.
+ */
+static void open_file_input(const char *path, const char *offset, const char *length) {
+  char *e1, *e2;
+  errno = 0;
+  unsigned long long off = strtoull(offset, &e1, 10), len = strtoull(length, &e2, 10);
+  if (errno || *e1 || *e2) finish_error("BAD_LAYER", "unpacking layer failed: bad region %s+%s", offset, length);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) sys_fail("open", path);
+  if (lseek(fd, (off_t)off, SEEK_SET) < 0) sys_fail("seek", path);
+  posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_SEQUENTIAL);
+  infd = fd;
+  in_left = len;
+  can_splice = 0;
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) sys_fail("pipe", "-");
+  fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+  printf("hash %d %d\n", (int)getpid(), p[0]);
+  fflush(stdout);
+  char c;
+  ssize_t n;
+  while ((n = read(0, &c, 1)) < 0 && errno == EINTR) {
+  }
+  if (n != 1) finish_error("BAD_LAYER", "unpacking layer failed: tvctl did not open the hash pipe");
+  close(p[0]);
+  hashfd = p[1];
+  printf("go\n");
+  fflush(stdout);
+}
+
 int main(int argc, char **argv) {
   int pipe_mode = argc == 4 && !strcmp(argv[3], "--pipe");
-  if (argc != 3 && !pipe_mode) {
-    fprintf(stderr, "usage: tvuntar DEST SPLITDIR|- [--pipe]\n");
+  int file_mode = argc == 7 && !strcmp(argv[3], "--file");
+  if (argc != 3 && !pipe_mode && !file_mode) {
+    fprintf(stderr, "usage: tvuntar DEST SPLITDIR|- [--pipe | --file PATH OFFSET LENGTH]\n");
     return 2;
   }
   umask(0);
   privileged = geteuid() == 0;
   buf = xmalloc(BUF_CAP);
   if (pipe_mode) open_pipe_input();
+  if (file_mode) open_file_input(argv[4], argv[5], argv[6]);
   /* a bigger pipe: fewer wake-ups between tvctl and us */
   fcntl(infd, F_SETPIPE_SZ, 1 << 20);
   rootfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -1266,6 +1313,7 @@ int main(int argc, char **argv) {
     bstart += k;
     consumed += k;
   }
+  if (hashfd >= 0) close(hashfd); /* the digest can be finished while we set directory metadata */
   cache_drop();
   finish_dirs();
   if (split_on) split_write(layerfd);

@@ -14,6 +14,7 @@ import {
 } from './oci.js';
 import { formatRef, parseRef } from './reference.js';
 import { ImageStore, type StagedLayer, type Staging, type StoredImage } from './store.js';
+import { FileSource } from './file-source.js';
 import { ByteReader, TarFormatError, readTar } from './tar-reader.js';
 import { LayerError, decompress, looksLikeLayer, sniffCompression } from './unpack.js';
 
@@ -72,8 +73,15 @@ export async function loadImages(
   const files = new Map<string, ArchiveFile>();
   const aliases = new Map<string, string>();
   const pending: Promise<LayerOutcome>[] = [];
+  const cleanups: (() => void)[] = [];
   try {
-    const handleFile = async (path: string, size: number, body: AsyncIterable<Buffer>): Promise<void> => {
+    /** `at`: where the file's bytes are, when they lie as they are in a file (not in a compressed stream) */
+    const handleFile = async (
+      path: string,
+      size: number,
+      body: AsyncIterable<Buffer>,
+      at?: { file: string; offset: number },
+    ): Promise<void> => {
       const first: Buffer[] = [];
       let have = 0;
       const it = body[Symbol.asyncIterator]();
@@ -106,6 +114,20 @@ export async function loadImages(
       } else if (knownLayer && (await store.hasLayer(knownLayer)) && (await store.blobAvailable(`sha256:${m![1]}`))) {
         // already in the store: verify the bytes, keep nothing
         for await (const c of rest()) hash.update(c);
+      } else if (at && sniffCompression(head) === 'none' && looksLikeLayer(head)) {
+        // An uncompressed layer lying in a file: the extractor reads it from there by itself (the archive
+        // reader skips it) and we hash what it read; no blob is kept (its tar-split rebuilds it).
+        rec.compression = 'none';
+        await it.return?.(undefined); // not read here (closes a blob file of a layout directory)
+        layersStarted++;
+        progress.onLayer?.(layersDone, layersStarted);
+        const p = store.stageLayer(s, { file: at.file, offset: at.offset, length: size }).then(
+          (staged): LayerOutcome => ({ ok: true, staged }),
+          (error: unknown): LayerOutcome => ({ ok: false, error }),
+        );
+        p.then(() => progress.onLayer?.(++layersDone, layersStarted));
+        rec.layer = p;
+        pending.push(p);
       } else {
         rec.compression = sniffCompression(head);
         // An uncompressed layer is not kept as a blob: its tar-split rebuilds it (see tar-split.ts).
@@ -168,9 +190,15 @@ export async function loadImages(
     if (input.file !== undefined && (await isDir(input.file))) {
       await walkDir(input.file, '', handleFile, aliases);
     } else {
-      const src = input.file !== undefined ? fileChunks(input.file) : input.stream!;
       const total = input.file !== undefined ? (await fsp.stat(input.file)).size : undefined;
-      const raw = new ByteReader(counted(src as AsyncIterable<Buffer>, (n) => progress.onBytes?.(n, total)));
+      const file =
+        input.file !== undefined
+          ? new FileSource(input.file, 0, Infinity, (n) => progress.onBytes?.(n, total))
+          : undefined;
+      const raw = new ByteReader(
+        file ?? counted(input.stream! as AsyncIterable<Buffer>, (n) => progress.onBytes?.(n, total)),
+      );
+      cleanups.push(() => file?.close());
       const head = await raw.peek(512);
       if (head.length === 0) throw new LoadError('the input is empty');
       const reader = sniffCompression(head) === 'none' ? raw : new ByteReader(decompress(restIter(raw)));
@@ -179,7 +207,12 @@ export async function loadImages(
           const path = archivePath(entry.path);
           if (path === undefined) continue;
           if (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile')
-            await handleFile(path, entry.size, body);
+            await handleFile(
+              path,
+              entry.size,
+              body,
+              file && reader === raw ? { file: file.path, offset: reader.position } : undefined,
+            );
           else if (entry.type === 'SymbolicLink') aliases.set(path, posix.join(posix.dirname(path), entry.linkpath));
           else if (entry.type === 'Link') aliases.set(path, archivePath(entry.linkpath) ?? '');
         }
@@ -237,6 +270,7 @@ export async function loadImages(
     if (err instanceof TvctlError) throw err;
     throw new LoadError(`loading failed: ${(err as Error).message}`);
   } finally {
+    for (const c of cleanups) c();
     await Promise.allSettled(pending);
     await store.discardStaging(s);
   }
@@ -335,26 +369,6 @@ function archivePath(p: string): string | undefined {
   return parts.length ? parts.join('/') : undefined;
 }
 
-/**
- * A file's bytes in fresh 1 MiB chunks, read on this thread: the layer digest is computed here right
- * after, while the chunk is still in this core's cache (a ReadStream reads on a pool thread, and the
- * hash then runs markedly slower here).
- */
-export async function* fileChunks(path: string): AsyncGenerator<Buffer> {
-  const fd = fs.openSync(path, 'r');
-  try {
-    for (;;) {
-      const b = Buffer.allocUnsafeSlow(FILE_CHUNK);
-      const n = fs.readSync(fd, b, 0, FILE_CHUNK, null);
-      if (n === 0) return;
-      yield n === FILE_CHUNK ? b : b.subarray(0, n);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-const FILE_CHUNK = 1 << 20;
-
 async function* counted(src: AsyncIterable<Buffer>, on: (n: number) => void): AsyncGenerator<Buffer> {
   let n = 0;
   for await (const c of src) {
@@ -384,14 +398,16 @@ async function isDir(p: string): Promise<boolean> {
 async function walkDir(
   root: string,
   rel: string,
-  onFile: (p: string, size: number, body: AsyncIterable<Buffer>) => Promise<void>,
+  onFile: (p: string, size: number, body: AsyncIterable<Buffer>, at: { file: string; offset: number }) => Promise<void>,
   aliases: Map<string, string>,
 ): Promise<void> {
   for (const d of await fsp.readdir(join(root, rel), { withFileTypes: true })) {
     const r = rel ? `${rel}/${d.name}` : d.name;
     if (d.isDirectory()) await walkDir(root, r, onFile, aliases);
-    else if (d.isFile()) await onFile(r, (await fsp.stat(join(root, r))).size, fileChunks(join(root, r)));
-    else if (d.isSymbolicLink()) aliases.set(r, posix.join(posix.dirname(r), await fsp.readlink(join(root, r))));
+    else if (d.isFile()) {
+      const p = join(root, r);
+      await onFile(r, (await fsp.stat(p)).size, new FileSource(p), { file: p, offset: 0 });
+    } else if (d.isSymbolicLink()) aliases.set(r, posix.join(posix.dirname(r), await fsp.readlink(join(root, r))));
   }
 }
 
@@ -560,7 +576,7 @@ async function unpackNow(ctx: Ctx, f: ArchiveFile, expect: string): Promise<void
   let outcome = f.layer ? await f.layer : undefined;
   if (!outcome) {
     if (!f.tmp && !f.data) throw new LoadError(`layer ${f.path} is not available`);
-    const src = f.tmp ? fileChunks(f.tmp) : [f.data!];
+    const src = f.tmp ? new FileSource(f.tmp) : [f.data!];
     outcome = await ctx.store.stageLayer(ctx.s, src as AsyncIterable<Buffer>).then(
       (staged): LayerOutcome => ({ ok: true, staged }),
       (error: unknown): LayerOutcome => ({ ok: false, error }),

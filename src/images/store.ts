@@ -1,11 +1,12 @@
-import { createReadStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 import { pidAlive as alive, withLock } from '../util/lock.js';
 import { formatRef, parseRef, shortImageId } from './reference.js';
-import { unpackLayer } from './unpack.js';
+import { FileSource } from './file-source.js';
+import { sniffCompression, unpackLayer, type LayerSource } from './unpack.js';
 import { hasTarSplit, rebuildLayerTar, rebuiltSize } from './tar-split.js';
 import { MEDIA, type OciDescriptor, type OciImageConfig, type OciManifest } from './oci.js';
 
@@ -256,11 +257,8 @@ export class ImageStore {
     return digest;
   }
 
-  /** Unpacks a layer stream into staging (skip it if the store has it: see `hasLayer`). */
-  async stageLayer(
-    s: Staging,
-    source: AsyncIterable<Buffer> | Iterable<Buffer>,
-  ): Promise<StagedLayer & { size: number; tarSize: number }> {
+  /** Unpacks a layer (stream or file region) into staging (skip it if the store has it: see `hasLayer`). */
+  async stageLayer(s: Staging, source: LayerSource): Promise<StagedLayer & { size: number; tarSize: number }> {
     const dir = join(s.dir, `layer-${randomBytes(6).toString('hex')}`);
     await fsp.mkdir(join(dir, 'fs'), { recursive: true, mode: 0o755 });
     const r = await unpackLayer(source, join(dir, 'fs'), s.dir, { splitDir: dir });
@@ -364,7 +362,19 @@ export class ImageStore {
     try {
       // The layer blob is the uncompressed tar (digest = diff ID); it is not stored but rebuilt from the
       // unpacked dir and its tar-split when needed (image save).
-      const layer = await this.stageLayer(s, createReadStream(file, { highWaterMark: 1 << 20 }));
+      const size = (await fsp.stat(file)).size;
+      const head = Buffer.alloc(4);
+      const fh = await fsp.open(file, 'r');
+      try {
+        await fh.read(head, 0, 4, 0);
+      } finally {
+        await fh.close();
+      }
+      // an uncompressed tar: the extractor reads the file itself (see unpackLayer)
+      const layer = await this.stageLayer(
+        s,
+        sniffCompression(head) === 'none' ? { file, offset: 0, length: size } : new FileSource(file),
+      );
       const blobSize = layer.tarSize;
       const created = new Date().toISOString();
       const config: OciImageConfig = {

@@ -33,7 +33,12 @@ export class ByteReader {
   /** sees every byte handed out, in order */
   tap: ((b: Buffer) => void) | undefined;
 
+  /** set when the source can move on without reading (a file): skip() then costs no reads */
+  private readonly skipper: { skip(n: number): number } | undefined;
+
   constructor(source: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer>) {
+    const s = source as { skip?: unknown };
+    this.skipper = typeof s.skip === 'function' ? (source as unknown as { skip(n: number): number }) : undefined;
     const inner =
       Symbol.asyncIterator in source
         ? source[Symbol.asyncIterator]()
@@ -141,6 +146,15 @@ export class ByteReader {
   }
 
   async skip(n: number): Promise<void> {
+    if (this.skipper && !this.tap) {
+      let left = n;
+      while (left > 0 && this.q.length) left -= this.take(Math.min(left, this.q[0]!.length)).length;
+      if (left > 0) {
+        if (this.skipper.skip(left) < left) throw new TarFormatError('unexpected end of archive (truncated file?)');
+        this.position += left;
+      }
+      return;
+    }
     for await (const _ of this.chunks(n)) void _;
   }
 

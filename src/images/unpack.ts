@@ -8,6 +8,7 @@ import { Header } from 'tar';
 import { TvctlError } from '../errors.js';
 import { nativeBuildDir } from '../paths.js';
 import { runCommand, streamThroughCommand } from '../util/exec.js';
+import { FileSource, isFileRegion, type FileRegion } from './file-source.js';
 import { ByteReader, TarFormatError, readTar, type TarEntry } from './tar-reader.js';
 import { TarSplitRecorder, type FileRef } from './tar-split.js';
 
@@ -130,18 +131,23 @@ export function cleanEntryPath(p: string, what = 'entry'): string[] {
  * the diff ID on the other core. Without it (or with TVCTL_UNTAR=js) the same rules run here in JS.
  */
 export async function unpackLayer(
-  source: AsyncIterable<Buffer> | Iterable<Buffer>,
+  source: LayerSource,
   dest: string,
   scratchDir: string,
   opts: UnpackOptions = {},
 ): Promise<LayerUnpackResult> {
   const helper = untarHelper();
+  if (isFileRegion(source)) {
+    if (helper) return unpackRegionWithHelper(helper, source, dest, opts);
+    source = new FileSource(source.file, source.offset, source.length);
+  }
   return helper ? unpackWithHelper(helper, source, dest, opts) : unpackLayerJs(source, dest, scratchDir, opts);
 }
 
+/** A layer stream (uncompressed, gzip or zstd), or an uncompressed layer that is a region of a file. */
+export type LayerSource = AsyncIterable<Buffer> | Iterable<Buffer> | FileRegion;
+
 export interface UnpackOptions {
-  /** sees every byte of the uncompressed stream */
-  tee?: (chunk: Buffer) => void;
   /** record a tar-split here (the layer dir; `dest` must be its fs/) so the tar can be rebuilt */
   splitDir?: string;
 }
@@ -153,17 +159,17 @@ export function untarHelper(): string | undefined {
   return fs.existsSync(p) ? p : undefined;
 }
 
-async function unpackWithHelper(
+/**
+ * Runs tvuntar with its pipe hand-shake (see native/untar): it prints "pipe|hash PID FD", we open
+ * /proc/PID/fd/FD (for writing the layer into, or reading the bytes to hash from), send one byte on its
+ * stdin, and once it says "go", `work` moves the data. The pipe is a real one: a child's stdin from Node
+ * is a unix socket, several times dearer to write into. Returns the helper's result line.
+ */
+async function runUntar(
   helper: string,
-  source: AsyncIterable<Buffer> | Iterable<Buffer>,
-  dest: string,
-  opts: UnpackOptions,
-): Promise<LayerUnpackResult> {
-  const hash = createHash('sha256');
-  let tarBytes = 0;
-  const input = decompress(source);
-  // The stream goes through a real pipe that the helper creates (see native/untar: a child's stdin from
-  // Node is a unix socket, several times dearer to write into); stdin only carries one byte, "I have it".
+  args: string[],
+  work: (fd: number) => Promise<void>,
+): Promise<{ size: number; whiteouts: number; tarSize: number }> {
   let ack!: () => void;
   let finish!: () => void;
   const acked = new Promise<void>((r) => (ack = r));
@@ -175,41 +181,25 @@ async function unpackWithHelper(
   }
   let fd = -1;
   let result = '';
-  let inputDone = false;
-  const feed = async (): Promise<void> => {
-    try {
-      for await (const c of input) {
-        hash.update(c);
-        tarBytes += c.length;
-        opts.tee?.(c);
-        let off = 0;
-        while (off < c.length) off += fs.writeSync(fd, c, off);
-      }
-      inputDone = true;
-    } catch (err) {
-      // EPIPE: the helper stopped early (it says why on stdout); anything else is the input's own error
-      if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
-    } finally {
-      fs.closeSync(fd);
-      fd = -1;
-    }
-  };
   try {
     let text = '';
-    for await (const c of streamThroughCommand(
-      { file: helper, args: [dest, opts.splitDir ?? '-', '--pipe'] },
-      control(),
-    )) {
+    for await (const c of streamThroughCommand({ file: helper, args }, control())) {
       text += c.toString('utf8');
       for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n')) {
         const line = text.slice(0, nl);
         text = text.slice(nl + 1);
-        const p = /^pipe (\d+) (\d+)$/.exec(line);
+        const p = /^(pipe|hash) (\d+) (\d+)$/.exec(line);
         if (p) {
-          fd = fs.openSync(`/proc/${p[1]}/fd/${p[2]}`, fs.constants.O_WRONLY);
+          const mode = p[1] === 'pipe' ? fs.constants.O_WRONLY : fs.constants.O_RDONLY;
+          fd = fs.openSync(`/proc/${p[2]}/fd/${p[3]}`, mode);
           ack();
         } else if (line === 'go' && fd >= 0) {
-          await feed();
+          try {
+            await work(fd);
+          } finally {
+            fs.closeSync(fd);
+            fd = -1;
+          }
         } else result = line;
       }
     }
@@ -220,7 +210,6 @@ async function unpackWithHelper(
   } finally {
     finish();
     if (fd >= 0) fs.closeSync(fd);
-    if (!inputDone) void input.return(undefined).catch(() => undefined); // e.g. stop a zstd child
   }
   const ok = /^ok (\d+) (\d+) (\d+)$/.exec(result);
   if (!ok) {
@@ -230,10 +219,78 @@ async function unpackWithHelper(
       m ? m[2]! : `unpacking layer failed: unexpected output from ${helper}: "${result.slice(0, 80)}"`,
     );
   }
-  // The helper reads to the end of its input, so the digest has seen the same bytes.
-  if (!inputDone || Number(ok[3]) !== tarBytes)
-    throw new LayerError(`unpacking layer failed: the extractor read ${ok[3]} bytes of ${tarBytes}`);
-  return { diffId: `sha256:${hash.digest('hex')}`, size: Number(ok[1]), whiteouts: Number(ok[2]), tarSize: tarBytes };
+  return { size: Number(ok[1]), whiteouts: Number(ok[2]), tarSize: Number(ok[3]) };
+}
+
+/** A stream: decompressed and hashed here, written into the helper's pipe. */
+async function unpackWithHelper(
+  helper: string,
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
+  dest: string,
+  opts: UnpackOptions,
+): Promise<LayerUnpackResult> {
+  const hash = createHash('sha256');
+  let tarBytes = 0;
+  let inputDone = false;
+  const input = decompress(source);
+  try {
+    const r = await runUntar(helper, [dest, opts.splitDir ?? '-', '--pipe'], async (fd) => {
+      try {
+        for await (const c of input) {
+          hash.update(c);
+          tarBytes += c.length;
+          let off = 0;
+          while (off < c.length) off += fs.writeSync(fd, c, off);
+        }
+        inputDone = true;
+      } catch (err) {
+        // EPIPE: the helper stopped early and says why on stdout; anything else is the input's own error
+        if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+      }
+    });
+    // The helper reads to the end of its input, so the digest has seen the same bytes.
+    if (!inputDone || r.tarSize !== tarBytes)
+      throw new LayerError(`unpacking layer failed: the extractor read ${r.tarSize} bytes of ${tarBytes}`);
+    return { diffId: `sha256:${hash.digest('hex')}`, size: r.size, whiteouts: r.whiteouts, tarSize: tarBytes };
+  } finally {
+    if (!inputDone) void input.return(undefined).catch(() => undefined); // e.g. stop a zstd child
+  }
+}
+
+/**
+ * An uncompressed layer in a file: the helper reads it by itself and copies every byte it reads into a
+ * pipe that we hash from, so the digest covers exactly what was unpacked (even if the file changed).
+ */
+async function unpackRegionWithHelper(
+  helper: string,
+  region: FileRegion,
+  dest: string,
+  opts: UnpackOptions,
+): Promise<LayerUnpackResult> {
+  const hash = createHash('sha256');
+  let hashed = 0;
+  const args = [dest, opts.splitDir ?? '-', '--file', region.file, String(region.offset), String(region.length)];
+  const r = await runUntar(helper, args, async (fd) => {
+    const buf = Buffer.allocUnsafeSlow(1 << 20); // one buffer, hashed while it is still in cache
+    for (;;) {
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, 0, buf.length, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EINTR' || (err as NodeJS.ErrnoException).code === 'EAGAIN')
+          continue;
+        throw err;
+      }
+      if (n === 0) return;
+      hash.update(buf.subarray(0, n));
+      hashed += n;
+    }
+  });
+  if (r.tarSize !== region.length || hashed !== region.length)
+    throw new LayerError(
+      `layer is not a valid tar archive: unexpected end of archive (truncated file?): ${hashed} of ${region.length} bytes`,
+    );
+  return { diffId: `sha256:${hash.digest('hex')}`, size: r.size, whiteouts: r.whiteouts, tarSize: hashed };
 }
 
 /**
@@ -255,7 +312,6 @@ async function unpackLayerJs(
   scratchDir: string,
   opts: UnpackOptions,
 ): Promise<LayerUnpackResult> {
-  const tee = opts.tee;
   const split = opts.splitDir !== undefined ? new TarSplitRecorder(opts.splitDir) : undefined;
   const refs = new Map<string, FileRef>();
   let inBody = false;
@@ -264,7 +320,6 @@ async function unpackLayerJs(
   async function* hashed(): AsyncGenerator<Buffer> {
     for await (const c of decompress(source)) {
       hash.update(c);
-      tee?.(c);
       yield c;
     }
   }
