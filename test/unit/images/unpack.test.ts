@@ -217,6 +217,32 @@ describe.each(impls)('unpackLayer ($impl)', ({ env, skip }) => {
     await expect(unpack(makeTar([{ path: 'etc/.wh...', data: '' }]))).rejects.toThrow(/whiteout/);
     outsideUntouched();
   });
+  it('unpacks a layer that is a region of a file (as inside an archive) and hashes exactly that region', async () => {
+    const tar = makeTar(basic);
+    const file = join(base, 'archive.bin');
+    const junk = Buffer.alloc(1536, 0x41); // bytes before and after the layer must not count
+    writeFileSync(file, Buffer.concat([junk, tar, junk]));
+    rmSync(dest, { recursive: true, force: true });
+    mkdirSync(dest);
+    const r = await unpackLayer({ file, offset: junk.length, length: tar.length }, dest, base);
+    expect(r.diffId).toBe(sha256(tar));
+    expect(r.tarSize).toBe(tar.length);
+    expect(readFileSync(join(dest, 'etc/hostname'), 'utf8')).toBe('box\n');
+    rmSync(file);
+    outsideUntouched();
+  });
+
+  it('fails on a file region that ends before the layer does', async () => {
+    const tar = makeTar([{ path: 'big', data: Buffer.alloc(5000, 1) }]);
+    const file = join(base, 'short.bin');
+    writeFileSync(file, tar.subarray(0, 3000));
+    rmSync(dest, { recursive: true, force: true });
+    mkdirSync(dest);
+    await expect(unpackLayer({ file, offset: 0, length: tar.length }, dest, base)).rejects.toThrow(/truncated/);
+    rmSync(file);
+    outsideUntouched();
+  });
+
   it('rebuilds the exact layer tar from the unpacked dir, including replaced duplicates and pax records', async () => {
     const layerDir = join(base, 'L');
     mkdirSync(join(layerDir, 'fs'), { recursive: true });
