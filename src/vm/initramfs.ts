@@ -6,7 +6,7 @@
  * cache (`ensureInitramfs`) builds one archive per image id + init binary and reuses it.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, promises as fsp, type Stats } from 'node:fs';
+import { accessSync, createReadStream, promises as fsp, readFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { TvctlError } from '../errors.js';
 import { runCommand } from '../util/exec.js';
@@ -302,10 +302,9 @@ export async function buildInitramfs(opts: BuildInitramfsOptions): Promise<{ byt
   return { bytes, entries: tree.size + 1 };
 }
 
+/** The guest init is a few hundred KB and hashed on every VM start: one synchronous read is cheapest. */
 export async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
 /**
@@ -324,7 +323,7 @@ export async function ensureInitramfs(opts: {
   const id = opts.imageId.replace(/^sha256:/, '');
   const path = join(dir, `${id}-${initHash}.cpio`);
   try {
-    await fsp.access(path);
+    accessSync(path);
     return { path, built: false };
   } catch {
     // build it

@@ -5,10 +5,12 @@
  * streams never mix. The argv is built by a pure function; `runQemu` spawns it and follows the markers.
  */
 import { execa } from 'execa';
-import { promises as fsp } from 'node:fs';
+// The cache checks run before every VM start: small synchronous reads, no thread-pool round trips.
+import { promises as fsp, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TvctlError, errorMessage } from '../errors.js';
 import { findOnPath } from './probe.js';
+import { trace } from '../util/trace.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 export type QemuAccel = 'kvm' | 'tcg';
@@ -203,6 +205,7 @@ export async function runQemu(
   const monitor = new GuestConsoleMonitor(nonce, io, t0);
   const result = monitor.result;
   // execa directly (not runCommand): QEMU needs three extra pipes and streaming, not a buffered result.
+  trace('vm: spawning QEMU');
   const child = execa(spec.binary, argv, {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     buffer: false,
@@ -210,12 +213,19 @@ export async function runQemu(
     ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
     ...(opts.signal ? { cancelSignal: opts.signal } : {}),
   });
+  child.once('spawn', () => trace('vm: QEMU running'));
   const [, , errStream, conStream, outStream, stderrStream] =
     child.stdio as unknown as (NodeJS.ReadableStream | null)[];
   errStream?.on('data', (b: Buffer) => {
     if (result.vmmStderr.length < 8192) result.vmmStderr += b.toString();
   });
-  conStream?.on('data', (b: Buffer) => monitor.console(b));
+  // The exit (or fail) marker is the guest's last word, and it comes after the guest init drained its
+  // stdout/stderr UARTs (tcdrain), so QEMU had already written every byte of the command's output to its
+  // sockets. The guest's ACPI power-off and QEMU's own teardown add nothing the user waits for: stop QEMU
+  // now and read the sockets to their end.
+  conStream?.on('data', (b: Buffer) => {
+    if (monitor.console(b).some((m) => m.kind !== 'init')) child.kill('SIGKILL');
+  });
   outStream?.on('data', io.onStdout);
   stderrStream?.on('data', io.onStderr);
   const ended = (s: NodeJS.ReadableStream | null | undefined): Promise<void> =>
@@ -224,7 +234,8 @@ export async function runQemu(
   const r = await child;
   await drained;
   monitor.end();
-  result.vmmExitCode = r.exitCode;
+  // Killed by us after the last marker: that is the normal end of a run, not a QEMU failure.
+  result.vmmExitCode = result.status !== undefined || result.failure !== undefined ? 0 : r.exitCode;
   if ('code' in r && r.code === 'ENOENT') {
     throw new TvctlError('QEMU_NOT_FOUND', `${spec.binary}: not installed; apt-get install qemu-system-x86`);
   }
@@ -269,14 +280,14 @@ export async function accelProbeKey(binary: string, kernel: string): Promise<str
   const parts: string[] = [];
   for (const f of [binary, kernel, '/dev/kvm']) {
     try {
-      const st = await fsp.stat(f);
+      const st = statSync(f);
       parts.push(`${f}:${st.size}:${Math.floor(st.mtimeMs)}:${st.rdev}`);
     } catch {
       parts.push(`${f}:absent`);
     }
   }
   try {
-    parts.push((await fsp.readFile('/proc/sys/kernel/osrelease', 'utf8')).trim());
+    parts.push(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
   } catch {
     // not Linux /proc
   }
@@ -285,7 +296,7 @@ export async function accelProbeKey(binary: string, kernel: string): Promise<str
 
 export async function readAccelProbe(file: string, key: string): Promise<AccelProbeResult | undefined> {
   try {
-    const r = JSON.parse(await fsp.readFile(file, 'utf8')) as AccelProbeResult;
+    const r = JSON.parse(readFileSync(file, 'utf8')) as AccelProbeResult;
     return r.key === key ? r : undefined;
   } catch {
     return undefined;

@@ -3,10 +3,11 @@
  * → engine (kvm: the addon; qemu) → the command's stdout/stderr on ours, its exit status as ours.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { accessSync, promises as fsp, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 import { nativeBuildDir } from '../paths.js';
+import { trace } from '../util/trace.js';
 import { DEFAULT_PATH_ENV, ImageStore } from '../images/store.js';
 import { selectEngine, encodeGuestConfig, guestCmdline, type EngineRequest } from './engine.js';
 import { ensureInitramfs, opaqueScannerFromHelper } from './initramfs.js';
@@ -153,7 +154,7 @@ export async function prepareKernel(
   const bzImage = kernelFlag ?? findKernel(dataRoot);
   let st;
   try {
-    st = await fsp.stat(bzImage);
+    st = statSync(bzImage);
   } catch (err) {
     throw new TvctlError(
       'KERNEL_NOT_FOUND',
@@ -167,7 +168,7 @@ export async function prepareKernel(
   const pathKey = createHash('sha256').update(resolve(bzImage)).digest('hex').slice(0, 12);
   const cached = join(dir, `${pathKey}-${st.size}-${Math.floor(st.mtimeMs)}-${st.ino}.elf`);
   try {
-    await fsp.access(cached);
+    accessSync(cached);
     return { bzImage, bootable: cached };
   } catch {
     // extract below
@@ -205,10 +206,12 @@ export async function prepareKernel(
 export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
   const t0 = performance.now();
   const image = await new ImageStore(o.dataRoot).resolve(o.image);
+  trace('vm: image resolved');
   const kernel = await prepareKernel(o.dataRoot, o.kernel);
+  trace('vm: kernel found');
   const guestInit = guestInitPath();
   try {
-    await fsp.access(guestInit);
+    accessSync(guestInit);
   } catch {
     throw new TvctlError('VM_INIT_MISSING', `guest init ${guestInit} is not built; run "npm ci" or "make -C native"`);
   }
@@ -220,6 +223,7 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
     cpus: o.cpus,
     ...(o.path !== undefined ? { path: o.path } : {}),
   });
+  trace('vm: engine selected');
   const argv = [...(image.config.entrypoint ?? []), ...(o.cmd.length ? o.cmd : (image.config.cmd ?? []))];
   if (argv.length === 0)
     throw new TvctlError('BAD_USAGE', `image "${o.image}" has no Entrypoint or Cmd; give a command`);
@@ -230,6 +234,7 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
     guestInit,
     scanOpaque: opaqueScannerFromHelper(opaqueScanPath()),
   });
+  trace('vm: initramfs ready');
   const nonce = randomBytes(8).toString('hex');
   const hostname = randomBytes(6).toString('hex');
   const env = mergeEnv(image.config.env, o.env);
@@ -253,6 +258,7 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
     { onStdout: o.stdout, onStderr: o.stderr, ...(o.debug ? { onConsole: o.stderr } : {}) },
   );
   const tEnd = performance.now();
+  trace('vm: guest done');
   if (r.status === undefined) {
     if (r.failure) throw new TvctlError('VM_GUEST_FAILED', `guest init: ${r.failure}`);
     throw new TvctlError(

@@ -109,6 +109,15 @@ describe.skipIf(!isRoot)('tvctl vm run (QEMU)', () => {
     expect(r).toMatchObject({ exitCode: 0, stdout: 'out', stderr: 'err' });
   });
 
+  it('delivers all of a large output: tvctl stops QEMU at the exit marker, after the guest drained its UARTs', async () => {
+    const r = await vm(['demo', 'sh', '-c', 'seq 1 20000; seq 1 3000 >&2; exit 5']);
+    expect(r.exitCode).toBe(5);
+    const out = r.stdout.split('\n');
+    expect(out).toHaveLength(20000);
+    expect(out[19999]).toBe('20000');
+    expect(r.stderr.split('\n')).toEqual(Array.from({ length: 3000 }, (_, i) => String(i + 1)));
+  });
+
   it('applies -e and -w, and sets a hostname', async () => {
     const r = await vm(['-e', 'FOO=bar baz', '-w', '/tmp/wd', 'demo', 'sh', '-c', 'echo "$FOO"; pwd; hostname']);
     expect(r.exitCode, r.stderr).toBe(0);

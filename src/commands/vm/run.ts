@@ -35,7 +35,8 @@ export default class VmRun extends TvctlCommand<VmRunResult> {
   };
   static override args = { image: Args.string({ description: 'image name, ID or ID prefix' }) };
 
-  async run(): Promise<VmRunResult> {
+  /** argv → flags, image and command; no side effects (the snapshot build runs it, see cli/warm.ts). */
+  async parseVmRun() {
     // Docker semantics: options end at the image; the rest is the command, flags included.
     const split = splitRunArgv(
       this.argv,
@@ -47,6 +48,11 @@ export default class VmRun extends TvctlCommand<VmRunResult> {
         'BAD_USAGE',
         '"tvctl vm run" requires at least 1 argument: tvctl vm run [OPTIONS] IMAGE [COMMAND] [ARG...]',
       );
+    return { flags, split: { image: split.image, cmd: split.cmd }, memoryMiB: parseMemory(flags.memory) };
+  }
+
+  async run(): Promise<VmRunResult> {
+    const { flags, split, memoryMiB } = await this.parseVmRun();
     const json = this.jsonEnabled();
     const result = await vmRun({
       dataRoot: this.roots(flags).data,
@@ -56,7 +62,7 @@ export default class VmRun extends TvctlCommand<VmRunResult> {
       ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
       engine: flags.engine as 'auto' | 'kvm' | 'qemu',
       ...(flags.kernel !== undefined ? { kernel: flags.kernel } : {}),
-      memoryMiB: parseMemory(flags.memory),
+      memoryMiB,
       cpus: flags.cpus,
       debug: flags.debug,
       // With --json, stdout carries the JSON result only; the command's stdout goes to stderr.
