@@ -821,6 +821,50 @@ static struct xattr *copy_xattrs(const struct xattr *x, size_t n) {
 }
 
 /* Writes the next `size` bytes of the stream to fd (file content: not recorded in the tar-split). */
+/*
+ * --file: a big body goes file -> relay pipe (page references, no copy) -> tee to the hash pipe (no copy)
+ * -> splice into the new file: one copy instead of three through this process. Returns 0 if the kernel
+ * refuses (then the caller reads as usual).
+ */
+static int relay[2] = {-1, -1};
+static int relay_ok = 1;
+
+static int relay_body(int fd, uint64_t *left, const char *rel) {
+  if (relay[0] < 0) {
+    if (pipe2(relay, O_CLOEXEC) < 0) return relay_ok = 0;
+    fcntl(relay[1], F_SETPIPE_SZ, 1 << 20);
+  }
+  size_t want = *left > (1u << 20) ? (1u << 20) : (size_t)*left;
+  if (want > in_left) want = (size_t)in_left;
+  if (want == 0) TRUNCATED();
+  ssize_t n;
+  while ((n = splice(infd, NULL, relay[1], NULL, want, SPLICE_F_MOVE)) < 0 && errno == EINTR) {
+  }
+  if (n < 0) {
+    if (errno == EINVAL || errno == ENOSYS) return relay_ok = 0;
+    sys_fail("read", "<input>");
+  }
+  if (n == 0) TRUNCATED();
+  in_left -= (uint64_t)n;
+  /* tee cannot skip what it already duplicated: tee k, move those k out, repeat */
+  size_t rem = (size_t)n;
+  while (rem > 0) {
+    ssize_t k = tee(relay[0], hashfd, rem, 0);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) sys_fail("write", "<hash pipe>");
+    for (size_t m = (size_t)k; m > 0;) {
+      ssize_t w = splice(relay[0], NULL, fd, NULL, m, SPLICE_F_MOVE);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) sys_fail("write", rel);
+      m -= (size_t)w;
+    }
+    rem -= (size_t)k;
+  }
+  consumed += (uint64_t)n;
+  *left -= (uint64_t)n;
+  return 1;
+}
+
 static void body_to_fd(int fd, uint64_t size, const char *rel) {
   uint64_t left = size;
   while (left > 0) {
@@ -848,6 +892,7 @@ static void body_to_fd(int fd, uint64_t size, const char *rel) {
       }
       sys_fail("write", rel);
     }
+    if (hashfd >= 0 && relay_ok && left >= 65536 && relay_body(fd, &left, rel)) continue;
     if (fill() == 0) TRUNCATED();
   }
 }
