@@ -73,6 +73,11 @@ export interface InitSpec {
   /** Writable layer; without upperDir/workDir the overlay is read-only. */
   upperDir?: string;
   workDir?: string;
+  /**
+   * The writable layer is thrown away at exit (--rm): mount the overlay `volatile`, so that the kernel never
+   * syncs the upper file system for it (see native/tvinit/rootfs.c).
+   */
+  volatile?: boolean;
   /** Root file system read-only at the end (--read-only). */
   readonly?: boolean;
   hostname?: string;
@@ -172,6 +177,7 @@ export function initRecords(spec: InitSpec): ConfRecord[] {
   }
   if (spec.upperDir !== undefined && spec.workDir !== undefined) {
     r.push(['upper', spec.upperDir], ['work', spec.workDir]);
+    if (spec.volatile) r.push(['volatile', '1']);
   }
   if (spec.readonly) r.push(['readonly', '1']);
   if (spec.hostname !== undefined && spec.hostname !== '') r.push(['hostname', spec.hostname]);

@@ -276,6 +276,7 @@ export class Runtime {
       upperDir: p.upper,
       workDir: p.work,
       readonly: rec.hostConfig.readonlyRootfs,
+      volatile: rec.hostConfig.autoRemove,
       hostname: rec.config.hostname,
       mounts,
       maskedPaths: [...DEFAULT_MASKED_PATHS],

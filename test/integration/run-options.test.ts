@@ -113,4 +113,20 @@ describe.skipIf(!isRoot)('tvctl run options, as Docker has them (root)', () => {
     expect(await caps(['--cap-drop', 'ALL', '--cap-add', 'NET_BIND_SERVICE'])).toBe('0000000000000400');
     expect(await caps(['--cap-drop', 'chown'])).toBe('00000000a80425fa');
   });
+
+  it('--rm mounts the writable layer volatile (no syncfs of the host file system at exit); a kept container does not', async () => {
+    const rootOpts = (out: string): string => out.split('\n').find((l) => l.split(' ')[1] === '/') ?? '';
+    const rmRun = await run(['demo', 'cat', '/proc/mounts']);
+    expect(rmRun.exitCode, rmRun.stderr).toBe(0);
+    expect(rootOpts(rmRun.stdout)).toMatch(/^overlay \/ overlay .*(volatile)/);
+    const kept = await tvctl(roots, ['run', '--network', 'none', 'demo', 'cat', '/proc/mounts']);
+    try {
+      expect(kept.exitCode, kept.stderr).toBe(0);
+      expect(rootOpts(kept.stdout)).toMatch(/^overlay \/ overlay /);
+      expect(rootOpts(kept.stdout)).not.toMatch(/volatile/);
+    } finally {
+      const ids = await tvctl(roots, ['ps', '-aq', '--no-trunc']);
+      for (const id of ids.stdout.split('\n').filter(Boolean)) await tvctl(roots, ['rm', '-f', id]);
+    }
+  });
 });

@@ -112,6 +112,11 @@ describe('initConf', () => {
     const keys = parseConf(initConf(ro)).map(([k]) => k);
     expect(keys).not.toContain('upper');
     expect(keys).not.toContain('work');
+    expect(parseConf(initConf({ ...ro, volatile: true })).map(([k]) => k)).not.toContain('volatile');
+  });
+  it('marks a throw-away writable layer volatile, and only when asked', () => {
+    expect(parseConf(initConf({ ...spec, volatile: true }))).toContainEqual(['volatile', '1']);
+    expect(parseConf(initConf(spec)).map(([k]) => k)).not.toContain('volatile');
   });
 });
 
