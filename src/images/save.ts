@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { MEDIA, type OciDescriptor, type OciIndex } from './oci.js';
 import { splitRepoTag } from './reference.js';
-import { SideTarWriter } from './unpack.js';
+import { SideTarWriter } from './tar-writer.js';
 import type { ImageStore, StoredImage } from './store.js';
 
 /**

@@ -1,10 +1,8 @@
-import { Header } from 'tar';
-
 /**
- * A streaming tar reader: npm `tar`'s Header decodes each 512-byte block (checksum, ustar prefix, base-256
- * numbers); this module owns the framing and the pax / GNU long-name records. We do not use tar's Parser
- * because it turns pax records into strings and keeps only the keys it knows, so SCHILY.xattr.* values
- * (binary, e.g. security.capability) would be lost or mangled.
+ * A streaming tar reader: header blocks (checksum, ustar prefix, base-256 numbers; decoded as npm tar's
+ * Header does, without loading that package on the `image load` path), the framing and the pax / GNU
+ * long-name records. npm tar's Parser is not used because it turns pax records into strings and keeps
+ * only the keys it knows, so SCHILY.xattr.* values (binary, e.g. security.capability) would be lost.
  */
 export interface TarEntry {
   path: string;
@@ -170,6 +168,104 @@ export class ByteReader {
   }
 }
 
+const TYPE_NAMES = new Map([
+  ['0', 'File'],
+  ['', 'OldFile'],
+  ['1', 'Link'],
+  ['2', 'SymbolicLink'],
+  ['3', 'CharacterDevice'],
+  ['4', 'BlockDevice'],
+  ['5', 'Directory'],
+  ['6', 'FIFO'],
+  ['7', 'ContiguousFile'],
+  ['g', 'GlobalExtendedHeader'],
+  ['x', 'ExtendedHeader'],
+  ['A', 'SolarisACL'],
+  ['D', 'GNUDumpDir'],
+  ['I', 'Inode'],
+  ['K', 'NextFileHasLongLinkpath'],
+  ['L', 'NextFileHasLongPath'],
+  ['M', 'ContinuationFile'],
+  ['N', 'OldGnuLongPath'],
+  ['S', 'SparseFile'],
+  ['V', 'TapeVolumeHeader'],
+  ['X', 'OldExtendedHeader'],
+]);
+
+export interface HeaderBlock {
+  cksumValid: boolean;
+  type: string;
+  path: string;
+  linkpath: string;
+  mode: number | undefined;
+  uid: number | undefined;
+  gid: number | undefined;
+  size: number | undefined;
+  mtime: Date | undefined;
+  devmaj: number;
+  devmin: number;
+}
+
+/** Decodes one 512-byte header block. */
+export function decodeHeader(b: Buffer): HeaderBlock {
+  const str = (off: number, n: number): string => {
+    const z = b.indexOf(0, off);
+    return b.toString('utf8', off, z >= off && z < off + n ? z : off + n);
+  };
+  const num = (off: number, n: number): number | undefined => {
+    if (b[off]! & 0x80) return base256(b.subarray(off, off + n));
+    const v = parseInt(str(off, n).trim(), 8);
+    return Number.isNaN(v) ? undefined : v;
+  };
+  const code = str(156, 1);
+  let type = TYPE_NAMES.has(code) ? TYPE_NAMES.get(code || '0')! : 'Unsupported';
+  let path = str(0, 100);
+  if (type === 'File' && path.endsWith('/')) type = 'Directory'; // old tars: a directory as a file with a /
+  let size = num(124, 12);
+  if (size !== undefined && size < 0) size = undefined;
+  if (type === 'Directory') size = 0;
+  let devmaj = 0;
+  let devmin = 0;
+  if (b.toString('latin1', 257, 265) === 'ustar\u000000') {
+    devmaj = num(329, 8) ?? 0;
+    devmin = num(337, 8) ?? 0;
+    const prefix = b[475] !== 0 ? str(345, 155) : str(345, 130);
+    if (prefix) path = `${prefix}/${path}`;
+  }
+  let sum = 8 * 0x20;
+  for (let i = 0; i < 148; i++) sum += b[i]!;
+  for (let i = 156; i < 512; i++) sum += b[i]!;
+  const mtime = num(136, 12);
+  return {
+    cksumValid: sum === num(148, 12),
+    type,
+    path,
+    linkpath: str(157, 100),
+    mode: num(100, 8),
+    uid: num(108, 8),
+    gid: num(116, 8),
+    size,
+    mtime: mtime === undefined ? undefined : new Date(mtime * 1000),
+    devmaj,
+    devmin,
+  };
+}
+
+/** A base-256 number field (0x80 first byte: positive; 0xff: two's complement negative). */
+function base256(f: Buffer): number | undefined {
+  if (f[0] === 0x80) {
+    let v = 0;
+    for (let i = 1; i < f.length; i++) v = v * 256 + f[i]!;
+    return Number.isSafeInteger(v) ? v : undefined;
+  }
+  if (f[0] === 0xff) {
+    let v = 0;
+    for (let i = 0; i < f.length; i++) v = v * 256 + (0xff - f[i]!);
+    return -(v + 1);
+  }
+  return undefined;
+}
+
 /** Parses pax records ("LEN key=value\n"), keeping values as bytes. */
 export function parsePax(data: Buffer): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
@@ -205,7 +301,7 @@ export async function* readTar(reader: ByteReader): AsyncGenerator<{ entry: TarE
     if (block.length === 0 && sawEntry) return; // no end-of-archive blocks: accept, as GNU tar does
     if (block.length < 512) throw new TarFormatError('unexpected end of archive (truncated file?)');
     if (isZero(block)) return;
-    const h = new Header(block);
+    const h = decodeHeader(block);
     if (!h.cksumValid)
       throw new TarFormatError(`not a tar archive (bad header checksum at byte ${reader.position - 512})`);
     const type = h.type;

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Header } from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileSource } from '../../../src/images/file-source.js';
-import { ByteReader, readTar } from '../../../src/images/tar-reader.js';
+import { ByteReader, decodeHeader, readTar } from '../../../src/images/tar-reader.js';
 import { makeTar } from '../../fixtures/images/build.js';
 
 let dir: string;
@@ -50,5 +51,44 @@ describe('readTar over a FileSource (bodies skipped by seeking)', () => {
       for await (const _ of readTar(new ByteReader(new FileSource(file)))) void _;
     };
     await expect(walk()).rejects.toThrow(/truncated/);
+  });
+});
+
+describe('decodeHeader', () => {
+  it('decodes blocks as npm tar does (ustar prefix, devices, trailing-slash dirs, base-256, checksum)', () => {
+    const fields = [
+      { path: 'a/b/c.txt', type: 'File', size: 12345, mode: 0o4755, uid: 1000, gid: 50 },
+      { path: 'p/'.repeat(60) + 'leaf', type: 'File', size: 1, mode: 0o644, uid: 0, gid: 0 },
+      { path: 'dev/null', type: 'CharacterDevice', size: 0, mode: 0o666, uid: 0, gid: 0, devmaj: 1, devmin: 3 },
+      { path: 'dir/', type: 'Directory', size: 0, mode: 0o755, uid: 0, gid: 0 },
+      { path: 'l', type: 'SymbolicLink', linkpath: '/target/x', size: 0, mode: 0o777, uid: 0, gid: 0 },
+      { path: 'huge', type: 'File', size: 0o100000000000 + 5, mode: 0o600, uid: 0o10000000, gid: 0 },
+    ];
+    for (const f of fields) {
+      const b = Buffer.alloc(512);
+      new Header({ mtime: new Date(1_700_000_000_000), ...f } as never).encode(b, 0);
+      const ours = decodeHeader(b);
+      const theirs = new Header(b);
+      expect(ours).toMatchObject({
+        cksumValid: true,
+        type: theirs.type,
+        path: theirs.path,
+        linkpath: theirs.linkpath,
+        mode: theirs.mode,
+        uid: theirs.uid,
+        gid: theirs.gid,
+        size: theirs.size,
+        devmaj: theirs.devmaj,
+        devmin: theirs.devmin,
+      });
+      expect(ours.mtime?.getTime()).toBe(theirs.mtime?.getTime());
+    }
+    // an old-style directory: a file entry whose name ends in /
+    const old = Buffer.alloc(512);
+    new Header({ path: 'olddir/', type: 'File', size: 0, mode: 0o755, mtime: new Date(0) } as never).encode(old, 0);
+    expect(decodeHeader(old).type).toBe('Directory');
+    const bad = Buffer.from(old);
+    bad[0] = bad[0]! ^ 1;
+    expect(decodeHeader(bad).cksumValid).toBe(false);
   });
 });
