@@ -253,13 +253,18 @@ static void split_write(int layerfd) {
       size_t off = order[i].a, left = order[i].b;
       while (left > 0) {
         size_t k = left > 0x7fffffff ? 0x7fffffff : left;
-        ROOM(5);
+        ROOM(5 + k);
         out[len] = 'R';
         put_be(out + len + 1, k, 4);
         len += 5;
-        write_all(fd, out, len, "tar-split");
-        len = 0;
-        write_all(fd, raw + off, k, "tar-split");
+        if (len + k <= cap) {
+          memcpy(out + len, raw + off, k);
+          len += k;
+        } else {
+          write_all(fd, out, len, "tar-split");
+          len = 0;
+          write_all(fd, raw + off, k, "tar-split");
+        }
         off += k;
         left -= k;
       }
@@ -450,14 +455,53 @@ static int openat2_beneath(int dirfd, const char *path, int flags) {
   }
 }
 
-/* The one cached parent directory (entries come grouped by directory). */
-static char cache_key[PATH_MAX_ + 1];
-static size_t cache_len;
-static int cache_fd = -1;
+/* The most recently used parent directories (entries come grouped by directory, with subdirectories
+ * interleaved), so that most entries cost no path lookup. */
+#define NCACHE 16
+static struct {
+  char key[PATH_MAX_ + 1];
+  size_t len;
+  int fd;
+  unsigned long used;
+} cache[NCACHE];
+static unsigned long cache_tick;
 
-static void cache_drop(void) {
-  if (cache_fd >= 0) close(cache_fd);
-  cache_fd = -1;
+static void cache_init(void) {
+  for (int i = 0; i < NCACHE; i++) cache[i].fd = -1;
+}
+
+/* Forgets rel and everything below it (it is being removed). */
+static void cache_drop_under(const char *rel, size_t len) {
+  for (int i = 0; i < NCACHE; i++)
+    if (cache[i].fd >= 0 && cache[i].len >= len && memcmp(cache[i].key, rel, len) == 0 &&
+        (cache[i].len == len || cache[i].key[len] == '/')) {
+      close(cache[i].fd);
+      cache[i].fd = -1;
+    }
+}
+
+static void cache_drop_all(void) {
+  for (int i = 0; i < NCACHE; i++)
+    if (cache[i].fd >= 0) {
+      close(cache[i].fd);
+      cache[i].fd = -1;
+    }
+}
+
+static void cache_put(const char *rel, size_t plen, int fd) {
+  int slot = 0;
+  for (int i = 0; i < NCACHE; i++) {
+    if (cache[i].fd < 0) {
+      slot = i;
+      break;
+    }
+    if (cache[i].used < cache[slot].used) slot = i;
+  }
+  if (cache[slot].fd >= 0) close(cache[slot].fd);
+  memcpy(cache[slot].key, rel, plen);
+  cache[slot].len = plen;
+  cache[slot].fd = fd;
+  cache[slot].used = ++cache_tick;
 }
 
 /*
@@ -468,11 +512,14 @@ static int parent_fd(const char *rel, size_t len) {
   const char *slash = memrchr(rel, '/', len);
   if (!slash) return rootfd;
   size_t plen = (size_t)(slash - rel);
-  if (cache_fd >= 0 && cache_len == plen && memcmp(cache_key, rel, plen) == 0) {
-    struct node *n = lookup(rel, plen);
-    if (n && n->kind == K_DIR) return cache_fd;
-  }
-  cache_drop();
+  for (int i = 0; i < NCACHE; i++)
+    if (cache[i].fd >= 0 && cache[i].len == plen && memcmp(cache[i].key, rel, plen) == 0) {
+      struct node *n = lookup(rel, plen);
+      if (n && n->kind == K_DIR) {
+        cache[i].used = ++cache_tick;
+        return cache[i].fd;
+      }
+    }
   /* check every prefix against what we created */
   size_t first_missing = (size_t)-1;
   for (size_t i = 0; i <= plen; i++) {
@@ -537,9 +584,7 @@ static int parent_fd(const char *rel, size_t len) {
       at = end + 1;
     }
   }
-  memcpy(cache_key, rel, plen);
-  cache_len = plen;
-  cache_fd = fd;
+  cache_put(rel, plen, fd);
   return fd;
 }
 
@@ -609,9 +654,7 @@ static void remove_node(const char *rel, size_t len, int dirfd, const char *name
   long ref = n->ref;
   table_delete(rel, len);
   if (kind == K_DIR) {
-    if (cache_fd >= 0 && cache_len >= len && memcmp(cache_key, rel, len) == 0 &&
-        (cache_len == len || cache_key[len] == '/'))
-      cache_drop();
+    cache_drop_under(rel, len);
     /* keep the contents of files below for the tar-split, then drop the whole subtree */
     struct node **below = NULL;
     size_t nb = 0, cb = 0;
@@ -1066,8 +1109,10 @@ static void apply_dir(const char *rel, const struct node *n, int opaque) {
                 : openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) sys_fail("open", *rel ? rel : ".");
   if (n->has_meta) {
-    if (privileged && fchown(fd, n->uid, n->gid) < 0) sys_fail("chown", rel);
-    if (fchmod(fd, n->mode) < 0) sys_fail("chmod", rel);
+    /* we made it root:root 0755 (umask 0); change only what differs */
+    int chown_needed = privileged && (n->uid != 0 || n->gid != 0 || always_chown);
+    if (chown_needed && fchown(fd, n->uid, n->gid) < 0) sys_fail("chown", rel);
+    if ((chown_needed || n->mode != 0755 || !*rel) && fchmod(fd, n->mode) < 0) sys_fail("chmod", rel);
   }
   set_xattrs_fd(fd, n->xattrs, n->nxattrs, rel);
   if (opaque && fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0) < 0) sys_fail("setxattr", rel);
@@ -1333,6 +1378,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   umask(0);
+  cache_init();
   privileged = geteuid() == 0;
   buf = xmalloc(BUF_CAP);
   if (pipe_mode) open_pipe_input();
@@ -1359,7 +1405,7 @@ int main(int argc, char **argv) {
     consumed += k;
   }
   if (hashfd >= 0) close(hashfd); /* the digest can be finished while we set directory metadata */
-  cache_drop();
+  cache_drop_all();
   finish_dirs();
   if (split_on) split_write(layerfd);
   printf("ok %llu %llu %llu\n", (unsigned long long)total_size, (unsigned long long)whiteouts,
