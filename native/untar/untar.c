@@ -115,6 +115,48 @@ static int hashfd = -1;
 static size_t avail(void) { return bend - bstart; }
 static void write_all(int fd, const void *p, size_t n, const char *rel);
 
+/* --file: a pipe the input is spliced into, so the hash pipe gets its copy by tee (no copy) */
+static int relay[2] = {-1, -1};
+static int relay_ok = 1;
+
+static int relay_open(void) {
+  if (relay[0] >= 0) return 1;
+  if (pipe2(relay, O_CLOEXEC) < 0) return relay_ok = 0;
+  fcntl(relay[1], F_SETPIPE_SZ, 1 << 20);
+  return 1;
+}
+
+/*
+ * Reads up to room bytes of the input into buf + bend through the relay pipe: splice in, tee to the hash
+ * pipe, read out. tee cannot skip what it already duplicated, so: tee k, read exactly those k, repeat.
+ * Returns -1 if the kernel refuses splicing this input (then plain reads are used).
+ */
+static ssize_t fill_relayed(size_t room) {
+  ssize_t n;
+  while ((n = splice(infd, NULL, relay[1], NULL, room, SPLICE_F_MOVE)) < 0 && errno == EINTR) {
+  }
+  if (n < 0) {
+    if (errno == EINVAL || errno == ENOSYS) {
+      relay_ok = 0;
+      return -1;
+    }
+    sys_fail("read", "<input>");
+  }
+  for (size_t rem = (size_t)n; rem > 0;) {
+    ssize_t k = tee(relay[0], hashfd, rem, 0);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) sys_fail("write", "<hash pipe>");
+    for (size_t got = 0; got < (size_t)k;) {
+      ssize_t r = read(relay[0], buf + bend + ((size_t)n - rem) + got, (size_t)k - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) sys_fail("read", "<relay pipe>");
+      got += (size_t)r;
+    }
+    rem -= (size_t)k;
+  }
+  return n;
+}
+
 static size_t fill(void) {
   if (in_eof) return 0;
   if (bstart > 0 && (bend == bstart || BUF_CAP - bend < READ_CHUNK)) {
@@ -128,6 +170,15 @@ static size_t fill(void) {
   if (room == 0) {
     in_eof = 1;
     return 0;
+  }
+  if (hashfd >= 0 && relay_ok && relay_open()) {
+    ssize_t n = fill_relayed(room);
+    if (n >= 0) {
+      if (n == 0) in_eof = 1;
+      in_left -= (uint64_t)n;
+      bend += (size_t)n;
+      return (size_t)n;
+    }
   }
   for (;;) {
     ssize_t n = read(infd, buf + bend, room);
@@ -869,14 +920,9 @@ static struct xattr *copy_xattrs(const struct xattr *x, size_t n) {
  * -> splice into the new file: one copy instead of three through this process. Returns 0 if the kernel
  * refuses (then the caller reads as usual).
  */
-static int relay[2] = {-1, -1};
-static int relay_ok = 1;
 
 static int relay_body(int fd, uint64_t *left, const char *rel) {
-  if (relay[0] < 0) {
-    if (pipe2(relay, O_CLOEXEC) < 0) return relay_ok = 0;
-    fcntl(relay[1], F_SETPIPE_SZ, 1 << 20);
-  }
+  if (!relay_open()) return 0;
   size_t want = *left > (1u << 20) ? (1u << 20) : (size_t)*left;
   if (want > in_left) want = (size_t)in_left;
   if (want == 0) TRUNCATED();

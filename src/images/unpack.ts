@@ -7,6 +7,7 @@ import { createGunzip } from 'node:zlib';
 import { TvctlError } from '../errors.js';
 import { nativeBuildDir } from '../paths.js';
 import { runCommand, streamThroughCommand } from '../util/exec.js';
+import { trace } from '../util/trace.js';
 import { FileSource, isFileRegion, type FileRegion } from './file-source.js';
 import { ByteReader, TarFormatError, readTar, type TarEntry } from './tar-reader.js';
 import { TarSplitRecorder, type FileRef } from './tar-split.js';
@@ -189,12 +190,14 @@ async function runUntar(
         text = text.slice(nl + 1);
         const p = /^(pipe|hash) (\d+) (\d+)$/.exec(line);
         if (p) {
+          trace('tvuntar: started');
           const mode = p[1] === 'pipe' ? fs.constants.O_WRONLY : fs.constants.O_RDONLY;
           fd = fs.openSync(`/proc/${p[2]}/fd/${p[3]}`, mode);
           ack();
         } else if (line === 'go' && fd >= 0) {
           try {
             await work(fd);
+            trace('tvuntar: all bytes passed');
           } finally {
             fs.closeSync(fd);
             fd = -1;
@@ -210,6 +213,7 @@ async function runUntar(
     finish();
     if (fd >= 0) fs.closeSync(fd);
   }
+  trace('tvuntar: done');
   const ok = /^ok (\d+) (\d+) (\d+)$/.exec(result);
   if (!ok) {
     const m = /^error (\w+) (.*)$/.exec(result);
