@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Times `tvctl image load` of a single-layer image (uncompressed layer, OCI layout tar) against GNU
 // `tar -x` of the very same layer tar, in the same run, with a warm page cache for both.
-// Usage: node bench/image-load.mjs [--source DIR]... [--runs N]
+// Usage: node bench/image-load.mjs [--source DIR]... [--runs N] [--compare TVCTL]
+//   --compare: also time another tvctl launcher (e.g. an older checkout's bin/tvctl.js), same runs.
 // Default source: /usr/include and /usr/share/doc (~250 MB of real files, small and large); for large
 // files, e.g. --source DIR with a few 30-50 MB files of random data.
 // tvctl runs through its launcher (bin/tvctl), as a user runs it. Its start-up is timed too (`tvctl images`
@@ -18,9 +19,11 @@ const tvctl = join(repo, 'bin', 'tvctl');
 const args = process.argv.slice(2);
 const sources = [];
 let runs = 5;
+let other;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--source') sources.push(args[++i]);
   else if (args[i] === '--runs') runs = Number(args[++i]);
+  else if (args[i] === '--compare') other = resolve(args[++i]);
 }
 if (sources.length === 0) sources.push('/usr/include', '/usr/share/doc');
 if (process.getuid() !== 0) {
@@ -114,6 +117,7 @@ try {
   const tarMs = [];
   const loadMs = [];
   const startMs = [];
+  const otherMs = [];
   // warm the page cache for both inputs
   time('cat', [layer, archive]);
   for (let i = 0; i < runs; i++) {
@@ -128,10 +132,18 @@ try {
       loadMs.push(time(tvctl, ['image', 'load', '-q', '-i', archive], env)),
       loadCpu.push(cpu.pop())
     );
+    const runOther = () => {
+      if (!other) return;
+      const e = { TVCTL_DATA: join(work, `other-${i}`), TVCTL_ROOT: join(work, 'other-state') };
+      otherMs.push(time(other, ['image', 'load', '-q', '-i', archive], e));
+      cpu.pop();
+    };
     if (i % 2 === 0) {
       runTar();
       runLoad();
+      runOther();
     } else {
+      runOther();
       runLoad();
       runTar();
     }
@@ -148,6 +160,12 @@ try {
   console.log(
     `tvctl image load  median ${l.toFixed(0)} ms  (${mbps(l)} MB/s)  runs: ${loadMs.map((x) => x.toFixed(0)).join(' ')}`,
   );
+  if (other) {
+    const o = median(otherMs);
+    console.log(
+      `compared: ${other}  median ${o.toFixed(0)} ms  runs: ${otherMs.map((x) => x.toFixed(0)).join(' ')}  = ${(t / o).toFixed(2)}x tar`,
+    );
+  }
   const st = median(startMs);
   console.log(
     `CPU (user+sys) median: tar ${median(tarCpu).toFixed(0)} ms, tvctl ${median(loadCpu).toFixed(0)} ms (tvctl's own and its extractor's)`,
