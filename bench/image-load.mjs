@@ -147,9 +147,10 @@ try {
       runLoad();
       runTar();
     }
-    // Outputs stay until the end: deleting ~15k files right before the next run makes ext4's inode
-    // allocator scan its recently deleted inodes (recently_deleted(), for up to minutes), which slowed
-    // both sides 5-10x here and made the small-file numbers noise.
+    // Outputs stay until the end. This machine's root fs is ext4 without a journal: there the inode
+    // allocator steps over every inode freed in the last minutes (recently_deleted(), up to ~6 min),
+    // which slows file creation 3-10x for both sides after any mass deletion (a previous run, tests).
+    // For small-file numbers, let ~6 minutes pass after deleting many files.
   }
   const t = median(tarMs);
   const l = median(loadMs);
