@@ -150,7 +150,9 @@ try {
     // Outputs stay until the end. This machine's root fs is ext4 without a journal: there the inode
     // allocator steps over every inode freed in the last minutes (recently_deleted(), up to ~6 min),
     // which slows file creation 3-10x for both sides after any mass deletion (a previous run, tests).
-    // For small-file numbers, let ~6 minutes pass after deleting many files.
+    // For small-file numbers, let ~6 minutes pass after deleting many files. Separately, on this VM
+    // the runs after the first few GB of new page cache get 3-5x slower for both sides (even with few
+    // files): compare the first runs as well as the medians.
   }
   const t = median(tarMs);
   const l = median(loadMs);
