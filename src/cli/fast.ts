@@ -7,6 +7,9 @@
 import type { Command } from '@oclif/core';
 import Create from '../commands/create.js';
 import Exec from '../commands/exec.js';
+import ImageImport from '../commands/image/import.js';
+import ImageLoad from '../commands/image/load.js';
+import Images from '../commands/images.js';
 import Inspect from '../commands/inspect.js';
 import Kill from '../commands/kill.js';
 import Logs from '../commands/logs.js';
@@ -35,6 +38,10 @@ export const FAST_COMMANDS: Record<string, new (argv: string[], config: never) =
   logs: Logs as never,
   reap: Reap as never,
   'vm run': VmRun as never,
+  // Loading images: tvctl's own start-up is a large part of loading a small image.
+  'image load': ImageLoad as never,
+  'image import': ImageImport as never,
+  images: Images as never,
 };
 
 /** Just what oclif's Command uses of its Config when it runs a command (no plugins, no hooks). */

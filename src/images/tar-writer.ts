@@ -1,5 +1,18 @@
 import * as fs from 'node:fs';
-import { Header } from 'tar';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { Header as TarHeader } from 'tar';
+import { packageRoot } from '../paths.js';
+
+/**
+ * npm tar's Header, loaded from node_modules when first needed (image save, the JS unpacker's side archive),
+ * never bundled: the startup snapshot of the hot commands (image load among them) leaves npm tar out.
+ */
+let headerClass: typeof TarHeader | undefined;
+function Header(...args: ConstructorParameters<typeof TarHeader>): TarHeader {
+  headerClass ??= (createRequire(join(packageRoot(), 'package.json'))('tar') as { Header: typeof TarHeader }).Header;
+  return new headerClass(...args);
+}
 
 /** What the pax writer needs of an entry. */
 interface Meta {
@@ -113,7 +126,7 @@ export function encodeHeaders(e: SideEntry): Buffer {
   const out: Buffer[] = [];
   if (records.length) {
     const pax = Buffer.concat(records);
-    const ph = new Header({
+    const ph = Header({
       path: 'PaxHeader',
       type: 'ExtendedHeader',
       size: pax.length,
@@ -126,7 +139,7 @@ export function encodeHeaders(e: SideEntry): Buffer {
     ph.encode(hb, 0);
     out.push(hb, pax, Buffer.alloc((512 - (pax.length % 512)) % 512));
   }
-  const h = new Header({
+  const h = Header({
     path: needPath ? e.path.slice(0, 99) : e.path,
     type: e.type,
     size: e.size,

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { execa, type Options as ExecaOptions } from 'execa';
 import { TvctlError } from '../errors.js';
 
@@ -57,7 +58,6 @@ export async function* streamThroughCommand(
   cmd: CommandLine,
   input: AsyncIterable<Uint8Array>,
 ): AsyncGenerator<Buffer> {
-  const { Readable } = await import('node:stream');
   const child = execa(cmd.file, [...cmd.args], {
     stdin: 'pipe',
     stdout: 'pipe',
