@@ -1,6 +1,12 @@
 import { Readable } from 'node:stream';
-import { execa, type Options as ExecaOptions } from 'execa';
+import type { Options as ExecaOptions } from 'execa';
 import { TvctlError } from '../errors.js';
+
+/**
+ * execa, loaded on first use: many commands that import this module never spawn anything, and loading execa's
+ * ESM graph costs ~60 ms of their start (the startup snapshot has it loaded already).
+ */
+const loadExeca = async (): Promise<typeof import('execa').execa> => (await import('execa')).execa;
 
 /** An external command line, built by a pure function and executed by `runCommand`. */
 export interface CommandLine {
@@ -31,6 +37,7 @@ export async function runCommand(
     ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
   };
+  const execa = await loadExeca();
   const r = await execa(cmd.file, [...cmd.args], options);
   if ('code' in r && r.code === 'ENOENT') {
     throw new TvctlError('ENOENT', `${cmd.file}: command not found; install it (see README set-up)`);
@@ -58,6 +65,7 @@ export async function* streamThroughCommand(
   cmd: CommandLine,
   input: AsyncIterable<Uint8Array>,
 ): AsyncGenerator<Buffer> {
+  const execa = await loadExeca();
   const child = execa(cmd.file, [...cmd.args], {
     stdin: 'pipe',
     stdout: 'pipe',
