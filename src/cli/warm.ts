@@ -16,6 +16,7 @@ import { initConf, shimConf } from '../namespaces/conf.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../namespaces/defaults.js';
 import { launchShim } from '../namespaces/launch.js';
 import { buildProcessConfig } from '../runtime/process.js';
+import { streamThroughCommand } from '../util/exec.js';
 import { encodeGuestConfig, guestCmdline, tcgKernelParams } from '../vm/engine.js';
 import { runQemu } from '../vm/qemu.js';
 
@@ -65,6 +66,15 @@ export async function warmUp(config: Config): Promise<void> {
     await launched.ready.catch(() => undefined);
   }
   await warmVmRun(config);
+  // image load: the extractor is driven through streamThroughCommand (cat stands in for it)
+  if (existsSync('/bin/cat')) {
+    const input = (async function* () {
+      yield Buffer.from('warm\n');
+    })();
+    let echoed = '';
+    for await (const c of streamThroughCommand({ file: '/bin/cat', args: [] }, input)) echoed += c.toString('utf8');
+    if (echoed !== 'warm\n') throw new Error(`warm-up: cat echoed ${JSON.stringify(echoed)}`);
+  }
 }
 
 /** `vm run`: parsing, the guest config and command line, and the QEMU run loop (/bin/true as QEMU). */
