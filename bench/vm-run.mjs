@@ -6,6 +6,7 @@
 //   qemu-plain  a conventional microvm boot of the same bzImage + initramfs (guest decompresses itself, no boot tuning)
 //   tvctl run   the same image and command in a container (shared kernel), if `tvctl run` works here
 // Rounds are interleaved so host load hits every variant alike. Usage: node bench/vm-run.mjs [rounds=7]
+// (BENCH_SAMPLES=1 also prints every sample.)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -100,16 +101,34 @@ const haveRun =
   spawnSync(TVCTL, ['run', '--rm', '--network', 'none', 'demo', 'true'], { env, stdio: 'ignore', timeout: 60_000 })
     .status === 0;
 const t = { vm: [], same: [], marker: [], plain: [], run: [] };
+// Samples are taken in a new random order each round, each after a pause: on this 2-core VM a sample is
+// measurably slower right after some others (the kernel tearing down the previous run in the background,
+// guest memory being freed and compacted), and a fixed order would charge that to one variant every time.
+const settle = () => new Promise((r) => setTimeout(r, 300));
+const variants = {
+  vm: async () => wall(() => execFileSync(TVCTL, ['vm', 'run', 'demo', 'true'], { env, stdio: 'ignore' })),
+  same: () => runQemu(same),
+  marker: () => runQemu(same, true),
+  plain: () => runQemu(plain),
+  ...(haveRun
+    ? {
+        run: async () =>
+          wall(() =>
+            execFileSync(TVCTL, ['run', '--rm', '--network', 'none', 'demo', 'true'], { env, stdio: 'ignore' }),
+          ),
+      }
+    : {}),
+};
 for (let i = 0; i < rounds; i++) {
   log(`round ${i + 1}/${rounds}`);
-  t.vm.push(wall(() => execFileSync(TVCTL, ['vm', 'run', 'demo', 'true'], { env, stdio: 'ignore' })));
-  t.same.push(await runQemu(same));
-  t.marker.push(await runQemu(same, true));
-  t.plain.push(await runQemu(plain));
-  if (haveRun)
-    t.run.push(
-      wall(() => execFileSync(TVCTL, ['run', '--rm', '--network', 'none', 'demo', 'true'], { env, stdio: 'ignore' })),
-    );
+  const order = Object.keys(variants)
+    .map((k) => [Math.random(), k])
+    .sort((a, b) => a[0] - b[0])
+    .map(([, k]) => k);
+  for (const k of order) {
+    await settle();
+    t[k].push(await variants[k]());
+  }
 }
 const m = Object.fromEntries(
   Object.entries(t).map(([k, v]) => [
@@ -118,6 +137,8 @@ const m = Object.fromEntries(
   ]),
 );
 const f = (x) => `${x.toFixed(0)} ms`;
+if (process.env.BENCH_SAMPLES)
+  for (const [k, v] of Object.entries(t)) console.log(k, v.map((x) => Math.round(x)).join(' '));
 console.log(`engine: ${warm.engine} — ${warm.engineWhy}`);
 console.log(`rounds: ${rounds} (medians)`);
 console.log(`tvctl vm run demo true              ${f(m.vm)}`);
