@@ -122,9 +122,9 @@ export class ImageStore {
   }
 
   async init(): Promise<void> {
-    await fsp.mkdir(this.blobsDir, { recursive: true, mode: 0o700 });
-    await fsp.mkdir(join(this.root, 'layers'), { recursive: true, mode: 0o700 });
-    await fsp.mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(this.blobsDir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(join(this.root, 'layers'), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 });
   }
 
   async readDb(): Promise<Db> {
@@ -141,10 +141,12 @@ export class ImageStore {
     }
   }
 
+  // The store's small metadata operations (index, staging dirs, renames, existence checks) are direct
+  // syscalls: each takes microseconds, a thread-pool round trip costs more, and a load makes dozens.
   private async writeDb(db: Db): Promise<void> {
     const tmp = `${this.dbPath}.tmp-${process.pid}`;
-    await fsp.writeFile(tmp, JSON.stringify(db, null, 1) + '\n', { mode: 0o600 });
-    await fsp.rename(tmp, this.dbPath);
+    fs.writeFileSync(tmp, JSON.stringify(db, null, 1) + '\n', { mode: 0o600 });
+    fs.renameSync(tmp, this.dbPath);
   }
 
   /** Runs `fn` with the store lock held. */
@@ -213,17 +215,11 @@ export class ImageStore {
   }
 
   async hasLayer(diffId: string): Promise<boolean> {
-    return fsp.access(join(this.layerDir(diffId), 'layer.json')).then(
-      () => true,
-      () => false,
-    );
+    return fs.existsSync(join(this.layerDir(diffId), 'layer.json'));
   }
 
   async hasBlob(digest: string): Promise<boolean> {
-    return fsp.access(this.blobPath(digest)).then(
-      () => true,
-      () => false,
-    );
+    return fs.existsSync(this.blobPath(digest));
   }
 
   /** A fresh staging dir (named by pid so leftovers of dead loads can be swept). */
@@ -231,7 +227,7 @@ export class ImageStore {
     await this.init();
     await this.sweepTmp();
     const dir = join(this.tmpDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
-    await fsp.mkdir(dir, { mode: 0o700 });
+    fs.mkdirSync(dir, { mode: 0o700 });
     return { dir, blobs: new Map(), layers: new Map() };
   }
 
@@ -241,7 +237,13 @@ export class ImageStore {
 
   /** Removes staging dirs of processes that no longer exist (a load killed mid-way). */
   private async sweepTmp(): Promise<void> {
-    for (const name of await fsp.readdir(this.tmpDir).catch(() => [] as string[])) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(this.tmpDir);
+    } catch {
+      // no tmp dir yet
+    }
+    for (const name of names) {
       const pid = Number(name.split('-')[0]);
       if (pid > 0 && pid !== process.pid && !alive(pid))
         await fsp.rm(join(this.tmpDir, name), { recursive: true, force: true });
@@ -252,7 +254,7 @@ export class ImageStore {
   async stageBlob(s: Staging, data: Buffer): Promise<string> {
     const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
     const p = join(s.dir, `blob-${hexOf(digest)}`);
-    await fsp.writeFile(p, data, { mode: 0o600 });
+    fs.writeFileSync(p, data, { mode: 0o600 });
     s.blobs.set(digest, p);
     return digest;
   }
@@ -260,9 +262,9 @@ export class ImageStore {
   /** Unpacks a layer (stream or file region) into staging (skip it if the store has it: see `hasLayer`). */
   async stageLayer(s: Staging, source: LayerSource): Promise<StagedLayer & { size: number; tarSize: number }> {
     const dir = join(s.dir, `layer-${randomBytes(6).toString('hex')}`);
-    await fsp.mkdir(join(dir, 'fs'), { recursive: true, mode: 0o755 });
+    fs.mkdirSync(join(dir, 'fs'), { recursive: true, mode: 0o755 });
     const r = await unpackLayer(source, join(dir, 'fs'), s.dir, { splitDir: dir });
-    await fsp.writeFile(join(dir, 'layer.json'), JSON.stringify({ diffId: r.diffId, size: r.size }) + '\n');
+    fs.writeFileSync(join(dir, 'layer.json'), JSON.stringify({ diffId: r.diffId, size: r.size }) + '\n');
     const staged = { diffId: r.diffId, dir };
     if (!s.layers.has(r.diffId)) s.layers.set(r.diffId, staged);
     return { ...staged, size: r.size, tarSize: r.tarSize };
@@ -303,7 +305,7 @@ export class ImageStore {
   }
 
   async layerSize(diffId: string): Promise<number> {
-    const j = JSON.parse(await fsp.readFile(join(this.layerDir(diffId), 'layer.json'), 'utf8')) as { size: number };
+    const j = JSON.parse(fs.readFileSync(join(this.layerDir(diffId), 'layer.json'), 'utf8')) as { size: number };
     return j.size;
   }
 
@@ -318,12 +320,13 @@ export class ImageStore {
   ): Promise<StoredImage> {
     return this.locked(async () => {
       for (const [digest, tmp] of s.blobs) {
-        if (!(await this.hasBlob(digest))) await fsp.rename(tmp, this.blobPath(digest));
+        if (!(await this.hasBlob(digest))) fs.renameSync(tmp, this.blobPath(digest));
       }
       for (const [diffId, staged] of s.layers) {
         if (!(await this.hasLayer(diffId))) {
-          await fsp.rm(this.layerDir(diffId), { recursive: true, force: true }); // a half-committed leftover
-          await fsp.rename(staged.dir, this.layerDir(diffId));
+          if (fs.existsSync(this.layerDir(diffId)))
+            await fsp.rm(this.layerDir(diffId), { recursive: true, force: true }); // a half-committed leftover
+          fs.renameSync(staged.dir, this.layerDir(diffId));
         }
       }
       let size = 0;
