@@ -62,6 +62,16 @@ describe.skipIf(!isRoot)('bin/tvctl (snapshot) and bin/tvctl.js (oclif) behave t
     expect(fast.exitCode).toBe(0);
     expect(fast.stdout).toContain('USAGE');
     expect(fast.stdout).toBe(plain.stdout);
+    // verbs without a container command line: --help anywhere is help
+    for (const args of [
+      ['ps', '-a', '--help'],
+      ['image', 'load', '-i', '/nonexistent', '--help'],
+    ]) {
+      const h = await both(args);
+      expect(h.fast.exitCode, args.join(' ')).toBe(0);
+      expect(h.fast.stdout, args.join(' ')).toContain('USAGE');
+      expect(h.fast.stdout, args.join(' ')).toBe(h.plain.stdout);
+    }
     const r = await execa(TVCTL, ['run', '--rm', '--network', 'none', 'demo', 'echo', '--help'], {
       env: roots.env,
       reject: false,
