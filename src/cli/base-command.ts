@@ -1,6 +1,7 @@
-import { Command, Flags } from '@oclif/core';
+import { Command, Flags, type Interfaces } from '@oclif/core';
 import { TvctlError, errorMessage } from '../errors.js';
 import { defaultRoots, type Roots } from '../paths.js';
+import { flagShapes, parserArgv, splitRunArgv } from './split-argv.js';
 
 /**
  * The base of every tvctl command: owns --json, --root/--data, error mapping and exit codes.
@@ -17,6 +18,25 @@ export abstract class TvctlCommand<T> extends Command {
   protected roots(flags: { root?: string | undefined; data?: string | undefined }): Roots {
     const d = defaultRoots();
     return { state: flags.root ?? d.state, data: flags.data ?? d.data };
+  }
+
+  /**
+   * Docker's command line, `VERB [OPTIONS] TARGET [COMMAND] [ARG...]` (run, create, exec, vm run): options end
+   * at the first positional, and everything after it belongs to the container's command, flags included.
+   */
+  protected async parseCommandLine<
+    F extends Record<string, unknown>,
+    B extends Record<string, unknown>,
+    A extends Record<string, unknown>,
+  >(
+    ctor: Interfaces.Input<F, B, A> & Required<Pick<Interfaces.Input<F, B, A>, 'flags' | 'baseFlags'>>,
+  ): Promise<{ flags: Interfaces.ParserOutput<F, B, A>['flags']; target: string | undefined; cmd: string[] }> {
+    const split = splitRunArgv(
+      this.argv,
+      flagShapes({ ...ctor.flags, ...ctor.baseFlags, json: { type: 'boolean' } } as Parameters<typeof flagShapes>[0]),
+    );
+    const { flags } = await this.parse(ctor, parserArgv(split));
+    return { flags, target: split.image, cmd: split.cmd };
   }
 
   abstract override run(): Promise<T>;

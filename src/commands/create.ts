@@ -2,7 +2,6 @@ import { Args } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { containerOptionsFromFlags } from '../cli/container-options.js';
 import { containerFlags } from '../cli/run-flags.js';
-import { flagShapes, parserArgv, splitRunArgv } from '../cli/split-argv.js';
 import { TvctlError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 
@@ -14,15 +13,10 @@ export default class Create extends TvctlCommand<{ id: string }> {
   static override args = { image: Args.string({ description: 'image name, ID or ID prefix' }) };
 
   async run(): Promise<{ id: string }> {
-    const split = splitRunArgv(
-      this.argv,
-      flagShapes({ ...Create.flags, ...Create.baseFlags, json: { type: 'boolean' } }),
-    );
-    const { flags } = await this.parse(Create, parserArgv(split));
-    if (split.image === undefined)
-      throw new TvctlError('BAD_USAGE', '"tvctl create" requires at least 1 argument', 125);
+    const { flags, target: image, cmd } = await this.parseCommandLine(Create);
+    if (image === undefined) throw new TvctlError('BAD_USAGE', '"tvctl create" requires at least 1 argument', 125);
     const runtime = new Runtime({ roots: this.roots(flags) });
-    const info = await runtime.create(await containerOptionsFromFlags(flags, split.image, split.cmd));
+    const info = await runtime.create(await containerOptionsFromFlags(flags, image, cmd));
     if (!this.jsonEnabled()) this.log(info.id);
     return { id: info.id };
   }

@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
-import { flagShapes, parserArgv, splitRunArgv } from '../cli/split-argv.js';
 import { TvctlError } from '../errors.js';
 import { resolveEnvArgs } from '../runtime/process.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -20,9 +19,8 @@ export default class Exec extends TvctlCommand<{ exitCode: number }> {
   static override args = { container: Args.string({ description: 'container ID, prefix or name' }) };
 
   async run(): Promise<{ exitCode: number }> {
-    const split = splitRunArgv(this.argv, flagShapes({ ...Exec.flags, ...Exec.baseFlags, json: { type: 'boolean' } }));
-    const { flags } = await this.parse(Exec, parserArgv(split));
-    if (split.image === undefined || split.cmd.length === 0) {
+    const { flags, target: container, cmd } = await this.parseCommandLine(Exec);
+    if (container === undefined || cmd.length === 0) {
       throw new TvctlError(
         'BAD_USAGE',
         '"tvctl exec" requires at least 2 arguments: tvctl exec [OPTIONS] CONTAINER COMMAND [ARG...]',
@@ -32,8 +30,8 @@ export default class Exec extends TvctlCommand<{ exitCode: number }> {
     const runtime = new Runtime({ roots: this.roots(flags) });
     const ignore = (): void => undefined;
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) process.on(s, ignore);
-    const exitCode = await runtime.exec(split.image, {
-      cmd: split.cmd,
+    const exitCode = await runtime.exec(container, {
+      cmd,
       env: resolveEnvArgs(flags.env ?? [], process.env),
       tty: flags.tty,
       interactive: flags.interactive,

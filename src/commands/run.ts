@@ -2,7 +2,6 @@ import { Args } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { containerOptionsFromFlags } from '../cli/container-options.js';
 import { containerFlags } from '../cli/run-flags.js';
-import { flagShapes, parserArgv, splitRunArgv } from '../cli/split-argv.js';
 import { TvctlError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 
@@ -25,15 +24,13 @@ export default class Run extends TvctlCommand<RunResult> {
 
   /** argv → flags and container options; no side effects (the snapshot build runs it, see cli/warm.ts). */
   async parseRun() {
-    // Docker semantics: options end at the image; the rest is the command, flags included.
-    const split = splitRunArgv(this.argv, flagShapes({ ...Run.flags, ...Run.baseFlags, json: { type: 'boolean' } }));
-    const { flags } = await this.parse(Run, parserArgv(split));
-    if (split.image === undefined)
+    const { flags, target: image, cmd } = await this.parseCommandLine(Run);
+    if (image === undefined)
       throw new TvctlError(
         'BAD_USAGE',
         '"tvctl run" requires at least 1 argument: tvctl run [OPTIONS] IMAGE [COMMAND] [ARG...]',
       );
-    return { flags, opts: await containerOptionsFromFlags(flags, split.image, split.cmd) };
+    return { flags, opts: await containerOptionsFromFlags(flags, image, cmd) };
   }
 
   async run(): Promise<RunResult> {

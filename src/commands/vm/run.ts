@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
 import { TvctlCommand } from '../../cli/base-command.js';
-import { flagShapes, parserArgv, splitRunArgv } from '../../cli/split-argv.js';
 import { TvctlError } from '../../errors.js';
 import { parseMemory, vmRun, type VmRunResult } from '../../vm/vm-run.js';
 
@@ -37,18 +36,13 @@ export default class VmRun extends TvctlCommand<VmRunResult> {
 
   /** argv → flags, image and command; no side effects (the snapshot build runs it, see cli/warm.ts). */
   async parseVmRun() {
-    // Docker semantics: options end at the image; the rest is the command, flags included.
-    const split = splitRunArgv(
-      this.argv,
-      flagShapes({ ...VmRun.flags, ...VmRun.baseFlags, json: { type: 'boolean' } }),
-    );
-    const { flags } = await this.parse(VmRun, parserArgv(split));
-    if (split.image === undefined)
+    const { flags, target: image, cmd } = await this.parseCommandLine(VmRun);
+    if (image === undefined)
       throw new TvctlError(
         'BAD_USAGE',
         '"tvctl vm run" requires at least 1 argument: tvctl vm run [OPTIONS] IMAGE [COMMAND] [ARG...]',
       );
-    return { flags, split: { image: split.image, cmd: split.cmd }, memoryMiB: parseMemory(flags.memory) };
+    return { flags, split: { image, cmd }, memoryMiB: parseMemory(flags.memory) };
   }
 
   async run(): Promise<VmRunResult> {
