@@ -28,7 +28,9 @@ enum { RESTART_NO, RESTART_ALWAYS, RESTART_ON_FAILURE };
 struct shim {
   char **argv;
   char **cgroups;
-  const char *cgroup_v2_entered; /* the cgroup.procs whose directory clone3 put the child in */
+  char **cgroup_tasks;      /* per cgroup: its v1 `tasks` file, or NULL (see plan_cgroups) */
+  int cgroup_v2;            /* index of the cgroup2 one, or -1 */
+  char cgroup_v2_dir[4096];
   char **oom;
   const char *state_dir;
   int node_sync;
@@ -111,64 +113,73 @@ static void place_fds(int (*map)[2], int n) {
  * - the cgroup2 directory (at most one: hybrid's /unified, or the only tree on v2) is entered at fork time with
  *   clone3(CLONE_INTO_CGROUP) (see fork_child), which needs no migration at all.
  * Anything left (clone3 refused, e.g. a kernel older than 5.7) is joined the classic way, through cgroup.procs. */
-static int v1_tasks_file(const char *procs, char *out, size_t n) {
-  const char *slash = strrchr(procs, '/');
-  if (!slash || strcmp(slash + 1, "cgroup.procs") != 0) return 0;
-  int len = snprintf(out, n, "%.*s/tasks", (int)(slash - procs), procs);
-  return len > 0 && (size_t)len < n && access(out, W_OK) == 0;
+/* Sorts the cgroups once, at start-up: a v1 hierarchy's `tasks` path (NULL where the directory has none), and
+ * the one cgroup2 directory, if any, for clone3. */
+static void plan_cgroups(struct shim *s) {
+  size_t n = 0;
+  while (s->cgroups[n]) n++;
+  s->cgroup_tasks = calloc(n + 1, sizeof *s->cgroup_tasks);
+  if (!s->cgroup_tasks) fail(EXIT_SETUP, "out of memory");
+  s->cgroup_v2 = -1;
+  for (size_t i = 0; i < n; i++) {
+    const char *f = s->cgroups[i], *slash = strrchr(f, '/');
+    if (!slash || strcmp(slash + 1, "cgroup.procs") != 0) continue;
+    char tasks[4096];
+    int len = snprintf(tasks, sizeof tasks, "%.*s/tasks", (int)(slash - f), f);
+    if (len > 0 && (size_t)len < sizeof tasks && access(tasks, W_OK) == 0) {
+      if (!(s->cgroup_tasks[i] = strdup(tasks))) fail(EXIT_SETUP, "out of memory");
+    } else if (s->cgroup_v2 < 0 && (size_t)(slash - f) < sizeof s->cgroup_v2_dir) {
+      snprintf(s->cgroup_v2_dir, sizeof s->cgroup_v2_dir, "%.*s", (int)(slash - f), f);
+      s->cgroup_v2 = (int)i;
+    }
+  }
 }
 
-static void join_cgroups(struct shim *s) {
-  char pid[32], tasks[4096];
+static void join_cgroups(struct shim *s, int entered_v2) {
+  char pid[32];
   int pl = snprintf(pid, sizeof pid, "%d\n", getpid());
-  for (char **f = s->cgroups; *f; f++) {
-    if (*f == s->cgroup_v2_entered) continue;
-    int thread = v1_tasks_file(*f, tasks, sizeof tasks);
-    const char *path = thread ? tasks : *f;
-    const char *what = thread ? "0\n" : pid;
-    size_t wl = thread ? 2 : (size_t)pl;
+  for (size_t i = 0; s->cgroups[i]; i++) {
+    if (entered_v2 && (int)i == s->cgroup_v2) continue;
+    const char *tasks = s->cgroup_tasks[i];
+    const char *path = tasks ? tasks : s->cgroups[i];
+    const char *what = tasks ? "0\n" : pid;
+    size_t wl = tasks ? 2 : (size_t)pl;
     int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, what, wl) != (ssize_t)wl) fail_errno(EXIT_SETUP, "cannot join cgroup %s", *f);
+    if (fd < 0 || write(fd, what, wl) != (ssize_t)wl) fail_errno(EXIT_SETUP, "cannot join cgroup %s", s->cgroups[i]);
     close(fd);
   }
 }
 
-/* fork(), straight into the cgroup2 directory when there is one and the kernel has clone3; sets
- * s->cgroup_v2_entered to the cgroup.procs path the child then need not write. */
-static pid_t fork_child(struct shim *s) {
-  s->cgroup_v2_entered = NULL;
-  for (char **f = s->cgroups; *f; f++) {
-    char tasks[4096];
-    if (v1_tasks_file(*f, tasks, sizeof tasks)) continue;
-    const char *slash = strrchr(*f, '/');
-    if (!slash || strcmp(slash + 1, "cgroup.procs") != 0) continue;
-    char dir[4096];
-    int len = snprintf(dir, sizeof dir, "%.*s", (int)(slash - *f), *f);
-    if (len <= 0 || (size_t)len >= sizeof dir) continue;
-    int cg = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cg < 0) continue; /* the classic join reports the error */
-    struct {
-      uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
-          cgroup;
-    } args = {.flags = 0x200000000ULL /* CLONE_INTO_CGROUP */, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cg};
-    long pid = syscall(SYS_clone3, &args, sizeof args);
-    if (pid == 0) {
-      s->cgroup_v2_entered = *f;
-      return 0;
+/* fork(), straight into the cgroup2 directory when there is one and the kernel has clone3; *entered_v2 says
+ * whether the child is already there. */
+static pid_t fork_child(struct shim *s, int *entered_v2) {
+  *entered_v2 = 0;
+  if (s->cgroup_v2 >= 0) {
+    int cg = open(s->cgroup_v2_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cg >= 0) { /* else the classic join reports the error */
+      struct {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+            cgroup;
+      } args = {.flags = 0x200000000ULL /* CLONE_INTO_CGROUP */, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cg};
+      long pid = syscall(SYS_clone3, &args, sizeof args);
+      if (pid == 0) {
+        *entered_v2 = 1;
+        return 0;
+      }
+      close(cg);
+      if (pid > 0) return (pid_t)pid;
+      /* no clone3 here, or the kernel refused: plain fork, and the cgroup.procs write says why */
     }
-    close(cg);
-    if (pid > 0) return (pid_t)pid;
-    break; /* no clone3 here, or the kernel refused: plain fork, and the cgroup.procs write says why */
   }
   return fork();
 }
 
-static void child(struct shim *s, int sync_child, int console_child, int out_w, int err_w) {
+static void child(struct shim *s, int entered_v2, int sync_child, int console_child, int out_w, int err_w) {
   g_report_fd = sync_child;
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != s->self) _exit(EXIT_SETUP);
   /* Own process group: the terminal's ^C reaches the shim (which forwards it), not unshare/nsenter. */
   setpgid(0, 0);
-  join_cgroups(s);
+  join_cgroups(s, entered_v2);
   if (s->log_fd >= 0 || !s->stdin_on) {
     int nul = open("/dev/null", O_RDONLY);
     if (nul < 0 || dup2(nul, 0) < 0) fail_errno(EXIT_SETUP, "/dev/null");
@@ -229,9 +240,10 @@ static struct run_result run_once(struct shim *s) {
   setsockopt(sync[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
   if (s->tty && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) < 0) fail_errno(EXIT_SETUP, "socketpair");
   if (s->log_fd >= 0 && (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)) fail_errno(EXIT_SETUP, "pipe");
-  pid_t pid = fork_child(s);
+  int entered_v2;
+  pid_t pid = fork_child(s, &entered_v2);
   if (pid < 0) fail_errno(EXIT_SETUP, "fork");
-  if (pid == 0) child(s, sync[1], console[1], out[1], err[1]);
+  if (pid == 0) child(s, entered_v2, sync[1], console[1], out[1], err[1]);
   close(sync[1]);
   if (console[1] >= 0) close(console[1]);
   if (out[1] >= 0) close(out[1]), close(err[1]);
@@ -439,6 +451,7 @@ int mode_shim(int argc, char **argv) {
   s.argv = conf_all(&c, "argv", &n);
   if (n == 0) fail(EXIT_SETUP, "shim: argv= is required");
   s.cgroups = conf_all(&c, "cgroup_procs", NULL);
+  plan_cgroups(&s);
   s.oom = conf_all(&c, "oom_file", NULL);
   s.state_dir = conf_get(&c, "state_dir");
   if (!s.state_dir) fail(EXIT_SETUP, "shim: state_dir= is required");
