@@ -13,6 +13,24 @@ export const DEMO_TAR = join(REPO, 'build', 'demo-rootfs.tar');
 
 export const isRoot = process.getuid?.() === 0;
 
+/** What a container's /dev holds, as the foundation issue lists it (Docker's set, plus the devpts `ptmx`). */
+export const CONTAINER_DEV_ENTRIES: readonly string[] = [
+  'fd',
+  'full',
+  'mqueue',
+  'null',
+  'ptmx',
+  'pts',
+  'random',
+  'shm',
+  'stderr',
+  'stdin',
+  'stdout',
+  'tty',
+  'urandom',
+  'zero',
+];
+
 /** A private pair of state/data roots, so tests never touch a user's containers. */
 export interface TestRoots {
   state: string;

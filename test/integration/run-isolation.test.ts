@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MASKED_PATHS } from '../../src/namespaces/defaults.js';
 import { tvinitPath } from '../../src/namespaces/launch.js';
-import { TVCTL, importDemo, isRoot, makeRoots, tvctl, type TestRoots } from '../helpers/cli.js';
+import { CONTAINER_DEV_ENTRIES, TVCTL, importDemo, isRoot, makeRoots, tvctl, type TestRoots } from '../helpers/cli.js';
 import { buildEscapeProbe, parseProbe } from '../helpers/escape-probe.js';
 
 if (!isRoot) console.warn('run-isolation tests skipped: they need root');
@@ -122,24 +122,7 @@ describe.skipIf(!isRoot)('tvctl run isolation (root, real CLI)', () => {
       `ls -A /dev; echo ---; ${masks}; echo 1 > /proc/sys/kernel/domainname; echo "sysw=$?"`,
     ]);
     const [devs = '', rest = ''] = r.stdout.split('---\n');
-    expect(devs.trim().split('\n').sort()).toEqual(
-      [
-        'fd',
-        'full',
-        'mqueue',
-        'null',
-        'ptmx',
-        'pts',
-        'random',
-        'shm',
-        'stderr',
-        'stdin',
-        'stdout',
-        'tty',
-        'urandom',
-        'zero',
-      ].sort(),
-    );
+    expect(devs.trim().split('\n').sort()).toEqual([...CONTAINER_DEV_ENTRIES].sort());
     for (const p of present) expect(rest).toContain(`${p}=[0]`);
     expect(rest).toMatch(/^sysw=[1-9]/m);
     expect(r.stderr).toContain('Read-only file system');

@@ -38,6 +38,7 @@ import {
 import { packageRoot } from '../../src/paths.js';
 import { TvctlError } from '../../src/errors.js';
 import { buildEscapeProbe, parseProbe } from '../helpers/escape-probe.js';
+import { CONTAINER_DEV_ENTRIES } from '../helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('tvinit integration tests skipped: they need root (namespaces, mounts, pivot_root)');
@@ -286,24 +287,7 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
       'ls -A /dev; echo ---; ls -l /dev/null /dev/ptmx /dev/fd; echo ---; grep -E " /dev(/pts|/shm|/mqueue)? " /proc/mounts',
     ]);
     const [names = '', details = '', mounts = ''] = r.stdout.split('---\n');
-    expect(names.trim().split('\n').sort()).toEqual(
-      [
-        'fd',
-        'full',
-        'mqueue',
-        'null',
-        'ptmx',
-        'pts',
-        'random',
-        'shm',
-        'stderr',
-        'stdin',
-        'stdout',
-        'tty',
-        'urandom',
-        'zero',
-      ].sort(),
-    );
+    expect(names.trim().split('\n').sort()).toEqual([...CONTAINER_DEV_ENTRIES].sort());
     expect(details).toMatch(/crw-rw-rw-\s+1 root\s+root\s+1,\s+3 .* \/dev\/null/);
     expect(details).toContain('/dev/ptmx -> pts/ptmx');
     expect(details).toContain('/dev/fd -> /proc/self/fd');
