@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(busybox-static zstd runc qemu-system-x86 umoci skopeo iproute2 nftables cpio util-linux make gcc g++ python3 libc6-dev chromium)
+APT_PACKAGES=(busybox-static zstd runc qemu-system-x86 umoci skopeo iproute2 nftables cpio util-linux make gcc g++ python3 libc6-dev libssl-dev chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -2,12 +2,13 @@
  * tvuntar: unpacks one uncompressed layer tar from stdin into DEST (an empty directory of its own) and,
  * unless SPLITDIR is "-", records a tar-split in SPLITDIR/tar-split (DEST must then be SPLITDIR/fs).
  * The same rules as src/images/unpack.ts (the JS fallback), in C so that the per-entry cost is a few
- * system calls; tvctl feeds the stream and computes the diff ID in parallel.
+ * system calls. With --pipe, tvctl decompresses, feeds the stream and computes the diff ID; with --file,
+ * the layer is a region of a file that we read and hash ourselves (see open_file_input).
  *
  *   tvuntar DEST SPLITDIR|- [--pipe | --file PATH OFFSET LENGTH]
  *
- * Result on stdout, one line: "ok SIZE WHITEOUTS TARSIZE" (bytes of regular-file content, whiteouts
- * converted, bytes of the stream)
+ * Result on stdout, one line: "ok SIZE WHITEOUTS TARSIZE DIGEST" (bytes of regular-file content,
+ * whiteouts converted, bytes of the stream, and with --file "sha256:HEX" of the region, else "-")
  * or "error CODE MESSAGE" (CODE: BAD_LAYER, BAD_TAR, NO_SPACE); the exit status is 0 either way, so a
  * non-zero status means the helper itself broke.
  *
@@ -28,11 +29,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+/* the one-shot SHA-256 functions: EVP would pull OpenSSL's provider machinery into this static binary */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -108,54 +115,13 @@ static size_t bstart, bend;
 static int in_eof;
 static uint64_t consumed; /* bytes of the stream handed out so far */
 static int can_splice = 1;
-/* --file: the region still to read, and the pipe every byte read is copied to, for tvctl to hash */
+/* --file: the region still to read (read mode), and the digest of every byte read */
 static uint64_t in_left = UINT64_MAX;
-static int hashfd = -1;
+static int hashing;
+static SHA256_CTX sha;
 
 static size_t avail(void) { return bend - bstart; }
 static void write_all(int fd, const void *p, size_t n, const char *rel);
-
-/* --file: a pipe the input is spliced into, so the hash pipe gets its copy by tee (no copy) */
-static int relay[2] = {-1, -1};
-static int relay_ok = 1;
-
-static int relay_open(void) {
-  if (relay[0] >= 0) return 1;
-  if (pipe2(relay, O_CLOEXEC) < 0) return relay_ok = 0;
-  fcntl(relay[1], F_SETPIPE_SZ, 1 << 20);
-  return 1;
-}
-
-/*
- * Reads up to room bytes of the input into buf + bend through the relay pipe: splice in, tee to the hash
- * pipe, read out. tee cannot skip what it already duplicated, so: tee k, read exactly those k, repeat.
- * Returns -1 if the kernel refuses splicing this input (then plain reads are used).
- */
-static ssize_t fill_relayed(size_t room) {
-  ssize_t n;
-  while ((n = splice(infd, NULL, relay[1], NULL, room, SPLICE_F_MOVE)) < 0 && errno == EINTR) {
-  }
-  if (n < 0) {
-    if (errno == EINVAL || errno == ENOSYS) {
-      relay_ok = 0;
-      return -1;
-    }
-    sys_fail("read", "<input>");
-  }
-  for (size_t rem = (size_t)n; rem > 0;) {
-    ssize_t k = tee(relay[0], hashfd, rem, 0);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) sys_fail("write", "<hash pipe>");
-    for (size_t got = 0; got < (size_t)k;) {
-      ssize_t r = read(relay[0], buf + bend + ((size_t)n - rem) + got, (size_t)k - got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) sys_fail("read", "<relay pipe>");
-      got += (size_t)r;
-    }
-    rem -= (size_t)k;
-  }
-  return n;
-}
 
 static size_t fill(void) {
   if (in_eof) return 0;
@@ -171,21 +137,12 @@ static size_t fill(void) {
     in_eof = 1;
     return 0;
   }
-  if (hashfd >= 0 && relay_ok && relay_open()) {
-    ssize_t n = fill_relayed(room);
-    if (n >= 0) {
-      if (n == 0) in_eof = 1;
-      in_left -= (uint64_t)n;
-      bend += (size_t)n;
-      return (size_t)n;
-    }
-  }
   for (;;) {
     ssize_t n = read(infd, buf + bend, room);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) sys_fail("read", "<input>");
     if (n == 0) in_eof = 1;
-    if (hashfd >= 0) write_all(hashfd, buf + bend, (size_t)n, "<hash pipe>");
+    if (hashing) SHA256_Update(&sha, buf + bend, (size_t)n);
     in_left -= (uint64_t)n;
     bend += (size_t)n;
     return (size_t)n;
@@ -915,45 +872,6 @@ static struct xattr *copy_xattrs(const struct xattr *x, size_t n) {
 }
 
 /* Writes the next `size` bytes of the stream to fd (file content: not recorded in the tar-split). */
-/*
- * --file: a big body goes file -> relay pipe (page references, no copy) -> tee to the hash pipe (no copy)
- * -> splice into the new file: one copy instead of three through this process. Returns 0 if the kernel
- * refuses (then the caller reads as usual).
- */
-
-static int relay_body(int fd, uint64_t *left, const char *rel) {
-  if (!relay_open()) return 0;
-  size_t want = *left > (1u << 20) ? (1u << 20) : (size_t)*left;
-  if (want > in_left) want = (size_t)in_left;
-  if (want == 0) TRUNCATED();
-  ssize_t n;
-  while ((n = splice(infd, NULL, relay[1], NULL, want, SPLICE_F_MOVE)) < 0 && errno == EINTR) {
-  }
-  if (n < 0) {
-    if (errno == EINVAL || errno == ENOSYS) return relay_ok = 0;
-    sys_fail("read", "<input>");
-  }
-  if (n == 0) TRUNCATED();
-  in_left -= (uint64_t)n;
-  /* tee cannot skip what it already duplicated: tee k, move those k out, repeat */
-  size_t rem = (size_t)n;
-  while (rem > 0) {
-    ssize_t k = tee(relay[0], hashfd, rem, 0);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) sys_fail("write", "<hash pipe>");
-    for (size_t m = (size_t)k; m > 0;) {
-      ssize_t w = splice(relay[0], NULL, fd, NULL, m, SPLICE_F_MOVE);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) sys_fail("write", rel);
-      m -= (size_t)w;
-    }
-    rem -= (size_t)k;
-  }
-  consumed += (uint64_t)n;
-  *left -= (uint64_t)n;
-  return 1;
-}
-
 static void body_to_fd(int fd, uint64_t size, const char *rel) {
   uint64_t left = size;
   while (left > 0) {
@@ -981,7 +899,6 @@ static void body_to_fd(int fd, uint64_t size, const char *rel) {
       }
       sys_fail("write", rel);
     }
-    if (hashfd >= 0 && relay_ok && left >= 65536 && relay_body(fd, &left, rel)) continue;
     if (fill() == 0) TRUNCATED();
   }
 }
@@ -1384,10 +1301,73 @@ static void open_pipe_input(void) {
 
 /*
  * --file PATH OFFSET LENGTH: the layer is that region of a file (an uncompressed layer inside an
- * uncompressed archive), read here directly. Every byte read is also written to a pipe that tvctl reads
- * and hashes ("hash PID FD", the same hand-shake as --pipe), so the digest covers exactly the bytes
- * unpacked, even if the file changed meanwhile.
+ * uncompressed archive). We compute its SHA-256 here, over exactly the bytes we unpack.
+ *
+ * Fast path: a read lease (F_SETLEASE F_RDLCK). The kernel grants it only while nobody has the file open
+ * for writing, and while we hold it any open for writing or truncate waits for us and first sends us
+ * SIGIO, which ends the load with an error. So the file cannot change under us: the region is mapped,
+ * parsed in place and hashed by a second thread on the other core, with no copy of the bytes.
+ * Without a lease (a writer has the file open, a file system without leases, no CAP_LEASE) the region is
+ * read into our buffer and hashed there, as it is read.
  */
+static const unsigned char *map_base;
+static size_t map_len, map_skip;
+static int lease_fd = -1;
+static pthread_t hasher;
+
+static void say_and_exit(const char *line) {
+  size_t n = strlen(line);
+  while (n > 0) {
+    ssize_t w = write(1, line, n);
+    if (w <= 0) break;
+    line += w;
+    n -= (size_t)w;
+  }
+  _exit(0);
+}
+static void on_lease_break(int sig) {
+  (void)sig;
+  say_and_exit("error BAD_LAYER the archive was opened for writing while it was being loaded; load it again\n");
+}
+static void on_bus_error(int sig) {
+  (void)sig;
+  say_and_exit("error BAD_LAYER reading the archive failed (I/O error, or the file shrank while it was loaded)\n");
+}
+
+static void *hash_region(void *arg) {
+  (void)arg;
+  for (size_t off = 0; off < map_len;) {
+    size_t k = map_len - off < (1u << 20) ? map_len - off : (1u << 20);
+    SHA256_Update(&sha, map_base + map_skip + off, k);
+    off += k;
+  }
+  return NULL;
+}
+
+static int map_with_lease(int fd, uint64_t off, uint64_t len) {
+  struct sigaction sa = {0};
+  sa.sa_handler = on_lease_break;
+  sigaction(SIGIO, &sa, NULL);
+  sa.sa_handler = on_bus_error;
+  sigaction(SIGBUS, &sa, NULL);
+  if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0) return 0;
+  struct stat st;
+  long page = sysconf(_SC_PAGESIZE);
+  uint64_t start = off - off % (uint64_t)page;
+  if (len == 0 || fstat(fd, &st) < 0 || off + len > (uint64_t)st.st_size || len > SIZE_MAX - page) goto no;
+  void *m = mmap(NULL, (size_t)(off - start + len), PROT_READ, MAP_PRIVATE | MAP_NORESERVE, fd, (off_t)start);
+  if (m == MAP_FAILED) goto no;
+  madvise(m, (size_t)(off - start + len), MADV_SEQUENTIAL);
+  map_base = m;
+  map_skip = (size_t)(off - start);
+  map_len = (size_t)len;
+  lease_fd = fd;
+  return 1;
+no:
+  fcntl(fd, F_SETLEASE, F_UNLCK);
+  return 0;
+}
+
 static void open_file_input(const char *path, const char *offset, const char *length) {
   char *e1, *e2;
   errno = 0;
@@ -1395,25 +1375,36 @@ static void open_file_input(const char *path, const char *offset, const char *le
   if (errno || *e1 || *e2) finish_error("BAD_LAYER", "unpacking layer failed: bad region %s+%s", offset, length);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) sys_fail("open", path);
+  SHA256_Init(&sha);
+  hashing = 1;
+  can_splice = 0;
+  if (map_with_lease(fd, off, len)) {
+    /* the whole region is the buffer: nothing more to read */
+    buf = (unsigned char *)map_base + map_skip;
+    bstart = 0;
+    bend = map_len;
+    in_eof = 1;
+    if (pthread_create(&hasher, NULL, hash_region, NULL) != 0) hash_region(NULL);
+    else hashing = 2;
+    return;
+  }
   if (lseek(fd, (off_t)off, SEEK_SET) < 0) sys_fail("seek", path);
   posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_SEQUENTIAL);
   infd = fd;
   in_left = len;
-  can_splice = 0;
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0) sys_fail("pipe", "-");
-  fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
-  printf("hash %d %d\n", (int)getpid(), p[0]);
-  fflush(stdout);
-  char c;
-  ssize_t n;
-  while ((n = read(0, &c, 1)) < 0 && errno == EINTR) {
+}
+
+/* The region's digest, once every byte of it was hashed; the lease can go then. */
+static void finish_hash(char out[72]) {
+  if (hashing == 2) pthread_join(hasher, NULL);
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256_Final(d, &sha);
+  if (lease_fd >= 0) {
+    fcntl(lease_fd, F_SETLEASE, F_UNLCK);
+    signal(SIGIO, SIG_IGN);
   }
-  if (n != 1) finish_error("BAD_LAYER", "unpacking layer failed: tvctl did not open the hash pipe");
-  close(p[0]);
-  hashfd = p[1];
-  printf("go\n");
-  fflush(stdout);
+  memcpy(out, "sha256:", 7);
+  for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
 }
 
 int main(int argc, char **argv) {
@@ -1426,11 +1417,11 @@ int main(int argc, char **argv) {
   umask(0);
   cache_init();
   privileged = geteuid() == 0;
-  buf = xmalloc(BUF_CAP);
   if (pipe_mode) open_pipe_input();
   if (file_mode) open_file_input(argv[4], argv[5], argv[6]);
+  if (!map_base) buf = xmalloc(BUF_CAP);
   /* a bigger pipe: fewer wake-ups between tvctl and us */
-  fcntl(infd, F_SETPIPE_SZ, 1 << 20);
+  if (!file_mode) fcntl(infd, F_SETPIPE_SZ, 1 << 20);
   rootfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (rootfd < 0) sys_fail("open", argv[1]);
   struct stat rst;
@@ -1450,12 +1441,14 @@ int main(int argc, char **argv) {
     bstart += k;
     consumed += k;
   }
-  if (hashfd >= 0) close(hashfd); /* the digest can be finished while we set directory metadata */
   cache_drop_all();
   finish_dirs();
   if (split_on) split_write(layerfd);
-  printf("ok %llu %llu %llu\n", (unsigned long long)total_size, (unsigned long long)whiteouts,
-         (unsigned long long)consumed);
+  /* last, so that the hash thread's tail overlaps the directory metadata and the tar-split */
+  char digest[72] = "-";
+  if (hashing) finish_hash(digest);
+  printf("ok %llu %llu %llu %s\n", (unsigned long long)total_size, (unsigned long long)whiteouts,
+         (unsigned long long)consumed, digest);
   fflush(stdout);
   return 0;
 }

@@ -160,21 +160,22 @@ export function untarHelper(): string | undefined {
 }
 
 /**
- * Runs tvuntar with its pipe hand-shake (see native/untar): it prints "pipe|hash PID FD", we open
- * /proc/PID/fd/FD (for writing the layer into, or reading the bytes to hash from), send one byte on its
- * stdin, and once it says "go", `work` moves the data. The pipe is a real one: a child's stdin from Node
- * is a unix socket, several times dearer to write into. Returns the helper's result line.
+ * Runs tvuntar. With --pipe it does a hand-shake (see native/untar): it prints "pipe PID FD", we open
+ * /proc/PID/fd/FD for writing, send one byte on its stdin, and once it says "go", `work` writes the layer
+ * into it. The pipe is a real one: a child's stdin from Node is a unix socket, several times dearer to
+ * write into. Returns the helper's result line.
  */
 async function runUntar(
   helper: string,
   args: string[],
-  work: (fd: number) => Promise<void>,
-): Promise<{ size: number; whiteouts: number; tarSize: number }> {
+  work?: (fd: number) => Promise<void>,
+): Promise<{ size: number; whiteouts: number; tarSize: number; digest?: string }> {
   let ack!: () => void;
   let finish!: () => void;
   const acked = new Promise<void>((r) => (ack = r));
   const finished = new Promise<void>((r) => (finish = r));
   async function* control(): AsyncGenerator<Buffer> {
+    if (!work) return; // --file: no hand-shake, stdin unused
     await acked;
     yield Buffer.from('x');
     await finished;
@@ -188,13 +189,12 @@ async function runUntar(
       for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n')) {
         const line = text.slice(0, nl);
         text = text.slice(nl + 1);
-        const p = /^(pipe|hash) (\d+) (\d+)$/.exec(line);
+        const p = work && /^pipe (\d+) (\d+)$/.exec(line);
         if (p) {
           trace('tvuntar: started');
-          const mode = p[1] === 'pipe' ? fs.constants.O_WRONLY : fs.constants.O_RDONLY;
-          fd = fs.openSync(`/proc/${p[2]}/fd/${p[3]}`, mode);
+          fd = fs.openSync(`/proc/${p[1]}/fd/${p[2]}`, fs.constants.O_WRONLY);
           ack();
-        } else if (line === 'go' && fd >= 0) {
+        } else if (work && line === 'go' && fd >= 0) {
           try {
             await work(fd);
             trace('tvuntar: all bytes passed');
@@ -214,7 +214,7 @@ async function runUntar(
     if (fd >= 0) fs.closeSync(fd);
   }
   trace('tvuntar: done');
-  const ok = /^ok (\d+) (\d+) (\d+)$/.exec(result);
+  const ok = /^ok (\d+) (\d+) (\d+) (sha256:[0-9a-f]{64}|-)$/.exec(result);
   if (!ok) {
     const m = /^error (\w+) (.*)$/.exec(result);
     if (m?.[1] === 'NO_SPACE') throw new TvctlError('NO_SPACE', m[2]!);
@@ -222,7 +222,8 @@ async function runUntar(
       m ? m[2]! : `unpacking layer failed: unexpected output from ${helper}: "${result.slice(0, 80)}"`,
     );
   }
-  return { size: Number(ok[1]), whiteouts: Number(ok[2]), tarSize: Number(ok[3]) };
+  const digest = ok[4] === '-' ? undefined : ok[4];
+  return { size: Number(ok[1]), whiteouts: Number(ok[2]), tarSize: Number(ok[3]), ...(digest && { digest }) };
 }
 
 /** A stream: decompressed and hashed here, written into the helper's pipe. */
@@ -261,8 +262,8 @@ async function unpackWithHelper(
 }
 
 /**
- * An uncompressed layer in a file: the helper reads it by itself and copies every byte it reads into a
- * pipe that we hash from, so the digest covers exactly what was unpacked (even if the file changed).
+ * An uncompressed layer in a file: the helper reads it by itself and computes its digest over exactly the
+ * bytes it unpacked (even if the file changed meanwhile: see native/untar's open_file_input).
  */
 async function unpackRegionWithHelper(
   helper: string,
@@ -270,30 +271,13 @@ async function unpackRegionWithHelper(
   dest: string,
   opts: UnpackOptions,
 ): Promise<LayerUnpackResult> {
-  const hash = createHash('sha256');
-  let hashed = 0;
   const args = [dest, opts.splitDir ?? '-', '--file', region.file, String(region.offset), String(region.length)];
-  const r = await runUntar(helper, args, async (fd) => {
-    const buf = Buffer.allocUnsafeSlow(1 << 20); // one buffer, hashed while it is still in cache
-    for (;;) {
-      let n: number;
-      try {
-        n = fs.readSync(fd, buf, 0, buf.length, null);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EINTR' || (err as NodeJS.ErrnoException).code === 'EAGAIN')
-          continue;
-        throw err;
-      }
-      if (n === 0) return;
-      hash.update(buf.subarray(0, n));
-      hashed += n;
-    }
-  });
-  if (r.tarSize !== region.length || hashed !== region.length)
+  const r = await runUntar(helper, args);
+  if (r.tarSize !== region.length || !r.digest)
     throw new LayerError(
-      `layer is not a valid tar archive: unexpected end of archive (truncated file?): ${hashed} of ${region.length} bytes`,
+      `layer is not a valid tar archive: unexpected end of archive (truncated file?): ${r.tarSize} of ${region.length} bytes`,
     );
-  return { diffId: `sha256:${hash.digest('hex')}`, size: r.size, whiteouts: r.whiteouts, tarSize: hashed };
+  return { diffId: r.digest, size: r.size, whiteouts: r.whiteouts, tarSize: r.tarSize };
 }
 
 /**

@@ -1,4 +1,6 @@
 import {
+  closeSync,
+  openSync,
   mkdtempSync,
   readFileSync,
   readlinkSync,
@@ -10,6 +12,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -266,5 +269,62 @@ describe.each(impls)('unpackLayer ($impl)', ({ env, skip }) => {
     // and a modified layer dir is detected, not silently saved
     writeFileSync(join(layerDir, 'fs', 'a'), 'SECOND');
     expect(() => Buffer.concat([...rebuildLayerTar(layerDir, r.diffId)])).toThrow(/does not match its diff ID/);
+  });
+});
+
+// The native extractor reads a layer that lies in a file by itself: under a read lease, mapped and hashed
+// on a second thread; without a lease, read and hashed in line. Both must give the same result, and a
+// writer that turns up during the load must stop it.
+describe.skipIf(!nativeBuilt)('native extractor, a layer in a file', () => {
+  const layerIn = (tar: Buffer) => {
+    const file = join(base, 'archive.bin');
+    writeFileSync(file, Buffer.concat([Buffer.alloc(700, 1), tar]));
+    return { file, offset: 700, length: tar.length };
+  };
+
+  itBase('gives the same files and digest when the file is open for writing (no lease: plain reads)', async () => {
+    const big = randomBytes(5 << 20);
+    const tar = makeTar([{ path: 'a', data: 'x' }, { path: 'big', data: big }, { path: 'z', data: 'z' }]);
+    const region = layerIn(tar);
+    const writer = openSync(region.file, 'r+');
+    try {
+      const r = await unpackLayer(region, dest, base);
+      expect(r.diffId).toBe(sha256(tar));
+      expect(readFileSync(join(dest, 'big')).equals(big)).toBe(true);
+      expect(readFileSync(join(dest, 'z'), 'utf8')).toBe('z');
+    } finally {
+      closeSync(writer);
+    }
+  });
+
+  itBase('stops with a clear error when the file is opened for writing during the load', async () => {
+    // Many empty files, so the extraction lasts long enough to be caught holding its lease.
+    const tar = makeTar(Array.from({ length: 40_000 }, (_, i) => ({ path: `d${i % 50}/f${i}` })));
+    const region = layerIn(tar);
+    const ino = statSync(region.file).ino;
+    const load = unpackLayer(region, dest, base);
+    const outcome = load.then(
+      () => 'loaded',
+      (e: Error) => e.message,
+    );
+    // The lease shows in /proc/locks with the holder's pid and the file's inode: freeze the holder there,
+    // start a writer (its open waits for the lease), then let the holder go on.
+    let pid = 0;
+    while (!pid) {
+      const m = readFileSync('/proc/locks', 'utf8')
+        .split('\n')
+        .map((l) => /LEASE\s+\S+\s+READ\s+(\d+)\s+\S+:(\d+)\s/.exec(l))
+        .find((x) => x && Number(x[2]) === ino);
+      if (m) pid = Number(m[1]);
+      else if ((await Promise.race([outcome, new Promise((r) => setImmediate(r, 'wait'))])) !== 'wait')
+        throw new Error('the load ended before its lease was seen');
+    }
+    process.kill(pid, 'SIGSTOP');
+    const writer = spawn('sh', ['-c', 'exec 3>>"$0"', region.file], { stdio: 'ignore' });
+    const opened = new Promise((r) => writer.on('exit', r));
+    await new Promise((r) => setTimeout(r, 100)); // the writer is now waiting in open()
+    process.kill(pid, 'SIGCONT');
+    expect(await outcome).toMatch(/opened for writing while it was being loaded/);
+    expect(await opened).toBe(0);
   });
 });
