@@ -28,6 +28,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 /* the one-shot SHA-256 functions: EVP would pull OpenSSL's provider machinery into this static binary */
 #define OPENSSL_SUPPRESS_DEPRECATED
@@ -40,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -1307,8 +1309,8 @@ static void open_pipe_input(void) {
  * for writing, and while we hold it any open for writing or truncate waits for us and first sends us
  * SIGIO, which ends the load with an error. So the file cannot change under us: the region is mapped,
  * parsed in place and hashed by a second thread on the other core, with no copy of the bytes.
- * Without a lease (a writer has the file open, a file system without leases, no CAP_LEASE) the region is
- * read into our buffer and hashed there, as it is read.
+ * Without a lease (a writer has the file open, a file system where the lease would not cover every way to
+ * write the data, no CAP_LEASE) the region is read into our buffer and hashed there, as it is read.
  */
 static const unsigned char *map_base;
 static size_t map_len, map_skip;
@@ -1350,6 +1352,19 @@ static int map_with_lease(int fd, uint64_t off, uint64_t len) {
   sigaction(SIGIO, &sa, NULL);
   sa.sa_handler = on_bus_error;
   sigaction(SIGBUS, &sa, NULL);
+  /* Only where the inode we lease is the one whose data we read: not overlayfs (its lower and upper files
+   * can be written through their own paths), FUSE or network file systems. */
+  struct statfs sf;
+  if (fstatfs(fd, &sf) < 0) return 0;
+  switch ((unsigned long)sf.f_type) {
+  case EXT4_SUPER_MAGIC: /* also ext2 and ext3 */
+  case XFS_SUPER_MAGIC:
+  case BTRFS_SUPER_MAGIC:
+  case TMPFS_MAGIC:
+    break;
+  default:
+    return 0;
+  }
   if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0) return 0;
   struct stat st;
   long page = sysconf(_SC_PAGESIZE);
