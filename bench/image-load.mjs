@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Times `tvctl image load` of a single-layer image (uncompressed layer, OCI layout tar) against GNU
 // `tar -x` of the very same layer tar, in the same run, with a warm page cache for both.
-// Usage: node bench/image-load.mjs [--source DIR]... [--runs N] [--compare TVCTL]
+// Usage: node bench/image-load.mjs [--source DIR]... [--runs N] [--compress gzip|zstd] [--compare TVCTL]
+//   --compress: the layer blob is compressed (gzip -1 or zstd -3); tar then runs with -z or --zstd.
 //   --compare: also time another tvctl launcher (e.g. an older checkout's bin/tvctl.js), same runs.
 // Default source: /usr/include and /usr/share/doc (~250 MB of real files, small and large); for large
 // files, e.g. --source DIR with a few 30-50 MB files of random data.
@@ -20,10 +21,12 @@ const args = process.argv.slice(2);
 const sources = [];
 let runs = 5;
 let other;
+let compress;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--source') sources.push(args[++i]);
   else if (args[i] === '--runs') runs = Number(args[++i]);
   else if (args[i] === '--compare') other = resolve(args[++i]);
+  else if (args[i] === '--compress') compress = args[++i];
 }
 if (sources.length === 0) sources.push('/usr/include', '/usr/share/doc');
 if (process.getuid() !== 0) {
@@ -55,7 +58,15 @@ try {
   // 2. An OCI layout around it, tarred: the archive `image load` reads.
   const oci = join(work, 'oci');
   mkdirSync(join(oci, 'blobs', 'sha256'), { recursive: true });
-  execFileSync('cp', ['--reflink=auto', layer, join(oci, 'blobs', 'sha256', diffId.slice(7))]);
+  const compressors = { gzip: ['gzip', '-1'], zstd: ['zstd', '-q', '-3'] };
+  if (compress && !compressors[compress]) throw new Error(`--compress: gzip or zstd, not ${compress}`);
+  let blob = layer;
+  if (compress) {
+    blob = `${layer}.${compress}`;
+    execFileSync('sh', ['-c', `${compressors[compress].join(' ')} -c "$0" > "$1"`, layer, blob]);
+  }
+  const blobDigest = blob === layer ? diffId : await sha256File(blob);
+  execFileSync('cp', ['--reflink=auto', blob, join(oci, 'blobs', 'sha256', blobDigest.slice(7))]);
   const put = (obj) => {
     const b = Buffer.from(JSON.stringify(obj));
     const d = `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -67,7 +78,13 @@ try {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: diffId, size: layerSize }],
+    layers: [
+      {
+        mediaType: `application/vnd.oci.image.layer.v1.tar${compress ? `+${compress}` : ''}`,
+        digest: blobDigest,
+        size: statSync(blob).size,
+      },
+    ],
   });
   writeFileSync(join(oci, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   writeFileSync(
@@ -92,7 +109,7 @@ try {
       .trim(),
   );
   console.log(
-    `layer: ${(layerSize / 1e6).toFixed(1)} MB, ${files} entries, from ${sources.join(' ')}; archive ${(statSync(archive).size / 1e6).toFixed(1)} MB; ${runs} runs each, alternating`,
+    `layer: ${(layerSize / 1e6).toFixed(1)} MB, ${files} entries, from ${sources.join(' ')}; archive ${(statSync(archive).size / 1e6).toFixed(1)} MB${compress ? ` (layer ${compress})` : ''}; ${runs} runs each, alternating`,
   );
 
   // Each timed command starts with no dirty pages from the previous one (sync first, untimed), so neither
@@ -119,12 +136,13 @@ try {
   const startMs = [];
   const otherMs = [];
   // warm the page cache for both inputs
-  time('cat', [layer, archive]);
+  time('cat', [blob, archive]);
   for (let i = 0; i < runs; i++) {
     const out = join(work, `tar-${i}`);
     mkdirSync(out);
     const data = join(work, `data-${i}`);
-    const runTar = () => (tarMs.push(time('tar', ['-xf', layer, '-C', out])), tarCpu.push(cpu.pop()));
+    const tarFlags = { gzip: ['-z'], zstd: ['--zstd'] }[compress] ?? [];
+    const runTar = () => (tarMs.push(time('tar', [...tarFlags, '-xf', blob, '-C', out])), tarCpu.push(cpu.pop()));
     const env = { TVCTL_DATA: data, TVCTL_ROOT: join(work, 'state') };
     const runLoad = () => (
       startMs.push(time(tvctl, ['images', '-q'], env)),

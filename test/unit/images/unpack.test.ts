@@ -299,7 +299,7 @@ describe.skipIf(!nativeBuilt)('native extractor, a layer in a file', () => {
 
   itBase('stops with a clear error when the file is opened for writing during the load', async () => {
     // Many empty files, so the extraction lasts long enough to be caught holding its lease.
-    const tar = makeTar(Array.from({ length: 40_000 }, (_, i) => ({ path: `d${i % 50}/f${i}` })));
+    const tar = makeTar(Array.from({ length: 20_000 }, (_, i) => ({ path: `d${i % 50}/f${i}` })));
     const region = layerIn(tar);
     const ino = statSync(region.file).ino;
     const load = unpackLayer(region, dest, base);
@@ -307,22 +307,24 @@ describe.skipIf(!nativeBuilt)('native extractor, a layer in a file', () => {
       () => 'loaded',
       (e: Error) => e.message,
     );
-    // The lease shows in /proc/locks with the holder's pid and the file's inode: freeze the holder there,
-    // start a writer (its open waits for the lease), then let the holder go on.
+    // The lease shows in /proc/locks with its state, the holder's pid and the file's inode. Freeze the
+    // holder there, start a writer, wait until its open() is breaking the lease, then let the holder go on.
+    const lease = () =>
+      readFileSync('/proc/locks', 'utf8')
+        .split('\n')
+        .map((l) => /^\d+: LEASE\s+(\S+)\s+\S+\s+(\d+)\s+\S+:(\d+)\s/.exec(l))
+        .find((m) => m && Number(m[3]) === ino);
     let pid = 0;
     while (!pid) {
-      const m = readFileSync('/proc/locks', 'utf8')
-        .split('\n')
-        .map((l) => /LEASE\s+\S+\s+READ\s+(\d+)\s+\S+:(\d+)\s/.exec(l))
-        .find((x) => x && Number(x[2]) === ino);
-      if (m) pid = Number(m[1]);
+      const m = lease();
+      if (m) pid = Number(m[2]);
       else if ((await Promise.race([outcome, new Promise((r) => setImmediate(r, 'wait'))])) !== 'wait')
         throw new Error('the load ended before its lease was seen');
     }
     process.kill(pid, 'SIGSTOP');
     const writer = spawn('sh', ['-c', 'exec 3>>"$0"', region.file], { stdio: 'ignore' });
     const opened = new Promise((r) => writer.on('exit', r));
-    await new Promise((r) => setTimeout(r, 100)); // the writer is now waiting in open()
+    while (lease()?.[1] !== 'BREAKING') await new Promise((r) => setTimeout(r, 5));
     process.kill(pid, 'SIGCONT');
     expect(await outcome).toMatch(/opened for writing while it was being loaded/);
     expect(await opened).toBe(0);
