@@ -284,7 +284,11 @@ describe.skipIf(!nativeBuilt)('native extractor, a layer in a file', () => {
 
   itBase('gives the same files and digest when the file is open for writing (no lease: plain reads)', async () => {
     const big = randomBytes(5 << 20);
-    const tar = makeTar([{ path: 'a', data: 'x' }, { path: 'big', data: big }, { path: 'z', data: 'z' }]);
+    const tar = makeTar([
+      { path: 'a', data: 'x' },
+      { path: 'big', data: big },
+      { path: 'z', data: 'z' },
+    ]);
     const region = layerIn(tar);
     const writer = openSync(region.file, 'r+');
     try {
