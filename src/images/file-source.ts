@@ -74,3 +74,19 @@ export class FileSource implements AsyncIterable<Buffer> {
     }
   }
 }
+
+/**
+ * stdin as a file path when it is a regular file read from its start (`tvctl image load < image.tar`), so
+ * that the load takes the same path as `-i FILE` (the extractor reads layers in place). The path names
+ * this process's own descriptor, so it stays valid for the helpers it starts. Otherwise undefined: a
+ * pipe, or a file someone already read part of, is read as a stream.
+ */
+export function stdinAsFile(): string | undefined {
+  try {
+    if (!fs.fstatSync(0).isFile()) return undefined;
+    const pos = /^pos:\s*(\d+)$/m.exec(fs.readFileSync('/proc/self/fdinfo/0', 'utf8'));
+    return pos?.[1] === '0' ? `/proc/${process.pid}/fd/0` : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -65,7 +65,7 @@ export async function loadImages(
   input: { file?: string; stream?: NodeJS.ReadableStream },
   progress: LoadProgress = {},
 ): Promise<LoadedImage[]> {
-  trace('image load: start');
+  trace(`image load: start (${input.file !== undefined ? 'file' : 'stream'})`);
   const s = await store.newStaging();
   let layersStarted = 0;
   let layersDone = 0;

@@ -1,11 +1,15 @@
 import { execa } from 'execa';
+import { spawnSync } from 'node:child_process';
 import { buildUmociTwoLayerImage } from '../fixtures/images/umoci.js';
 import {
+  closeSync,
   existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
+  readSync,
   readFileSync,
   rmSync,
   statSync,
@@ -167,6 +171,47 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
     { path: 'etc/', type: 'Directory' },
     { path: 'etc/base', data: 'base\n' },
   ];
+
+  it('reads an archive on stdin in place when stdin is a file, and from where it stands if part was read', async () => {
+    const layer = makeTar([...base, { path: 'etc/big', data: Buffer.alloc(3 << 20, 7) }]);
+    const img = buildImage({ layers: [layer], compress: ['none'] });
+    const archive = layoutTar([img], { refName: 'stdin:1' });
+    const junk = Buffer.alloc(1000, 0x41);
+    writeFileSync(join(work, 'img.tar'), Buffer.concat([junk, archive]));
+    const loadFromFd = async (skip: number) => {
+      const fd = openSync(join(work, 'img.tar'), 'r');
+      try {
+        if (skip) readSync(fd, Buffer.alloc(skip), 0, skip, null); // moves the descriptor's position
+        // the descriptor itself as stdin (execa would pipe a file through a socket)
+        const r = spawnSync(TVCTL, ['image', 'load'], {
+          env: { ...roots.env, TVCTL_TRACE: '1' },
+          stdio: [fd, 'pipe', 'pipe'],
+          timeout: 60_000,
+        });
+        return { exitCode: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
+      } finally {
+        closeSync(fd);
+      }
+    };
+    // from its start, junk first: read in place, and refused as not an archive
+    const bad = await loadFromFd(0);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toMatch(/image load: start \(file\)/);
+    expectStoreEmpty();
+    // past the junk: the position is honoured (a stream from there) and the image loads
+    const ok = await loadFromFd(junk.length);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(/image load: start \(stream\)/);
+    expect((await inspect('stdin:1')).Id).toBe(img.configDigest);
+    // a file from its start is read in place, like -i FILE
+    writeFileSync(join(work, 'img.tar'), archive);
+    await tvctl(roots, ['image', 'rm', 'stdin:1']);
+    const inPlace = await loadFromFd(0);
+    expect(inPlace.exitCode, inPlace.stderr).toBe(0);
+    expect(inPlace.stderr).toMatch(/image load: start \(file\)/);
+    expect((await inspect('stdin:1')).Id).toBe(img.configDigest);
+    expect((await run('stdin:1', '/bin/busybox', 'cat', '/etc/base')).stdout).toBe('base');
+  });
 
   it('loads legacy docker-save archives (<id>/layer.tar, symlinked duplicate layers) with tags and config', async () => {
     const l1 = makeTar(base);

@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { TvctlCommand } from '../../cli/base-command.js';
 import { TvctlError } from '../../errors.js';
 import { loadImages, type LoadedImage } from '../../images/load.js';
+import { stdinAsFile } from '../../images/file-source.js';
 import { progressBar } from '../../images/progress.js';
 import { shortImageId } from '../../images/reference.js';
 import { ImageStore } from '../../images/store.js';
@@ -32,7 +33,8 @@ export default class ImageLoad extends TvctlCommand<LoadedImage[]> {
     const bar = progressBar(process.stderr, !flags.quiet && !this.jsonEnabled() && process.stderr.isTTY === true);
     let loaded: LoadedImage[];
     try {
-      loaded = await loadImages(store, fromStdin ? { stream: process.stdin } : { file: flags.input! }, bar);
+      const file = fromStdin ? stdinAsFile() : flags.input!;
+      loaded = await loadImages(store, file !== undefined ? { file } : { stream: process.stdin }, bar);
     } finally {
       bar.finish();
     }
