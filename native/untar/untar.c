@@ -2,13 +2,14 @@
  * tvuntar: unpacks one uncompressed layer tar from stdin into DEST (an empty directory of its own) and,
  * unless SPLITDIR is "-", records a tar-split in SPLITDIR/tar-split (DEST must then be SPLITDIR/fs).
  * The same rules as src/images/unpack.ts (the JS fallback), in C so that the per-entry cost is a few
- * system calls. With --pipe, tvctl decompresses, feeds the stream and computes the diff ID; with --file,
- * the layer is a region of a file that we read and hash ourselves (see open_file_input).
+ * system calls. With --pipe, tvctl decompresses and feeds the stream; with --file, the layer is a region
+ * of a file that we read ourselves (see open_file_input). Either way we hash the stream (the diff ID) on a
+ * second thread while this one unpacks.
  *
  *   tvuntar DEST SPLITDIR|- [--pipe | --file PATH OFFSET LENGTH]
  *
  * Result on stdout, one line: "ok SIZE WHITEOUTS TARSIZE DIGEST" (bytes of regular-file content,
- * whiteouts converted, bytes of the stream, and with --file "sha256:HEX" of the region, else "-")
+ * whiteouts converted, bytes of the stream, "sha256:HEX" of the stream)
  * or "error CODE MESSAGE" (CODE: BAD_LAYER, BAD_TAR, NO_SPACE); the exit status is 0 either way, so a
  * non-zero status means the helper itself broke.
  *
@@ -116,17 +117,110 @@ static unsigned char *buf;
 static size_t bstart, bend;
 static int in_eof;
 static uint64_t consumed; /* bytes of the stream handed out so far */
-static int can_splice = 1;
-/* --file: the region still to read (read mode), and the digest of every byte read */
+/* the region still to read (--file without a lease), and the digest of every byte of the stream */
 static uint64_t in_left = UINT64_MAX;
-static int hashing;
 static SHA256_CTX sha;
 
 static size_t avail(void) { return bend - bstart; }
 static void write_all(int fd, const void *p, size_t n, const char *rel);
 
+/*
+ * A stream (stdin, --pipe) is read by a second thread into a ring and hashed there while this thread
+ * unpacks. The ring is one memfd mapped twice in a row, so that any RING bytes from any offset of the
+ * first mapping are contiguous: the parser sees buf + bstart .. buf + bend as before. Positions are
+ * stream offsets: the reader owns [head, tail + RING), the parser [tail, head); base is the stream
+ * offset of buf[0], and bstart is brought back under RING whenever the parser asks for more.
+ */
+#define RING (8u << 20)
+static int ring_on;
+static pthread_t reader;
+static pthread_mutex_t ring_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ring_data = PTHREAD_COND_INITIALIZER, ring_space = PTHREAD_COND_INITIALIZER;
+static uint64_t ring_head, ring_tail, ring_base, ring_told;
+static int ring_eof, ring_err;
+
+static void *read_ring(void *arg) {
+  (void)arg;
+  uint64_t head = 0;
+  for (;;) {
+    pthread_mutex_lock(&ring_mu);
+    while (head - ring_tail == RING) pthread_cond_wait(&ring_space, &ring_mu);
+    size_t room = RING - (size_t)(head - ring_tail);
+    pthread_mutex_unlock(&ring_mu);
+    if (room > READ_CHUNK) room = READ_CHUNK;
+    unsigned char *p = buf + head % RING;
+    ssize_t n;
+    while ((n = read(infd, p, room)) < 0 && errno == EINTR) {
+    }
+    if (n > 0) SHA256_Update(&sha, p, (size_t)n);
+    pthread_mutex_lock(&ring_mu);
+    if (n > 0)
+      ring_head = head += (uint64_t)n;
+    else
+      ring_eof = 1, ring_err = n < 0 ? errno : 0;
+    pthread_cond_signal(&ring_data);
+    pthread_mutex_unlock(&ring_mu);
+    if (n <= 0) return NULL;
+  }
+}
+
+/* Hands the bytes before bstart back to the reader (every RING/8 bytes, so it keeps reading ahead). */
+static void ring_release(int now) {
+  uint64_t done = ring_base + bstart;
+  if (!now && done - ring_told < RING / 8) return;
+  pthread_mutex_lock(&ring_mu);
+  ring_tail = ring_told = done;
+  pthread_cond_signal(&ring_space);
+  pthread_mutex_unlock(&ring_mu);
+}
+
+static int ring_start(void) {
+  int fd = memfd_create("tvuntar-ring", MFD_CLOEXEC);
+  if (fd < 0) return 0;
+  unsigned char *m = MAP_FAILED;
+  if (ftruncate(fd, RING) == 0) m = mmap(NULL, 2 * (size_t)RING, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m != MAP_FAILED && (mmap(m, RING, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
+                          mmap(m + RING, RING, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED)) {
+    munmap(m, 2 * (size_t)RING);
+    m = MAP_FAILED;
+  }
+  close(fd);
+  if (m == MAP_FAILED) return 0;
+  buf = m;
+  if (pthread_create(&reader, NULL, read_ring, NULL) != 0) {
+    munmap(m, 2 * (size_t)RING);
+    return 0;
+  }
+  return ring_on = 1;
+}
+
+static size_t fill_ring(void) {
+  if (bstart >= RING) {
+    bstart -= RING;
+    bend -= RING;
+    ring_base += RING;
+  }
+  ring_release(1);
+  pthread_mutex_lock(&ring_mu);
+  while (ring_head == ring_base + bend && !ring_eof) pthread_cond_wait(&ring_data, &ring_mu);
+  size_t n = (size_t)(ring_head - (ring_base + bend));
+  int err = ring_err;
+  pthread_mutex_unlock(&ring_mu);
+  if (n == 0) {
+    if (err) {
+      errno = err;
+      sys_fail("read", "<input>");
+    }
+    in_eof = 1;
+  }
+  bend += n;
+  return n;
+}
+
+/* Plain reads into a linear buffer, hashed as they come (--file without a lease, or no ring). */
 static size_t fill(void) {
   if (in_eof) return 0;
+  if (ring_on) return fill_ring();
   if (bstart > 0 && (bend == bstart || BUF_CAP - bend < READ_CHUNK)) {
     memmove(buf, buf + bstart, bend - bstart);
     bend -= bstart;
@@ -144,14 +238,21 @@ static size_t fill(void) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) sys_fail("read", "<input>");
     if (n == 0) in_eof = 1;
-    if (hashing) SHA256_Update(&sha, buf + bend, (size_t)n);
+    SHA256_Update(&sha, buf + bend, (size_t)n);
     in_left -= (uint64_t)n;
     bend += (size_t)n;
     return (size_t)n;
   }
 }
 
-/* At least n bytes buffered (n <= BUF_CAP - READ_CHUNK); false at end of input. */
+/* The parser is done with the next k buffered bytes. */
+static void advance(size_t k) {
+  bstart += k;
+  consumed += k;
+  if (ring_on) ring_release(0);
+}
+
+/* At least n bytes buffered (n <= BUF_CAP - READ_CHUNK, or RING with the ring); false at end of input. */
 static int ensure(size_t n) {
   while (avail() < n)
     if (fill() == 0) return 0;
@@ -211,8 +312,7 @@ static void consume_raw(size_t n) {
     if (avail() == 0 && fill() == 0) TRUNCATED();
     size_t k = avail() < n ? avail() : n;
     raw_add(buf + bstart, k);
-    bstart += k;
-    consumed += k;
+    advance(k);
     n -= k;
   }
 }
@@ -222,8 +322,7 @@ static void skip_raw(uint64_t n) {
     if (avail() == 0 && fill() == 0) TRUNCATED();
     size_t k = avail() < n ? avail() : (size_t)n;
     raw_add(buf + bstart, k);
-    bstart += k;
-    consumed += k;
+    advance(k);
     n -= k;
   }
 }
@@ -880,26 +979,9 @@ static void body_to_fd(int fd, uint64_t size, const char *rel) {
     if (avail() > 0) {
       size_t k = avail() < left ? avail() : (size_t)left;
       write_all(fd, buf + bstart, k, rel);
-      bstart += k;
-      consumed += k;
+      advance(k);
       left -= k;
       continue;
-    }
-    if (can_splice && left >= 65536) {
-      /* straight from the pipe into the page cache, without a copy through this process */
-      ssize_t n = splice(infd, NULL, fd, NULL, left > (1u << 30) ? (1u << 30) : (size_t)left, SPLICE_F_MOVE);
-      if (n > 0) {
-        consumed += (uint64_t)n;
-        left -= (uint64_t)n;
-        continue;
-      }
-      if (n == 0) TRUNCATED();
-      if (errno == EINTR || errno == EAGAIN) continue;
-      if (errno == EINVAL || errno == ESPIPE || errno == EBADF) {
-        can_splice = 0;
-        continue;
-      }
-      sys_fail("write", rel);
     }
     if (fill() == 0) TRUNCATED();
   }
@@ -1383,6 +1465,8 @@ no:
   return 0;
 }
 
+static int hasher_on;
+
 static void open_file_input(const char *path, const char *offset, const char *length) {
   char *e1, *e2;
   errno = 0;
@@ -1390,9 +1474,6 @@ static void open_file_input(const char *path, const char *offset, const char *le
   if (errno || *e1 || *e2) finish_error("BAD_LAYER", "unpacking layer failed: bad region %s+%s", offset, length);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) sys_fail("open", path);
-  SHA256_Init(&sha);
-  hashing = 1;
-  can_splice = 0;
   if (map_with_lease(fd, off, len)) {
     /* the whole region is the buffer: nothing more to read */
     buf = (unsigned char *)map_base + map_skip;
@@ -1400,7 +1481,7 @@ static void open_file_input(const char *path, const char *offset, const char *le
     bend = map_len;
     in_eof = 1;
     if (pthread_create(&hasher, NULL, hash_region, NULL) != 0) hash_region(NULL);
-    else hashing = 2;
+    else hasher_on = 1;
     return;
   }
   if (lseek(fd, (off_t)off, SEEK_SET) < 0) sys_fail("seek", path);
@@ -1409,9 +1490,10 @@ static void open_file_input(const char *path, const char *offset, const char *le
   in_left = len;
 }
 
-/* The region's digest, once every byte of it was hashed; the lease can go then. */
+/* The stream's digest, once every byte of it was hashed; the lease can go then. */
 static void finish_hash(char out[72]) {
-  if (hashing == 2) pthread_join(hasher, NULL);
+  if (hasher_on) pthread_join(hasher, NULL);
+  if (ring_on) pthread_join(reader, NULL); /* it stopped at the end of input, which we reached */
   unsigned char d[SHA256_DIGEST_LENGTH];
   SHA256_Final(d, &sha);
   if (lease_fd >= 0) {
@@ -1432,11 +1514,16 @@ int main(int argc, char **argv) {
   umask(0);
   cache_init();
   privileged = geteuid() == 0;
+  SHA256_Init(&sha);
   if (pipe_mode) open_pipe_input();
-  if (file_mode) open_file_input(argv[4], argv[5], argv[6]);
-  if (!map_base) buf = xmalloc(BUF_CAP);
-  /* a bigger pipe: fewer wake-ups between tvctl and us */
-  if (!file_mode) fcntl(infd, F_SETPIPE_SZ, 1 << 20);
+  if (file_mode) {
+    open_file_input(argv[4], argv[5], argv[6]);
+  } else {
+    /* a bigger pipe: fewer wake-ups between tvctl and us */
+    fcntl(infd, F_SETPIPE_SZ, 1 << 20);
+    ring_start();
+  }
+  if (!buf) buf = xmalloc(BUF_CAP);
   rootfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (rootfd < 0) sys_fail("open", argv[1]);
   struct stat rst;
@@ -1453,15 +1540,14 @@ int main(int argc, char **argv) {
     if (avail() == 0 && fill() == 0) break;
     size_t k = avail();
     raw_add(buf + bstart, k);
-    bstart += k;
-    consumed += k;
+    advance(k);
   }
   cache_drop_all();
   finish_dirs();
   if (split_on) split_write(layerfd);
   /* last, so that the hash thread's tail overlaps the directory metadata and the tar-split */
-  char digest[72] = "-";
-  if (hashing) finish_hash(digest);
+  char digest[72];
+  finish_hash(digest);
   printf("ok %llu %llu %llu %s\n", (unsigned long long)total_size, (unsigned long long)whiteouts,
          (unsigned long long)consumed, digest);
   fflush(stdout);

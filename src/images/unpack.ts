@@ -127,8 +127,9 @@ export function cleanEntryPath(p: string, what = 'entry'): string[] {
  * Unpacks one layer tar (uncompressed, gzip or zstd) into `dest`, an empty directory of its own.
  *
  * The work is done by the native extractor (native/untar, `tvuntar`) when it is built: it applies the
- * rules below with a few system calls per entry, while this process decompresses, feeds it and computes
- * the diff ID on the other core. Without it (or with TVCTL_UNTAR=js) the same rules run here in JS.
+ * rules below with a few system calls per entry and computes the diff ID on a second thread, while this
+ * process decompresses and feeds it (or it reads a layer that lies in a file by itself). Without it (or
+ * with TVCTL_UNTAR=js) the same rules run here in JS.
  */
 export async function unpackLayer(
   source: LayerSource,
@@ -169,7 +170,7 @@ async function runUntar(
   helper: string,
   args: string[],
   work?: (fd: number) => Promise<void>,
-): Promise<{ size: number; whiteouts: number; tarSize: number; digest?: string }> {
+): Promise<{ size: number; whiteouts: number; tarSize: number; digest: string }> {
   let ack!: () => void;
   let finish!: () => void;
   const acked = new Promise<void>((r) => (ack = r));
@@ -214,7 +215,7 @@ async function runUntar(
     if (fd >= 0) fs.closeSync(fd);
   }
   trace('tvuntar: done');
-  const ok = /^ok (\d+) (\d+) (\d+) (sha256:[0-9a-f]{64}|-)$/.exec(result);
+  const ok = /^ok (\d+) (\d+) (\d+) (sha256:[0-9a-f]{64})$/.exec(result);
   if (!ok) {
     const m = /^error (\w+) (.*)$/.exec(result);
     if (m?.[1] === 'NO_SPACE') throw new TvctlError('NO_SPACE', m[2]!);
@@ -222,18 +223,16 @@ async function runUntar(
       m ? m[2]! : `unpacking layer failed: unexpected output from ${helper}: "${result.slice(0, 80)}"`,
     );
   }
-  const digest = ok[4] === '-' ? undefined : ok[4];
-  return { size: Number(ok[1]), whiteouts: Number(ok[2]), tarSize: Number(ok[3]), ...(digest && { digest }) };
+  return { size: Number(ok[1]), whiteouts: Number(ok[2]), tarSize: Number(ok[3]), digest: ok[4]! };
 }
 
-/** A stream: decompressed and hashed here, written into the helper's pipe. */
+/** A stream: decompressed here and written into the helper's pipe; the helper hashes what it reads. */
 async function unpackWithHelper(
   helper: string,
   source: AsyncIterable<Buffer> | Iterable<Buffer>,
   dest: string,
   opts: UnpackOptions,
 ): Promise<LayerUnpackResult> {
-  const hash = createHash('sha256');
   let tarBytes = 0;
   let inputDone = false;
   const input = decompress(source);
@@ -241,7 +240,6 @@ async function unpackWithHelper(
     const r = await runUntar(helper, [dest, opts.splitDir ?? '-', '--pipe'], async (fd) => {
       try {
         for await (const c of input) {
-          hash.update(c);
           tarBytes += c.length;
           let off = 0;
           while (off < c.length) off += fs.writeSync(fd, c, off);
@@ -252,10 +250,10 @@ async function unpackWithHelper(
         if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
       }
     });
-    // The helper reads to the end of its input, so the digest has seen the same bytes.
-    if (!inputDone || r.tarSize !== tarBytes)
+    // The helper reads to the end of its input, so its digest covers the whole stream.
+    if (!inputDone || r.tarSize !== tarBytes || !r.digest)
       throw new LayerError(`unpacking layer failed: the extractor read ${r.tarSize} bytes of ${tarBytes}`);
-    return { diffId: `sha256:${hash.digest('hex')}`, size: r.size, whiteouts: r.whiteouts, tarSize: tarBytes };
+    return { diffId: r.digest, size: r.size, whiteouts: r.whiteouts, tarSize: tarBytes };
   } finally {
     if (!inputDone) void input.return(undefined).catch(() => undefined); // e.g. stop a zstd child
   }
@@ -273,7 +271,7 @@ async function unpackRegionWithHelper(
 ): Promise<LayerUnpackResult> {
   const args = [dest, opts.splitDir ?? '-', '--file', region.file, String(region.offset), String(region.length)];
   const r = await runUntar(helper, args);
-  if (r.tarSize !== region.length || !r.digest)
+  if (r.tarSize !== region.length)
     throw new LayerError(
       `layer is not a valid tar archive: unexpected end of archive (truncated file?): ${r.tarSize} of ${region.length} bytes`,
     );
