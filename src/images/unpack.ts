@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { TvctlError } from '../errors.js';
 import { nativeBuildDir } from '../paths.js';
-import { runCommand, streamThroughCommand } from '../util/exec.js';
+import { pipeCommandInto, runCommand, streamThroughCommand } from '../util/exec.js';
 import { trace } from '../util/trace.js';
 import { FileSource, isFileRegion, type FileRegion } from './file-source.js';
 import { ByteReader, TarFormatError, readTar, type TarEntry } from './tar-reader.js';
@@ -226,38 +226,67 @@ async function runUntar(
   return { size: Number(ok[1]), whiteouts: Number(ok[2]), tarSize: Number(ok[3]), digest: ok[4]! };
 }
 
-/** A stream: decompressed here and written into the helper's pipe; the helper hashes what it reads. */
+/**
+ * A stream, written into the helper's pipe: as it is, gunzipped here, or for zstd by a `zstd -dc` whose
+ * output goes straight into that pipe. The helper hashes what it reads.
+ */
 async function unpackWithHelper(
   helper: string,
   source: AsyncIterable<Buffer> | Iterable<Buffer>,
   dest: string,
   opts: UnpackOptions,
 ): Promise<LayerUnpackResult> {
+  const reader = new ByteReader(source);
+  const isZstd = sniffCompression(await reader.peek(4)) === 'zstd';
   let tarBytes = 0;
   let inputDone = false;
-  const input = decompress(source);
-  try {
-    const r = await runUntar(helper, [dest, opts.splitDir ?? '-', '--pipe'], async (fd) => {
-      try {
-        for await (const c of input) {
-          tarBytes += c.length;
-          let off = 0;
-          while (off < c.length) off += fs.writeSync(fd, c, off);
-        }
-        inputDone = true;
-      } catch (err) {
-        // EPIPE: the helper stopped early and says why on stdout; anything else is the input's own error
-        if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+  let zstdError: Error | undefined;
+  const input = isZstd ? restOf(reader) : decompress(restOf(reader));
+  const feed = async (fd: number): Promise<void> => {
+    if (isZstd) {
+      // tvuntar's byte count and digest cover what zstd wrote; zstd's exit status says if that was all
+      await pipeCommandInto({ file: 'zstd', args: ['-d', '-c', '-q'] }, input, fd).catch((err: Error) => {
+        zstdError = err;
+      });
+      inputDone = true;
+      return;
+    }
+    try {
+      for await (const c of input) {
+        tarBytes += c.length;
+        let off = 0;
+        while (off < c.length) off += fs.writeSync(fd, c, off);
       }
-    });
+      inputDone = true;
+    } catch (err) {
+      // EPIPE: the helper stopped early and says why on stdout; anything else is the input's own error
+      if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+    }
+  };
+  try {
+    let r;
+    try {
+      r = await runUntar(helper, [dest, opts.splitDir ?? '-', '--pipe'], feed);
+    } catch (err) {
+      // corrupt zstd data ends the tar early: say what was wrong first
+      if (zstdError && !/broken pipe|write error/i.test(zstdError.message)) throw zstdCorrupt(zstdError);
+      throw err;
+    }
+    if (zstdError) throw zstdCorrupt(zstdError);
+    if (isZstd) tarBytes = r.tarSize;
     // The helper reads to the end of its input, so its digest covers the whole stream.
-    if (!inputDone || r.tarSize !== tarBytes || !r.digest)
+    if (!inputDone || r.tarSize !== tarBytes)
       throw new LayerError(`unpacking layer failed: the extractor read ${r.tarSize} bytes of ${tarBytes}`);
     return { diffId: r.digest, size: r.size, whiteouts: r.whiteouts, tarSize: tarBytes };
   } finally {
     if (!inputDone) void input.return(undefined).catch(() => undefined); // e.g. stop a zstd child
   }
 }
+
+const zstdCorrupt = (err: Error) =>
+  err instanceof TvctlError && err.code === 'ENOENT'
+    ? err
+    : new LayerError(`zstd data is corrupt: ${err.message.replace(/^.*?failed \(exit \S+\): /, '')}`);
 
 /**
  * An uncompressed layer in a file: the helper reads it by itself and computes its digest over exactly the

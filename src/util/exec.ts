@@ -108,3 +108,47 @@ export async function* streamThroughCommand(
     );
   }
 }
+
+/**
+ * Runs a filter program (e.g. `zstd -dc`) with `input` streamed to its stdin and its stdout going straight
+ * to `outFd` (e.g. a pipe another program reads), so that its output never passes through this process.
+ * Resolves when it exits; a non-zero exit becomes a TvctlError carrying its stderr.
+ */
+export async function pipeCommandInto(
+  cmd: CommandLine,
+  input: AsyncIterable<Uint8Array>,
+  outFd: number,
+): Promise<void> {
+  const execa = await loadExeca();
+  const child = execa(cmd.file, [...cmd.args], {
+    stdin: 'pipe',
+    // execa hands any descriptor number to spawn(); its types only list 3 to 9
+    stdout: outFd as 3,
+    stderr: 'pipe',
+    reject: false,
+    shell: false,
+  });
+  let inputError: unknown;
+  const src = Readable.from(input);
+  src.on('error', (err) => {
+    inputError = err;
+    child.kill();
+  });
+  child.stdin!.on('error', () => undefined); // EPIPE when the program exits early; its exit status tells the story
+  src.pipe(child.stdin!);
+  const r = await child;
+  if ('code' in r && r.code === 'ENOENT')
+    throw new TvctlError('ENOENT', `${cmd.file}: command not found; install it (see README set-up)`);
+  if (inputError) throw inputError;
+  if (r.exitCode !== 0) {
+    const detail =
+      String(r.stderr ?? '')
+        .trim()
+        .split('\n')
+        .pop() ?? '';
+    throw new TvctlError(
+      'COMMAND_FAILED',
+      `${cmd.file} ${cmd.args.join(' ')} failed (exit ${r.exitCode ?? r.signal}): ${detail}`,
+    );
+  }
+}

@@ -74,7 +74,7 @@ const impls = [
   { impl: 'native', env: undefined, skip: !nativeBuilt },
   { impl: 'js', env: 'js', skip: false },
 ];
-describe.each(impls)('unpackLayer ($impl)', ({ env, skip }) => {
+describe.each(impls)('unpackLayer ($impl)', ({ impl, env, skip }) => {
   const saved = process.env.TVCTL_UNTAR;
   beforeAll(() => {
     if (env === undefined) delete process.env.TVCTL_UNTAR;
@@ -114,6 +114,19 @@ describe.each(impls)('unpackLayer ($impl)', ({ env, skip }) => {
     expect((await unpack(gzipSync(tar))).diffId).toBe(sha256(tar));
     expect((await unpack(zstd(tar))).diffId).toBe(sha256(tar));
     expect(readFileSync(join(dest, 'bin/sh'), 'utf8')).toBe('#!fake');
+  });
+
+  it('says which compressed stream is corrupt or cut short', async () => {
+    const tar = makeTar([...basic, { path: 'big', data: randomBytes(300_000) }]);
+    const z = zstd(tar);
+    const bad = Buffer.from(z);
+    bad.fill(0x55, 100, 200);
+    // the JS unpacker may see the garbage as a bad tar before zstd's exit status is in
+    await expect(unpack(bad)).rejects.toThrow(impl === 'native' ? /zstd data is corrupt/ : /zstd|not a valid tar/);
+    await expect(unpack(z.subarray(0, z.length - 50))).rejects.toThrow(/zstd data is corrupt|truncated/);
+    const g = gzipSync(tar);
+    await expect(unpack(g.subarray(0, g.length - 50))).rejects.toThrow(/gzip data is corrupt|truncated/);
+    outsideUntouched();
   });
 
   it('keeps absolute entries inside the layer', async () => {
