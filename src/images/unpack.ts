@@ -50,7 +50,11 @@ export async function* decompress(source: AsyncIterable<Buffer> | Iterable<Buffe
       throw new LayerError(`gzip data is corrupt: ${err.message}`);
     });
   } else {
-    yield* streamThroughCommand({ file: 'zstd', args: ['-d', '-c', '-q'] }, rest);
+    try {
+      yield* streamThroughCommand({ file: 'zstd', args: ['-d', '-c', '-q'] }, rest);
+    } catch (err) {
+      throw err instanceof TvctlError && err.code === 'COMMAND_FAILED' ? zstdCorrupt(err) : err;
+    }
   }
 }
 
