@@ -116,7 +116,7 @@ export async function loadImages(
         for await (const c of rest()) hash.update(c);
       } else if (at && sniffCompression(head) === 'none' && looksLikeLayer(head)) {
         // An uncompressed layer lying in a file: the extractor reads it from there by itself (the archive
-        // reader skips it) and we hash what it read; no blob is kept (its tar-split rebuilds it).
+        // reader skips it) and hashes what it read; no blob is kept (its tar-split rebuilds it).
         rec.compression = 'none';
         await it.return?.(undefined); // not read here (closes a blob file of a layout directory)
         layersStarted++;
