@@ -152,12 +152,13 @@ static void *read_ring(void *arg) {
     ssize_t n;
     while ((n = read(infd, p, room)) < 0 && errno == EINTR) {
     }
+    int err = n < 0 ? errno : 0;
     if (n > 0) SHA256_Update(&sha, p, (size_t)n);
     pthread_mutex_lock(&ring_mu);
     if (n > 0)
       ring_head = head += (uint64_t)n;
     else
-      ring_eof = 1, ring_err = n < 0 ? errno : 0;
+      ring_eof = 1, ring_err = err;
     pthread_cond_signal(&ring_data);
     pthread_mutex_unlock(&ring_mu);
     if (n <= 0) return NULL;
@@ -188,6 +189,7 @@ static int ring_start(void) {
   if (m == MAP_FAILED) return 0;
   buf = m;
   if (pthread_create(&reader, NULL, read_ring, NULL) != 0) {
+    buf = NULL;
     munmap(m, 2 * (size_t)RING);
     return 0;
   }
