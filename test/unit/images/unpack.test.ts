@@ -131,6 +131,22 @@ describe.each(impls)('unpackLayer ($impl, layer in a file: $mapped)', ({ impl, e
     expect(readFileSync(join(dest, 'bin/sh'), 'utf8')).toBe('#!fake');
   });
 
+  it('keeps every byte when headers, big pax records and bodies straddle the ends of the input buffer', async () => {
+    // ~30 MB in odd sizes: several turns of the native extractor's 8 MiB ring, each at another offset
+    const entries: FixtureEntry[] = [];
+    const bodies = new Map<string, Buffer>();
+    for (let i = 0; i < 40; i++) {
+      const data = randomBytes(((i * 7919) % 997) * 1031 + i);
+      bodies.set(`f${i}`, data);
+      entries.push({ path: `f${i}`, data, pax: { comment: 'c'.repeat(((i * 104729) % 600) * 1000 + 13) } });
+    }
+    const tar = makeTar(entries);
+    const r = await unpack(tar);
+    expect(r.diffId).toBe(sha256(tar));
+    expect(r.tarSize).toBe(tar.length);
+    for (const [name, data] of bodies) expect(readFileSync(join(dest, name)).equals(data), name).toBe(true);
+  });
+
   it('says which compressed stream is corrupt or cut short', async () => {
     const tar = makeTar([...basic, { path: 'big', data: randomBytes(300_000) }]);
     const z = zstd(tar);
