@@ -303,6 +303,7 @@ async function unpackRegionWithHelper(
   opts: UnpackOptions,
 ): Promise<LayerUnpackResult> {
   const args = [dest, opts.splitDir ?? '-', '--file', region.file, String(region.offset), String(region.length)];
+  trace('tvuntar: start (in place)');
   const r = await runUntar(helper, args);
   if (r.tarSize !== region.length)
     throw new LayerError(

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { Options as ExecaOptions } from 'execa';
 import { TvctlError } from '../errors.js';
 
@@ -57,6 +58,44 @@ export async function runCommand(
   return result;
 }
 
+/** Streams `input` into a filter's stdin; the returned getter tells whether reading the input failed. */
+function feedStdin(
+  child: { stdin: Writable | null; kill(): unknown },
+  input: AsyncIterable<Uint8Array>,
+): () => unknown {
+  let inputError: unknown;
+  const src = Readable.from(input);
+  src.on('error', (err) => {
+    inputError = err;
+    child.kill();
+  });
+  child.stdin!.on('error', () => undefined); // EPIPE when the program exits early; its exit status tells the story
+  src.pipe(child.stdin!);
+  return () => inputError;
+}
+
+/** A finished filter: missing program, the input's own error, or a non-zero exit with its stderr. */
+function checkFilter(
+  cmd: CommandLine,
+  r: { exitCode?: number | undefined; signal?: string | undefined; stderr?: unknown },
+  inputError: unknown,
+): void {
+  if ('code' in r && r.code === 'ENOENT')
+    throw new TvctlError('ENOENT', `${cmd.file}: command not found; install it (see README set-up)`);
+  if (inputError) throw inputError;
+  if (r.exitCode !== 0) {
+    const detail =
+      String(r.stderr ?? '')
+        .trim()
+        .split('\n')
+        .pop() ?? '';
+    throw new TvctlError(
+      'COMMAND_FAILED',
+      `${cmd.file} ${cmd.args.join(' ')} failed (exit ${r.exitCode ?? r.signal}): ${detail}`,
+    );
+  }
+}
+
 /**
  * Runs a filter program (e.g. `zstd -dc`) with `input` streamed to its stdin and yields its stdout as it
  * comes. A non-zero exit becomes a TvctlError after the output ends.
@@ -74,39 +113,19 @@ export async function* streamThroughCommand(
     reject: false,
     shell: false,
   });
-  let inputError: unknown;
-  const src = Readable.from(input);
-  src.on('error', (err) => {
-    inputError = err;
-    child.kill();
-  });
-  child.stdin!.on('error', () => undefined); // EPIPE when the program exits early; its exit status tells the story
-  src.pipe(child.stdin!);
+  const inputError = feedStdin(child, input);
+  let outputError: unknown;
   let finished = false;
   try {
     for await (const chunk of child.stdout!) yield chunk as Buffer;
     finished = true;
   } catch (err) {
-    inputError ??= err;
+    outputError = err;
     finished = true;
   } finally {
     if (!finished) child.kill(); // the consumer stopped early
   }
-  const r = await child;
-  if ('code' in r && r.code === 'ENOENT')
-    throw new TvctlError('ENOENT', `${cmd.file}: command not found; install it (see README set-up)`);
-  if (inputError) throw inputError;
-  if (r.exitCode !== 0) {
-    const detail =
-      String(r.stderr ?? '')
-        .trim()
-        .split('\n')
-        .pop() ?? '';
-    throw new TvctlError(
-      'COMMAND_FAILED',
-      `${cmd.file} ${cmd.args.join(' ')} failed (exit ${r.exitCode ?? r.signal}): ${detail}`,
-    );
-  }
+  checkFilter(cmd, await child, inputError() ?? outputError);
 }
 
 /**
@@ -128,27 +147,6 @@ export async function pipeCommandInto(
     reject: false,
     shell: false,
   });
-  let inputError: unknown;
-  const src = Readable.from(input);
-  src.on('error', (err) => {
-    inputError = err;
-    child.kill();
-  });
-  child.stdin!.on('error', () => undefined); // EPIPE when the program exits early; its exit status tells the story
-  src.pipe(child.stdin!);
-  const r = await child;
-  if ('code' in r && r.code === 'ENOENT')
-    throw new TvctlError('ENOENT', `${cmd.file}: command not found; install it (see README set-up)`);
-  if (inputError) throw inputError;
-  if (r.exitCode !== 0) {
-    const detail =
-      String(r.stderr ?? '')
-        .trim()
-        .split('\n')
-        .pop() ?? '';
-    throw new TvctlError(
-      'COMMAND_FAILED',
-      `${cmd.file} ${cmd.args.join(' ')} failed (exit ${r.exitCode ?? r.signal}): ${detail}`,
-    );
-  }
+  const inputError = feedStdin(child, input);
+  checkFilter(cmd, await child, inputError());
 }
