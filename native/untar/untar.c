@@ -1506,6 +1506,12 @@ static void finish_hash(char out[72]) {
   for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
 }
 
+static void *split_main(void *arg) {
+  (void)arg;
+  split_write(layerfd);
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   int pipe_mode = argc == 4 && !strcmp(argv[3], "--pipe");
   int file_mode = argc == 7 && !strcmp(argv[3], "--file");
@@ -1545,8 +1551,12 @@ int main(int argc, char **argv) {
     advance(k);
   }
   cache_drop_all();
+  /* the tar-split is written on another thread while this one sets the directories' metadata */
+  pthread_t splitter;
+  int split_thread = split_on && pthread_create(&splitter, NULL, split_main, NULL) == 0;
+  if (split_on && !split_thread) split_write(layerfd);
   finish_dirs();
-  if (split_on) split_write(layerfd);
+  if (split_thread) pthread_join(splitter, NULL);
   /* last, so that the hash thread's tail overlaps the directory metadata and the tar-split */
   char digest[72];
   finish_hash(digest);
