@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Times `tvctl image load` of a single-layer image (uncompressed layer, OCI layout tar) against GNU
 // `tar -x` of the very same layer tar, in the same run, with a warm page cache for both.
-// Usage: node bench/image-load.mjs [--source DIR]... [--runs N] [--compress gzip|zstd] [--compare TVCTL]
+// Usage: node bench/image-load.mjs [--source DIR]... [--runs N] [--compress gzip|zstd] [--compare TVCTL] [--fresh-fs]
+//   --fresh-fs: both sides write into a new ext4 (no journal, as this machine's root) on a loop device in
+//     /dev/shm, instead of under $TMPDIR: no history of deletions, so runs can follow each other.
 //   --compress: the layer blob is compressed (gzip -1 or zstd -3); tar then runs with -z or --zstd.
 //   --compare: also time another tvctl launcher (e.g. an older checkout's bin/tvctl.js), same runs.
 // Default source: /usr/include and /usr/share/doc (~250 MB of real files, small and large); for large
@@ -22,11 +24,13 @@ const sources = [];
 let runs = 5;
 let other;
 let compress;
+let freshFs = false;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--source') sources.push(args[++i]);
   else if (args[i] === '--runs') runs = Number(args[++i]);
   else if (args[i] === '--compare') other = resolve(args[++i]);
   else if (args[i] === '--compress') compress = args[++i];
+  else if (args[i] === '--fresh-fs') freshFs = true;
 }
 if (sources.length === 0) sources.push('/usr/include', '/usr/share/doc');
 if (process.getuid() !== 0) {
@@ -34,7 +38,16 @@ if (process.getuid() !== 0) {
   process.exit(1);
 }
 
-const work = mkdtempSync(join(tmpdir(), 'tvctl-bench-load-'));
+let work = mkdtempSync(join(tmpdir(), 'tvctl-bench-load-'));
+let fsImage;
+if (freshFs) {
+  fsImage = join('/dev/shm', `tvctl-bench-fs-${process.pid}.img`);
+  execFileSync('truncate', ['-s', '16G', fsImage]);
+  execFileSync('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', fsImage]);
+  execFileSync('mount', ['-o', 'loop', fsImage, work]);
+  work = join(work, 'w');
+  mkdirSync(work);
+}
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sha256File = (p) =>
   new Promise((res) => {
@@ -168,9 +181,11 @@ try {
     // Outputs stay until the end. This machine's root fs is ext4 without a journal: there the inode
     // allocator steps over every inode freed in the last minutes (recently_deleted(), up to ~6 min),
     // which slows file creation 3-10x for both sides after any mass deletion (a previous run, tests).
-    // For small-file numbers, let ~6 minutes pass after deleting many files. Separately, on this VM
-    // the runs after the first few GB of new page cache get 3-5x slower for both sides (even with few
-    // files): compare the first runs as well as the medians.
+    // For small-file numbers, let ~6 minutes pass after deleting many files (or use --fresh-fs).
+    // Separately, this VM's memory is slow the first time it is touched after boot (~0.5 GB/s: the
+    // hypervisor backs it then), so once the page cache grows past memory used before, every run gets
+    // 3-5x slower for both sides. Touch the memory once first, e.g.
+    //   dd if=/dev/zero of=/dev/shm/touch bs=16M count=1100; rm /dev/shm/touch
   }
   const t = median(tarMs);
   const l = median(loadMs);
@@ -198,5 +213,10 @@ try {
     `speed ratio tvctl/tar = ${(t / l).toFixed(2)}x (goal >= 0.80x)  [tvctl also hashes the layer (diff ID), records a tar-split and registers the image]`,
   );
 } finally {
-  rmSync(work, { recursive: true, force: true });
+  if (fsImage) {
+    const mnt = dirname(work);
+    execFileSync('umount', [mnt]);
+    rmSync(fsImage, { force: true });
+    rmSync(mnt, { recursive: true, force: true });
+  } else rmSync(work, { recursive: true, force: true });
 }
