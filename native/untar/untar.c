@@ -148,9 +148,10 @@ static void *read_ring(void *arg) {
     size_t room = RING - (size_t)(head - ring_tail);
     pthread_mutex_unlock(&ring_mu);
     if (room > READ_CHUNK) room = READ_CHUNK;
+    if (room > in_left - head) room = (size_t)(in_left - head); /* a region of a file: its end */
     unsigned char *p = buf + head % RING;
-    ssize_t n;
-    while ((n = read(infd, p, room)) < 0 && errno == EINTR) {
+    ssize_t n = 0;
+    while (room > 0 && (n = read(infd, p, room)) < 0 && errno == EINTR) {
     }
     int err = n < 0 ? errno : 0;
     if (n > 0) SHA256_Update(&sha, p, (size_t)n);
@@ -1394,7 +1395,7 @@ static void open_pipe_input(void) {
  * SIGIO, which ends the load with an error. So the file cannot change under us: the region is mapped,
  * parsed in place and hashed by a second thread on the other core, with no copy of the bytes.
  * Without a lease (a writer has the file open, a file system where the lease would not cover every way to
- * write the data, no CAP_LEASE) the region is read into our buffer and hashed there, as it is read.
+ * write the data, no CAP_LEASE) the region is read like a stream: into the ring, hashed by the reader.
  */
 static const unsigned char *map_base;
 static size_t map_len, map_skip;
@@ -1490,6 +1491,7 @@ static void open_file_input(const char *path, const char *offset, const char *le
   posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_SEQUENTIAL);
   infd = fd;
   in_left = len;
+  ring_start();
 }
 
 /* The stream's digest, once every byte of it was hashed; the lease can go then. */
