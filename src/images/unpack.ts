@@ -272,8 +272,10 @@ async function unpackWithHelper(
     try {
       r = await runUntar(helper, [dest, opts.splitDir ?? '-', '--pipe'], feed);
     } catch (err) {
-      // corrupt zstd data ends the tar early: say what was wrong first
-      if (zstdError && !/broken pipe|write error/i.test(zstdError.message)) throw zstdCorrupt(zstdError);
+      // A tar cut short or garbled behind a failed zstd: the zstd data is what was wrong. Any other error is
+      // the unpacker's own (zstd then only failed because the unpacker stopped reading).
+      if (zstdError && err instanceof LayerError && /not a valid tar archive/.test(err.message))
+        throw zstdCorrupt(zstdError);
       throw err;
     }
     if (zstdError) throw zstdCorrupt(zstdError);

@@ -147,6 +147,17 @@ describe.each(impls)('unpackLayer ($impl, layer in a file: $mapped)', ({ impl, e
     for (const [name, data] of bodies) expect(readFileSync(join(dest, name)).equals(data), name).toBe(true);
   });
 
+  it('reports a bad entry of a compressed layer as such, not as the decompressor cut off behind it', async () => {
+    // plenty of data after the bad entry: the decompressor is still writing when the unpacker stops
+    const tar = makeTar([
+      { path: '../evil', data: 'x' },
+      { path: 'big', data: randomBytes(8 << 20) },
+    ]);
+    await expect(unpack(zstd(tar))).rejects.toThrow(/outside the layer/);
+    await expect(unpack(gzipSync(tar))).rejects.toThrow(/outside the layer/);
+    outsideUntouched();
+  });
+
   it('says which compressed stream is corrupt or cut short', async () => {
     const tar = makeTar([...basic, { path: 'big', data: randomBytes(300_000) }]);
     const z = zstd(tar);
