@@ -357,27 +357,22 @@ export class ImageStore {
     });
   }
 
-  /** `docker import`: one rootfs tar (or tar.gz / tar.zst) becomes a one-layer image. */
-  async importRootfs(file: string, ref: string, opts: { message?: string } = {}): Promise<ImageRecord> {
+  /**
+   * `docker import`: one rootfs tar (or tar.gz / tar.zst) becomes a one-layer image. `input` is a file
+   * path or a stream (a pipe on stdin).
+   */
+  async importRootfs(
+    input: string | AsyncIterable<Buffer>,
+    ref: string,
+    opts: { message?: string } = {},
+  ): Promise<ImageRecord> {
     const tag = formatRef(parseRef(ref));
-    await assertReadableFile(file);
+    if (typeof input === 'string') await assertReadableFile(input);
     const s = await this.newStaging();
     try {
       // The layer blob is the uncompressed tar (digest = diff ID); it is not stored but rebuilt from the
       // unpacked dir and its tar-split when needed (image save).
-      const size = (await fsp.stat(file)).size;
-      const head = Buffer.alloc(4);
-      const fh = await fsp.open(file, 'r');
-      try {
-        await fh.read(head, 0, 4, 0);
-      } finally {
-        await fh.close();
-      }
-      // an uncompressed tar: the extractor reads the file itself (see unpackLayer)
-      const layer = await this.stageLayer(
-        s,
-        sniffCompression(head) === 'none' ? { file, offset: 0, length: size } : new FileSource(file),
-      );
+      const layer = await this.stageLayer(s, typeof input === 'string' ? await layerInFile(input) : input);
       const blobSize = layer.tarSize;
       const created = new Date().toISOString();
       const config: OciImageConfig = {
@@ -559,4 +554,17 @@ export async function assertReadableFile(file: string): Promise<void> {
     if (isErrno(err, 'ENOENT')) throw new TvctlError('FILE_NOT_FOUND', `"${file}": no such file`);
     throw new TvctlError('BAD_INPUT', `cannot read "${file}": ${(err as Error).message}`);
   }
+}
+
+/** A layer tar in a file: an uncompressed one is read in place by the extractor (see unpackLayer). */
+async function layerInFile(file: string): Promise<LayerSource> {
+  const size = (await fsp.stat(file)).size;
+  const head = Buffer.alloc(4);
+  const fh = await fsp.open(file, 'r');
+  try {
+    await fh.read(head, 0, 4, 0);
+  } finally {
+    await fh.close();
+  }
+  return sniffCompression(head) === 'none' ? { file, offset: 0, length: size } : new FileSource(file);
 }

@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TVCTL, importDemo, isRoot, makeRoots, tvctl as tvctlRaw, type TestRoots } from '../helpers/cli.js';
 import {
@@ -211,6 +212,33 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
     expect(inPlace.stderr).toMatch(/image load: start \(file\)/);
     expect((await inspect('stdin:1')).Id).toBe(img.configDigest);
     expect((await run('stdin:1', '/bin/busybox', 'cat', '/etc/base')).stdout).toBe('base');
+  });
+
+  it('imports a root file system from stdin: a pipe (plain, gzip, zstd) or a file', async () => {
+    const rootfs = makeTar(base);
+    const cases: [string, Buffer][] = [
+      ['plain', rootfs],
+      ['gzip', gzipSync(rootfs)],
+      ['zstd', zstd(rootfs)],
+    ];
+    for (const [name, data] of cases) {
+      const r = await execa(TVCTL, ['image', 'import', '-', `imp:${name}`], {
+        env: roots.env,
+        input: data,
+        reject: false,
+      });
+      expect(r.exitCode, `${name}: ${r.stderr}`).toBe(0);
+      expect((await inspect(`imp:${name}`)).RootFS.Layers).toEqual([sha256(rootfs)]);
+    }
+    writeFileSync(join(work, 'rootfs.tar'), rootfs);
+    const fd = openSync(join(work, 'rootfs.tar'), 'r');
+    try {
+      const r = spawnSync(TVCTL, ['image', 'import', '-', 'imp:file'], { env: roots.env, stdio: [fd, 'pipe', 'pipe'] });
+      expect(r.status, String(r.stderr)).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+    expect((await run('imp:file', '/bin/busybox', 'cat', '/etc/base')).stdout).toBe('base');
   });
 
   it('loads legacy docker-save archives (<id>/layer.tar, symlinked duplicate layers) with tags and config', async () => {

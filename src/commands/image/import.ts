@@ -1,5 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { TvctlCommand } from '../../cli/base-command.js';
+import { TvctlError } from '../../errors.js';
+import { stdinAsFile } from '../../images/file-source.js';
 import { ImageStore, type ImageRecord } from '../../images/store.js';
 
 export default class ImageImport extends TvctlCommand<ImageRecord> {
@@ -8,6 +10,7 @@ export default class ImageImport extends TvctlCommand<ImageRecord> {
   static override examples = [
     '<%= config.bin %> image import build/demo-rootfs.tar demo',
     '<%= config.bin %> image import rootfs.tar.gz my/app:1.0',
+    'zstd -dc rootfs.tar.zst | <%= config.bin %> image import - my/app:1.0',
   ];
   static override args = {
     file: Args.string({ description: 'root file system tar (plain, gzip or zstd); - for stdin', required: true }),
@@ -20,9 +23,15 @@ export default class ImageImport extends TvctlCommand<ImageRecord> {
   async run(): Promise<ImageRecord> {
     const { args, flags } = await this.parse(ImageImport);
     const store = new ImageStore(this.roots(flags).data);
-    const file = args.file === '-' ? '/dev/stdin' : args.file;
+    let input: string | AsyncIterable<Buffer> = args.file;
+    if (args.file === '-') {
+      if (process.stdin.isTTY)
+        throw new TvctlError('BAD_USAGE', 'no input: give FILE or pipe a root file system tarball to stdin');
+      // a file on stdin is read in place, like FILE; a pipe as a stream
+      input = stdinAsFile() ?? (process.stdin as AsyncIterable<Buffer>);
+    }
     const rec = await store.importRootfs(
-      file,
+      input,
       args.name,
       flags.message !== undefined ? { message: flags.message } : {},
     );
