@@ -37,6 +37,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +60,18 @@
 /* ---------- result / errors ---------- */
 
 static void finish_error(const char *code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+/*
+ * One result line, from whichever thread (or signal handler) gets there first: the others wait for the
+ * process to end, so an error from one thread is never followed by another thread's.
+ */
+static atomic_int said;
+static void claim_result(void) {
+  if (atomic_exchange(&said, 1))
+    for (;;) pause();
+}
+
 static void finish_error(const char *code, const char *fmt, ...) {
+  claim_result();
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -1402,7 +1414,10 @@ static size_t map_len, map_skip;
 static int lease_fd = -1;
 static pthread_t hasher;
 
+/* From a signal handler: if a result is already being printed (maybe by the very code it interrupted), let
+ * that finish. */
 static void say_and_exit(const char *line) {
+  if (atomic_exchange(&said, 1)) return;
   size_t n = strlen(line);
   while (n > 0) {
     ssize_t w = write(1, line, n);
@@ -1432,11 +1447,6 @@ static void *hash_region(void *arg) {
 }
 
 static int map_with_lease(int fd, uint64_t off, uint64_t len) {
-  struct sigaction sa = {0};
-  sa.sa_handler = on_lease_break;
-  sigaction(SIGIO, &sa, NULL);
-  sa.sa_handler = on_bus_error;
-  sigaction(SIGBUS, &sa, NULL);
   /* Only where the inode we lease is the one whose data we read: not overlayfs (its lower and upper files
    * can be written through their own paths), FUSE or network file systems. */
   struct statfs sf;
@@ -1450,20 +1460,39 @@ static int map_with_lease(int fd, uint64_t off, uint64_t len) {
   default:
     return 0;
   }
-  if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0) return 0;
+  /* the handlers are in place before a lease break can be sent */
+  sigset_t io, old;
+  sigemptyset(&io);
+  sigaddset(&io, SIGIO);
+  sigprocmask(SIG_BLOCK, &io, &old);
+  if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0) {
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return 0;
+  }
+  struct sigaction sa = {0};
+  sa.sa_handler = on_lease_break;
+  sigaction(SIGIO, &sa, NULL);
+  sa.sa_handler = on_bus_error;
+  sigaction(SIGBUS, &sa, NULL);
+  sigprocmask(SIG_SETMASK, &old, NULL);
   struct stat st;
   long page = sysconf(_SC_PAGESIZE);
   uint64_t start = off - off % (uint64_t)page;
-  if (len == 0 || fstat(fd, &st) < 0 || off + len > (uint64_t)st.st_size || len > SIZE_MAX - page) goto no;
+  if (len == 0 || fstat(fd, &st) < 0 || off > (uint64_t)st.st_size || len > (uint64_t)st.st_size - off ||
+      len > SIZE_MAX - page)
+    goto no;
+  /* No MADV_SEQUENTIAL: pages the hasher has read must stay for the parser, not be dropped and read again
+   * from the device, which the lease does not cover. */
   void *m = mmap(NULL, (size_t)(off - start + len), PROT_READ, MAP_PRIVATE | MAP_NORESERVE, fd, (off_t)start);
   if (m == MAP_FAILED) goto no;
-  madvise(m, (size_t)(off - start + len), MADV_SEQUENTIAL);
   map_base = m;
   map_skip = (size_t)(off - start);
   map_len = (size_t)len;
   lease_fd = fd;
   return 1;
 no:
+  signal(SIGIO, SIG_IGN);
+  signal(SIGBUS, SIG_DFL);
   fcntl(fd, F_SETLEASE, F_UNLCK);
   return 0;
 }
@@ -1501,8 +1530,14 @@ static void finish_hash(char out[72]) {
   unsigned char d[SHA256_DIGEST_LENGTH];
   SHA256_Final(d, &sha);
   if (lease_fd >= 0) {
-    fcntl(lease_fd, F_SETLEASE, F_UNLCK);
+    /* Everything is read. If the lease was broken (or revoked after lease-break-time while we were stopped),
+     * a writer may have changed the file meanwhile: do not rely on SIGIO having been handled in time. */
+    if (fcntl(lease_fd, F_GETLEASE) != F_RDLCK) {
+      on_lease_break(SIGIO);
+      _exit(0);
+    }
     signal(SIGIO, SIG_IGN);
+    fcntl(lease_fd, F_SETLEASE, F_UNLCK);
   }
   memcpy(out, "sha256:", 7);
   for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
@@ -1562,6 +1597,7 @@ int main(int argc, char **argv) {
   /* last, so that the hash thread's tail overlaps the directory metadata and the tar-split */
   char digest[72];
   finish_hash(digest);
+  claim_result();
   printf("ok %llu %llu %llu %s\n", (unsigned long long)total_size, (unsigned long long)whiteouts,
          (unsigned long long)consumed, digest);
   fflush(stdout);
