@@ -54,6 +54,9 @@
 #define NAME_MAX_ 255
 #define PATH_MAX_ 4095
 #define META_LIMIT (1 << 20)
+/* metadata held in memory: pax and long names before one entry, global pax of the archive, bytes after
+ * the end-of-archive blocks (kept for the tar-split). A few KB of zstd can expand to gigabytes. */
+#define META_TOTAL_LIMIT (16u << 20)
 #define BUF_CAP (4 << 20)
 #define READ_CHUNK (256 << 10)
 
@@ -1229,6 +1232,7 @@ static void run(void) {
   struct kvlist pax = {0}, gpax = {0};
   char *long_path = NULL, *long_link = NULL;
   int saw_entry = 0;
+  uint64_t meta_bytes = 0, global_bytes = 0;
   static struct entry e;
   for (;;) {
     if (!ensure(512)) {
@@ -1250,6 +1254,8 @@ static void run(void) {
     if (!ok) hsize = 0;
     if (t == 'x' || t == 'X' || t == 'g' || t == 'L' || t == 'N' || t == 'K') {
       if (hsize > META_LIMIT) tar_fail("tar metadata record too large (%llu bytes)", (unsigned long long)hsize);
+      if ((t == 'g' ? (global_bytes += hsize) : (meta_bytes += hsize)) > META_TOTAL_LIMIT)
+        tar_fail("more than %u MiB of tar metadata records", META_TOTAL_LIMIT >> 20);
       if (!ensure((size_t)hsize)) TRUNCATED();
       unsigned char *d = xmalloc(hsize + 1);
       memcpy(d, buf + bstart, hsize);
@@ -1271,6 +1277,7 @@ static void run(void) {
       continue;
     }
     /* a real entry */
+    meta_bytes = 0;
     char hp[512];
     hstr(h, 100, hp);
     /* old tars marked directories as files with a trailing slash (the name field alone, as npm tar) */
@@ -1580,10 +1587,12 @@ int main(int argc, char **argv) {
     if (layerfd < 0) sys_fail("open", argv[2]);
   }
   run();
-  /* consume everything left, so the caller's digest covers the whole stream */
-  for (;;) {
+  /* consume everything left, so the digest covers the whole stream; the tar-split keeps it, in memory */
+  for (uint64_t trailing = 0;;) {
     if (avail() == 0 && fill() == 0) break;
     size_t k = avail();
+    if ((trailing += k) > META_TOTAL_LIMIT)
+      tar_fail("more than %u MiB of data after the end of the archive", META_TOTAL_LIMIT >> 20);
     raw_add(buf + bstart, k);
     advance(k);
   }

@@ -285,6 +285,12 @@ export function parsePax(data: Buffer): Map<string, Buffer> {
 }
 
 const META_LIMIT = 1 << 20;
+/**
+ * Metadata that piles up in memory: the pax and long-name records before one entry, and the global pax
+ * records of a whole archive. Real archives stay far below; a hostile one could otherwise make the
+ * unpacker hold gigabytes (a few KB of zstd can expand to that).
+ */
+export const META_TOTAL_LIMIT = 16 << 20;
 
 /**
  * Iterates the entries of a tar stream. The caller must consume (or ignore) `body` before asking for the
@@ -296,6 +302,8 @@ export async function* readTar(reader: ByteReader): AsyncGenerator<{ entry: TarE
   let longPath: string | undefined;
   let longLink: string | undefined;
   let sawEntry = false;
+  let metaBytes = 0;
+  let globalBytes = 0;
   for (;;) {
     const block = await reader.read(512);
     if (block.length === 0 && sawEntry) return; // no end-of-archive blocks: accept, as GNU tar does
@@ -316,6 +324,12 @@ export async function* readTar(reader: ByteReader): AsyncGenerator<{ entry: TarE
       type === 'NextFileHasLongLinkpath'
     ) {
       if (size > META_LIMIT) throw new TarFormatError(`tar metadata record too large (${size} bytes)`);
+      if (
+        type === 'GlobalExtendedHeader'
+          ? (globalBytes += size) > META_TOTAL_LIMIT
+          : (metaBytes += size) > META_TOTAL_LIMIT
+      )
+        throw new TarFormatError(`more than ${META_TOTAL_LIMIT >> 20} MiB of tar metadata records`);
       const data = await reader.read(size);
       if (data.length < size) throw new TarFormatError('unexpected end of archive (truncated file?)');
       const copy = Buffer.from(data);
@@ -327,6 +341,7 @@ export async function* readTar(reader: ByteReader): AsyncGenerator<{ entry: TarE
       else longPath = cString(copy);
       continue;
     }
+    metaBytes = 0;
     const px = new Map([...globalPax, ...(pax ?? [])]);
     const num = (k: string, d: number) => {
       const v = px.get(k);

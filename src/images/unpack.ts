@@ -9,7 +9,7 @@ import { nativeBuildDir } from '../paths.js';
 import { pipeCommandInto, runCommand, streamThroughCommand } from '../util/exec.js';
 import { trace } from '../util/trace.js';
 import { FileSource, isFileRegion, type FileRegion } from './file-source.js';
-import { ByteReader, TarFormatError, readTar, type TarEntry } from './tar-reader.js';
+import { ByteReader, META_TOTAL_LIMIT, TarFormatError, readTar, type TarEntry } from './tar-reader.js';
 import { TarSplitRecorder, type FileRef } from './tar-split.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
@@ -274,7 +274,7 @@ async function unpackWithHelper(
     } catch (err) {
       // A tar cut short or garbled behind a failed zstd: the zstd data is what was wrong. Any other error is
       // the unpacker's own (zstd then only failed because the unpacker stopped reading).
-      if (zstdError && err instanceof LayerError && /not a valid tar archive/.test(err.message))
+      if (zstdError && err instanceof LayerError && /unexpected end of archive|bad header checksum/.test(err.message))
         throw zstdCorrupt(zstdError);
       throw err;
     }
@@ -542,7 +542,12 @@ async function unpackLayerJs(
           throw new LayerError(`entry "${e.path}" has an unsupported type (${e.type})`);
       }
     }
-    await reader.drain();
+    // What follows the end-of-archive blocks is kept for the tar-split, in memory: bounded.
+    let trailing = 0;
+    await reader.drain((b) => {
+      if ((trailing += b.length) > META_TOTAL_LIMIT)
+        throw new TarFormatError(`more than ${META_TOTAL_LIMIT >> 20} MiB of data after the end of the archive`);
+    });
   } catch (err) {
     if (err instanceof TarFormatError) throw new LayerError(`layer is not a valid tar archive: ${err.message}`);
     if (err instanceof TvctlError) throw err;

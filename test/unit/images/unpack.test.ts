@@ -158,6 +158,21 @@ describe.each(impls)('unpackLayer ($impl, layer in a file: $mapped)', ({ impl, e
     outsideUntouched();
   });
 
+  it('refuses metadata that would pile up in memory: many pax records, data after the end', async () => {
+    // 20 pax records of ~0.9 MB before one entry (each under the 1 MiB record limit, 18 MB together)
+    const one = makeTar([{ path: 'a', data: 'x', pax: { comment: 'c'.repeat(900_000) } }], { end: false });
+    const paxRecord = one.subarray(0, 512 + Math.ceil((one.length - 1536) / 512) * 512);
+    const piled = Buffer.concat([...Array.from({ length: 20 }, () => paxRecord), makeTar([{ path: 'a', data: 'x' }])]);
+    await expect(unpack(zstd(piled))).rejects.toThrow(/more than 16 MiB of tar metadata records/);
+    // 17 MiB after the end-of-archive blocks (a few KB of zstd)
+    const tail = Buffer.concat([makeTar([{ path: 'a', data: 'x' }]), Buffer.alloc(17 << 20)]);
+    await expect(unpack(zstd(tail))).rejects.toThrow(/more than 16 MiB of data after the end of the archive/);
+    // a little padding after the end is normal and kept
+    const padded = Buffer.concat([makeTar([{ path: 'a', data: 'x' }]), Buffer.alloc(9216)]);
+    expect((await unpack(padded)).tarSize).toBe(padded.length);
+    outsideUntouched();
+  });
+
   it('says which compressed stream is corrupt or cut short', async () => {
     const tar = makeTar([...basic, { path: 'big', data: randomBytes(300_000) }]);
     const z = zstd(tar);
