@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 /** What users run (package.json "bin"): the launcher that starts hot verbs from the startup snapshot. */
@@ -83,6 +84,22 @@ export async function importDemo(roots: TestRoots, name = 'demo'): Promise<void>
   if (!existsSync(DEMO_TAR)) await execa('bash', [join(REPO, 'scripts/make-demo-rootfs.sh'), DEMO_TAR]);
   const r = await tvctl(roots, ['image', 'import', DEMO_TAR, name]);
   if (r.exitCode !== 0) throw new Error(`image import failed: ${r.stderr}`);
+}
+
+/**
+ * For a describe block: fresh roots holding the demo image before its tests, removed after them. The roots
+ * are handed to `set` (the block keeps them in its own variable).
+ */
+export function useDemoRoots(set: (roots: TestRoots) => void): void {
+  let mine: TestRoots | undefined;
+  beforeAll(async () => {
+    mine = await makeRoots();
+    await importDemo(mine);
+    set(mine);
+  });
+  afterAll(async () => {
+    await mine?.cleanup();
+  });
 }
 
 /** Host-side leftovers that mention a container id: mounts, cgroup dirs, links, netns. */

@@ -1,16 +1,12 @@
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Runtime } from '../../src/index.js';
-import { hostTraces, importDemo, isRoot, makeRoots, REPO, type TestRoots } from '../helpers/cli.js';
+import { hostTraces, isRoot, REPO, type TestRoots, useDemoRoots } from '../helpers/cli.js';
 
 describe.skipIf(!isRoot)('the typed API (root)', () => {
-  let roots: TestRoots;
-  beforeAll(async () => {
-    roots = await makeRoots();
-    await importDemo(roots);
-  });
-  afterAll(() => roots.cleanup());
+  let roots!: TestRoots;
+  useDemoRoots((r) => (roots = r));
 
   it('runs the README multi-tenant example script', async () => {
     const r = await execa('node', [join(REPO, 'examples/multi-tenant.mjs'), '3'], {

@@ -5,19 +5,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { detectCgroupMode } from '../../src/cgroups/index.js';
 import type { StatsRow } from '../../src/cgroups/report.js';
-import {
-  hostTraces,
-  importDemo,
-  inspectContainer,
-  isRoot,
-  makeRoots,
-  sleep,
-  tvctl,
-  type TestRoots,
-} from '../helpers/cli.js';
+import { hostTraces, inspectContainer, isRoot, sleep, tvctl, type TestRoots, useDemoRoots } from '../helpers/cli.js';
 
 const MiB = 1024 * 1024;
 const NET = ['--network', 'none'];
@@ -40,14 +31,8 @@ async function runDetached(roots: TestRoots, args: string[]): Promise<string> {
 }
 
 describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
-  let roots: TestRoots;
-  beforeAll(async () => {
-    roots = await makeRoots();
-    await importDemo(roots);
-  });
-  afterAll(async () => {
-    await roots.cleanup();
-  });
+  let roots!: TestRoots;
+  useDemoRoots((r) => (roots = r));
 
   it('-m 32m: an allocation past the limit is OOM-killed (exit 137, OOMKilled), a neighbour keeps running', async () => {
     const neighbour = await runDetached(roots, ['-m', '32m', 'demo', 'sleep', '1000']);

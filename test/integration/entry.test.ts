@@ -3,18 +3,12 @@
  * `bin/tvctl.js` (plain oclif). Every other integration test goes through the launcher.
  */
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TVCTL, TVCTL_OCLIF, importDemo, isRoot, makeRoots, type TestRoots } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { TVCTL, TVCTL_OCLIF, isRoot, type TestRoots, useDemoRoots } from '../helpers/cli.js';
 
 describe.skipIf(!isRoot)('bin/tvctl (snapshot) and bin/tvctl.js (oclif) behave the same (root)', () => {
-  let roots: TestRoots;
-  beforeAll(async () => {
-    roots = await makeRoots();
-    await importDemo(roots);
-  });
-  afterAll(async () => {
-    await roots.cleanup();
-  });
+  let roots!: TestRoots;
+  useDemoRoots((r) => (roots = r));
 
   const both = async (args: string[]) => {
     const [fast, plain] = await Promise.all(

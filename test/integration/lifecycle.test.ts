@@ -1,29 +1,14 @@
 import { execa } from 'execa';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  hostTraces,
-  importDemo,
-  inspectContainer,
-  isRoot,
-  makeRoots,
-  tvctl,
-  waitFor,
-  type TestRoots,
-} from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { hostTraces, inspectContainer, isRoot, tvctl, waitFor, type TestRoots, useDemoRoots } from '../helpers/cli.js';
 
 const inspect = inspectContainer;
 
 describe.skipIf(!isRoot)('container lifecycle through the CLI (root)', () => {
-  let roots: TestRoots;
-  beforeAll(async () => {
-    roots = await makeRoots();
-    await importDemo(roots);
-  });
-  afterAll(async () => {
-    await roots.cleanup();
-  });
+  let roots!: TestRoots;
+  useDemoRoots((r) => (roots = r));
 
   it('propagates exit codes as Docker does: own code, 127 not found, 126 not executable', async () => {
     expect((await tvctl(roots, ['run', '--rm', '--network', 'none', 'demo', 'true'])).exitCode).toBe(0);

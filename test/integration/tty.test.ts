@@ -1,15 +1,11 @@
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importDemo, isRoot, makeRoots, TVCTL, type TestRoots } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { isRoot, TVCTL, type TestRoots, useDemoRoots } from '../helpers/cli.js';
 
 // `script` (util-linux) gives tvctl a real terminal, as a user typing `tvctl run -it demo sh` has.
 describe.skipIf(!isRoot)('interactive use on a terminal (root)', () => {
-  let roots: TestRoots;
-  beforeAll(async () => {
-    roots = await makeRoots();
-    await importDemo(roots);
-  });
-  afterAll(() => roots.cleanup());
+  let roots!: TestRoots;
+  useDemoRoots((r) => (roots = r));
 
   it('run -it gives a shell on its own pty with job control, and its exit code', async () => {
     const r = await execa('script', ['-qec', `${TVCTL} run --rm -it --network none demo sh`, '/dev/null'], {
