@@ -132,8 +132,10 @@ static unsigned char *buf;
 static size_t bstart, bend;
 static int in_eof;
 static uint64_t consumed; /* bytes of the stream handed out so far */
-/* the region still to read (--file without a lease), and the digest of every byte of the stream */
+/* --file without a lease: the region's length. The ring reader stops when its head reaches it; the plain
+ * reader (no ring) counts it down instead. */
 static uint64_t in_left = UINT64_MAX;
+/* the digest of every byte of the stream */
 static SHA256_CTX sha;
 
 static size_t avail(void) { return bend - bstart; }
