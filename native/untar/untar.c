@@ -7,6 +7,7 @@
  * second thread while this one unpacks.
  *
  *   tvuntar DEST SPLITDIR|- [--pipe | --file PATH OFFSET LENGTH]
+ *   tvuntar --prefetch ARCHIVE DATAROOT -- COMMAND [ARG...]   (see prefetch_main)
  *
  * Result on stdout, one line: "ok SIZE WHITEOUTS TARSIZE DIGEST" (bytes of regular-file content,
  * whiteouts converted, bytes of the stream, "sha256:HEX" of the stream)
@@ -29,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
 /* the one-shot SHA-256 functions: EVP would pull OpenSSL's provider machinery into this static binary */
@@ -43,6 +45,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1558,7 +1562,7 @@ static void *split_main(void *arg) {
   return NULL;
 }
 
-int main(int argc, char **argv) {
+static int untar_main(int argc, char **argv) {
   int pipe_mode = argc == 4 && !strcmp(argv[3], "--pipe");
   int file_mode = argc == 7 && !strcmp(argv[3], "--file");
   if (argc != 3 && !pipe_mode && !file_mode) {
@@ -1613,4 +1617,180 @@ int main(int argc, char **argv) {
          (unsigned long long)consumed, digest);
   fflush(stdout);
   return 0;
+}
+
+/* ---------- --prefetch: start the first layer while tvctl itself starts ---------- */
+
+/*
+ * tvuntar --prefetch ARCHIVE DATAROOT -- COMMAND [ARG...]
+ *
+ * bin/tvctl runs `tvctl image load` through this. We fork: this process execs COMMAND (Node running
+ * tvctl) at once, under the same pid, and the child starts unpacking the first uncompressed layer of the
+ * archive into the store's staging area (DATAROOT/images/tmp/PID-RANDOM/layer), in the ~70 ms that Node
+ * needs to start. tvctl (src/images/prefetch.ts) adopts that directory only if, having read the archive
+ * itself, it would have unpacked a layer from the same file (device and inode), offset and length; and it
+ * checks the result (digest, size) as for a layer it unpacked itself. Otherwise it kills the child and
+ * removes the directory. So nothing here decides anything, and any failure means only "no prefetch".
+ *
+ * The child writes, on the pipe whose fd is in $TVCTL_PREFETCH_FD:
+ *   "none" (no layer to start; nothing was created), or
+ *   "prefetch PID DEV INO OFFSET LENGTH DIR", then the extractor's own result line (see the top).
+ * It dies with its parent (PR_SET_PDEATHSIG); its directory is named after the parent's pid, so that a
+ * later load sweeps it away if both were killed.
+ */
+#define PREFETCH_MIN (1u << 20) /* smaller layers unpack in a few ms anyway */
+#define SCAN_ENTRIES 256
+
+/* The first regular member (of at least PREFETCH_MIN bytes) whose content starts like a tar, skipping
+ * layers the store already has (blobs/sha256/HEX with layers/HEX/layer.json: tvctl only verifies those). */
+static int find_layer(int fd, const char *data, uint64_t *at, uint64_t *len) {
+  unsigned char h[512], first[512];
+  char name[PATH_MAX_ + 1] = "";
+  uint64_t pos = 0, pax_size = 0;
+  int have_pax_size = 0, have_name = 0;
+  for (int n = 0; n < SCAN_ENTRIES; n++) {
+    if (pread(fd, h, 512, (off_t)pos) != 512 || is_zero(h) || !checksum_ok(h)) return 0;
+    int ok;
+    uint64_t size = hnum(h + 124, 12, &ok);
+    if (!ok) return 0;
+    char type = (char)h[156];
+    uint64_t data_at = pos + 512;
+    if (type == 'x' || type == 'L') {
+      /* extended name (and size) for the next member */
+      if (size > 65536) return 0;
+      unsigned char *d = xmalloc(size + 1);
+      if (pread(fd, d, size, (off_t)data_at) != (ssize_t)size) return free(d), 0;
+      d[size] = 0;
+      if (type == 'L') {
+        snprintf(name, sizeof name, "%s", (char *)d);
+        have_name = 1;
+      } else {
+        for (size_t off = 0; off < size;) {
+          char *end;
+          unsigned long rl = strtoul((char *)d + off, &end, 10);
+          if (rl == 0 || off + rl > size || *end != ' ') break;
+          char *kv = end + 1, *stop = (char *)d + off + rl - 1;
+          if (!strncmp(kv, "size=", 5)) {
+            pax_size = strtoull(kv + 5, NULL, 10);
+            have_pax_size = 1;
+          } else if (!strncmp(kv, "path=", 5) && stop > kv + 5) {
+            snprintf(name, sizeof name, "%.*s", (int)(stop - kv - 5), kv + 5);
+            have_name = 1;
+          }
+          off += rl;
+        }
+      }
+      free(d);
+      pos = data_at + ((size + 511) & ~(uint64_t)511);
+      continue;
+    }
+    if (type == 'g' || type == 'K') return 0; /* rare in image archives: not worth guessing */
+    if (have_pax_size) size = pax_size;
+    if (!have_name) {
+      char pre[156], nm[101];
+      hstr(h + 345, 155, pre);
+      hstr(h, 100, nm);
+      snprintf(name, sizeof name, "%s%s%s", pre, *pre ? "/" : "", nm);
+    }
+    if ((type == '0' || type == '\0' || type == '7') && size >= PREFETCH_MIN &&
+        pread(fd, first, 512, (off_t)data_at) == 512 && !memcmp(first + 257, "ustar", 5)) {
+      const char *p = name;
+      while (*p == '.' || *p == '/') p++;
+      char known[PATH_MAX_ + 64] = "";
+      if (!strncmp(p, "blobs/sha256/", 13) && strlen(p + 13) == 64 && !strchr(p + 13, '/'))
+        snprintf(known, sizeof known, "%s/images/layers/%s/layer.json", data, p + 13);
+      if (!*known || access(known, F_OK) != 0) {
+        *at = data_at;
+        *len = size;
+        return 1;
+      }
+    }
+    have_pax_size = have_name = 0;
+    pos = data_at + ((size + 511) & ~(uint64_t)511);
+  }
+  return 0;
+}
+
+static void say_fd(int fd, const char *line) {
+  for (size_t n = strlen(line); n > 0;) {
+    ssize_t w = write(fd, line, n);
+    if (w <= 0) return;
+    line += w;
+    n -= (size_t)w;
+  }
+}
+
+/* The child: find a layer, make its directory, unpack it with the result on the pipe. Never returns. */
+static void prefetch_child(const char *archive, const char *data, pid_t parent, int out) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) _exit(0);
+  int fd = open(archive, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  uint64_t at = 0, len = 0;
+  char given[PATH_MAX_ + 1], tmp[PATH_MAX + 1], dir[PATH_MAX_ + 1], fs_dir[PATH_MAX_ + 16], src[64], off_s[24],
+      len_s[24];
+  unsigned char rnd[6];
+  /* an absolute path for tvctl, which removes the directory (the data root may be given relative) */
+  snprintf(given, sizeof given, "%s/images/tmp", data);
+  if (!realpath(given, tmp)) *tmp = 0;
+  /* stdin must be at its start, as tvctl then reads it in place (src/images/file-source.ts) */
+  int at_start = strcmp(archive, "/dev/stdin") != 0 || lseek(0, 0, SEEK_CUR) == 0;
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !at_start || !*tmp || access(tmp, W_OK) != 0 ||
+      !find_layer(fd, data, &at, &len) || getrandom(rnd, sizeof rnd, 0) != sizeof rnd) {
+    say_fd(out, "none\n");
+    _exit(0);
+  }
+  int k = snprintf(dir, sizeof dir, "%s/%d-", tmp, (int)parent);
+  for (int i = 0; i < 6; i++) k += snprintf(dir + k, sizeof dir - (size_t)k, "%02x", rnd[i]);
+  snprintf(fs_dir, sizeof fs_dir, "%s/layer/fs", dir);
+  char layer_dir[PATH_MAX_ + 16];
+  snprintf(layer_dir, sizeof layer_dir, "%s/layer", dir);
+  if (mkdir(dir, 0700) < 0 || mkdir(layer_dir, 0755) < 0 || mkdir(fs_dir, 0755) < 0) {
+    rmdir(layer_dir);
+    rmdir(dir);
+    say_fd(out, "none\n");
+    _exit(0);
+  }
+  char hello[PATH_MAX_ + 128];
+  snprintf(hello, sizeof hello, "prefetch %d %llu %llu %llu %llu %s\n", (int)getpid(), (unsigned long long)st.st_dev,
+           (unsigned long long)st.st_ino, (unsigned long long)at, (unsigned long long)len, dir);
+  say_fd(out, hello);
+  /* the extractor's result goes to the pipe; it reads nothing but the archive */
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (dup2(out, 1) < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 2) < 0) _exit(0);
+  snprintf(src, sizeof src, "/proc/self/fd/%d", fd);
+  snprintf(off_s, sizeof off_s, "%llu", (unsigned long long)at);
+  snprintf(len_s, sizeof len_s, "%llu", (unsigned long long)len);
+  char *args[] = {"tvuntar", fs_dir, layer_dir, "--file", src, off_s, len_s, NULL};
+  _exit(untar_main(7, args));
+}
+
+static int prefetch_main(int argc, char **argv) {
+  if (argc < 6 || strcmp(argv[4], "--")) {
+    fprintf(stderr, "usage: tvuntar --prefetch ARCHIVE DATAROOT -- COMMAND [ARG...]\n");
+    return 2;
+  }
+  char **cmd = argv + 5;
+  int p[2];
+  pid_t parent = getpid();
+  if (pipe2(p, O_CLOEXEC) == 0) {
+    pid_t child = fork();
+    if (child == 0) {
+      close(p[0]);
+      prefetch_child(argv[2], argv[3], parent, p[1]);
+    }
+    close(p[1]);
+    char v[16];
+    if (child > 0 && fcntl(p[0], F_SETFD, 0) == 0) {
+      snprintf(v, sizeof v, "%d", p[0]);
+      setenv("TVCTL_PREFETCH_FD", v, 1);
+    }
+  }
+  execvp(cmd[0], cmd);
+  fprintf(stderr, "tvctl: cannot run %s: %s\n", cmd[0], strerror(errno));
+  return 127;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "--prefetch")) return prefetch_main(argc, argv);
+  return untar_main(argc, argv);
 }

@@ -21,6 +21,7 @@ import Start from '../commands/start.js';
 import Stop from '../commands/stop.js';
 import VmRun from '../commands/vm/run.js';
 import Wait from '../commands/wait.js';
+import { releasePrefetch, takePrefetch } from '../images/prefetch.js';
 import { setPackageRoot } from '../paths.js';
 import { trace } from '../util/trace.js';
 
@@ -62,6 +63,7 @@ export function minimalConfig(version: string): unknown {
 
 export async function fastMain(pkgRoot: string, argv: string[], version: string): Promise<void> {
   trace('main');
+  takePrefetch();
   setPackageRoot(pkgRoot);
   // Topic commands ("vm run") take two words.
   const two = argv.length >= 2 ? `${argv[0]} ${argv[1]}` : '';
@@ -81,6 +83,8 @@ export async function fastMain(pkgRoot: string, argv: string[], version: string)
       process.exitCode = 125;
     }
   }
+  // a layer the launcher started for `image load` that the load did not take (or a failed run's)
+  await releasePrefetch();
   // Done: do not wait for the event loop to drain idle handles (execa/stream cleanup costs ~10 ms at exit).
   // Flush our own stdout first so piped output is never cut.
   trace('exit');

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 import { pidAlive as alive, withLock } from '../util/lock.js';
 import { formatRef, parseRef, shortImageId } from './reference.js';
-import { FileSource } from './file-source.js';
+import { FileSource, isFileRegion } from './file-source.js';
+import { adoptPrefetched } from './prefetch.js';
 import { sniffCompression, unpackLayer, type LayerSource } from './unpack.js';
 import { hasTarSplit, rebuildLayerTar, rebuiltSize } from './tar-split.js';
 import { MEDIA, type OciDescriptor, type OciImageConfig, type OciManifest } from './oci.js';
@@ -262,8 +263,12 @@ export class ImageStore {
   /** Unpacks a layer (stream or file region) into staging (skip it if the store has it: see `hasLayer`). */
   async stageLayer(s: Staging, source: LayerSource): Promise<StagedLayer & { size: number; tarSize: number }> {
     const dir = join(s.dir, `layer-${randomBytes(6).toString('hex')}`);
-    fs.mkdirSync(join(dir, 'fs'), { recursive: true, mode: 0o755 });
-    const r = await unpackLayer(source, join(dir, 'fs'), s.dir, { splitDir: dir });
+    // a layer the launcher already started unpacking (see prefetch.ts), or one unpacked now
+    let r = isFileRegion(source) ? await adoptPrefetched(source, dir) : undefined;
+    if (!r) {
+      fs.mkdirSync(join(dir, 'fs'), { recursive: true, mode: 0o755 });
+      r = await unpackLayer(source, join(dir, 'fs'), s.dir, { splitDir: dir });
+    }
     fs.writeFileSync(join(dir, 'layer.json'), JSON.stringify({ diffId: r.diffId, size: r.size }) + '\n');
     const staged = { diffId: r.diffId, dir };
     if (!s.layers.has(r.diffId)) s.layers.set(r.diffId, staged);

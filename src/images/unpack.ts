@@ -170,11 +170,7 @@ export function untarHelper(): string | undefined {
  * into it. The pipe is a real one: a child's stdin from Node is a unix socket, several times dearer to
  * write into. Returns the helper's result line.
  */
-async function runUntar(
-  helper: string,
-  args: string[],
-  work?: (fd: number) => Promise<void>,
-): Promise<{ size: number; whiteouts: number; tarSize: number; digest: string }> {
+async function runUntar(helper: string, args: string[], work?: (fd: number) => Promise<void>): Promise<UntarResult> {
   let ack!: () => void;
   let finish!: () => void;
   const acked = new Promise<void>((r) => (ack = r));
@@ -219,15 +215,36 @@ async function runUntar(
     if (fd >= 0) fs.closeSync(fd);
   }
   trace('tvuntar: done');
-  const ok = /^ok (\d+) (\d+) (\d+) (sha256:[0-9a-f]{64})$/.exec(result);
+  return parseUntarResult(result, helper);
+}
+
+export interface UntarResult {
+  size: number;
+  whiteouts: number;
+  tarSize: number;
+  digest: string;
+}
+
+/** tvuntar's result line: "ok SIZE WHITEOUTS TARSIZE DIGEST", or "error CODE MESSAGE", which is thrown. */
+export function parseUntarResult(line: string, helper = 'tvuntar'): UntarResult {
+  const ok = /^ok (\d+) (\d+) (\d+) (sha256:[0-9a-f]{64})$/.exec(line);
   if (!ok) {
-    const m = /^error (\w+) (.*)$/.exec(result);
+    const m = /^error (\w+) (.*)$/.exec(line);
     if (m?.[1] === 'NO_SPACE') throw new TvctlError('NO_SPACE', m[2]!);
     throw new LayerError(
-      m ? m[2]! : `unpacking layer failed: unexpected output from ${helper}: "${result.slice(0, 80)}"`,
+      m ? m[2]! : `unpacking layer failed: unexpected output from ${helper}: "${line.slice(0, 80)}"`,
     );
   }
   return { size: Number(ok[1]), whiteouts: Number(ok[2]), tarSize: Number(ok[3]), digest: ok[4]! };
+}
+
+/** The result of unpacking a layer that lies in a file, checked against the region it was asked for. */
+export function regionResult(region: FileRegion, r: UntarResult): LayerUnpackResult {
+  if (r.tarSize !== region.length)
+    throw new LayerError(
+      `layer is not a valid tar archive: unexpected end of archive (truncated file?): ${r.tarSize} of ${region.length} bytes`,
+    );
+  return { diffId: r.digest, size: r.size, whiteouts: r.whiteouts, tarSize: r.tarSize };
 }
 
 /**
@@ -306,12 +323,7 @@ async function unpackRegionWithHelper(
 ): Promise<LayerUnpackResult> {
   const args = [dest, opts.splitDir ?? '-', '--file', region.file, String(region.offset), String(region.length)];
   trace('tvuntar: start (in place)');
-  const r = await runUntar(helper, args);
-  if (r.tarSize !== region.length)
-    throw new LayerError(
-      `layer is not a valid tar archive: unexpected end of archive (truncated file?): ${r.tarSize} of ${region.length} bytes`,
-    );
-  return { diffId: r.digest, size: r.size, whiteouts: r.whiteouts, tarSize: r.tarSize };
+  return regionResult(region, await runUntar(helper, args));
 }
 
 /**

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TVCTL, importDemo, isRoot, makeRoots, tvctl as tvctlRaw, type TestRoots } from '../helpers/cli.js';
+import { REPO, TVCTL, importDemo, isRoot, makeRoots, tvctl as tvctlRaw, type TestRoots } from '../helpers/cli.js';
 import {
   buildImage,
   layoutTar,
@@ -602,5 +602,136 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
     expect(ok.exitCode, ok.stderr).toBe(0);
     expect((await tvctl(roots, ['images', '-q'])).stdout).toBe('');
     expect(readdirSync(join(imagesDir(), 'layers'))).toEqual([]);
+  });
+
+  describe("the launcher's head start on the first layer (tvuntar --prefetch)", () => {
+    // A layer of at least 1 MiB in an archive file, loaded into a store that exists: bin/tvctl has tvuntar
+    // unpack it while Node starts, and tvctl adopts it (src/images/prefetch.ts).
+    const bigLayer = (tag: string) =>
+      makeTar([...base, { path: 'etc/big', data: Buffer.alloc(2 << 20, tag) }, { path: 'etc/tag', data: tag }]);
+    const traced = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      execa(TVCTL, args, { env: { ...roots.env, TVCTL_TRACE: '1', ...env }, reject: false, stdin: 'ignore' });
+    /** the store's staging area is empty and no extractor of this store is left running */
+    const expectNothingLeft = async () => {
+      expect(readdirSync(join(imagesDir(), 'tmp'))).toEqual([]);
+      const ps = await execa('pgrep', ['-af', `tvuntar --prefetch .* ${roots.data} `], { reject: false });
+      expect(ps.stdout).toBe('');
+    };
+    beforeEach(async () => importDemo(roots)); // the store exists
+
+    it('adopts the layer it started: same image as a load without it, and nothing left behind', async () => {
+      const img = buildImage({ layers: [bigLayer('p')], compress: ['none'] });
+      writeFileSync(join(work, 'img.tar'), layoutTar([img], { refName: 'pf:1' }));
+      const r = await traced(['image', 'load', '-i', join(work, 'img.tar')]);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(r.stderr).toMatch(/prefetch: adopting the layer the launcher started/);
+      expect(r.stderr).not.toMatch(/tvuntar: start \(in place\)/);
+      await expectNothingLeft();
+      expect((await inspect('pf:1')).Id).toBe(img.configDigest);
+      expect((await run('pf:1', '/bin/busybox', 'cat', '/etc/tag', '/etc/base')).stdout).toBe('pbase');
+      // the same layer through tvctl's own unpacking gives the same tree
+      const other = await makeRoots();
+      try {
+        await importDemo(other);
+        const plain = await execa(TVCTL, ['image', 'load', '-i', join(work, 'img.tar')], {
+          env: { ...other.env, TVCTL_NO_PREFETCH: '1', TVCTL_TRACE: '1' },
+          reject: false,
+        });
+        expect(plain.stderr).toMatch(/tvuntar: start \(in place\)/);
+        const tree = async (rs: TestRoots) => {
+          const dir = (await tvctl(rs, ['image', 'inspect', 'pf:1', '--json'])).stdout;
+          const layer = JSON.parse(dir)[0].LayerDirs[0];
+          return (await execa('find', [layer, '-printf', '%P %m %s %U %T@\\n'])).stdout
+            .split('\n')
+            .filter((l) => !l.startsWith(' ')) // the layer's root, not in the tar: made at unpack time
+            .sort();
+        };
+        expect(await tree(roots)).toEqual(await tree(other));
+      } finally {
+        await other.cleanup();
+      }
+      // loaded again: the layer is in the store, so nothing is started (tvctl only verifies the blob)
+      await tvctl(roots, ['image', 'tag', 'pf:1', 'pf:2']);
+      const again = await traced(['image', 'load', '-i', join(work, 'img.tar')]);
+      expect(again.exitCode, String(again.stderr)).toBe(0);
+      expect(again.stderr).not.toMatch(/prefetch|tvuntar/);
+    });
+
+    it('a smaller layer first, then the prefetched one; from stdin redirected from the file too', async () => {
+      const img = buildImage({
+        layers: [makeTar([{ path: 'small', data: 's' }]), bigLayer('q')],
+        compress: ['none', 'none'],
+      });
+      writeFileSync(join(work, 'img.tar'), layoutTar([img], { refName: 'pf:2' }));
+      const fd = openSync(join(work, 'img.tar'), 'r');
+      let r;
+      try {
+        r = spawnSync(TVCTL, ['image', 'load'], {
+          env: { ...roots.env, TVCTL_TRACE: '1' },
+          stdio: [fd, 'pipe', 'pipe'],
+          timeout: 60_000,
+        });
+      } finally {
+        closeSync(fd);
+      }
+      expect(r.status, String(r.stderr)).toBe(0);
+      expect(String(r.stderr)).toMatch(/prefetch: adopting/);
+      await expectNothingLeft();
+      expect((await run('pf:2', '/bin/busybox', 'cat', '/small', '/etc/tag')).stdout).toBe('sq');
+    });
+
+    it('a bad flag, a hostile layer, another file: one clear error or its own unpacking, nothing left', async () => {
+      const img = buildImage({ layers: [bigLayer('r')], compress: ['none'] });
+      writeFileSync(join(work, 'img.tar'), layoutTar([img], { refName: 'pf:3' }));
+      const bad = await traced(['image', 'load', '-i', join(work, 'img.tar'), '--no-such-flag']);
+      expect(bad.exitCode).not.toBe(0);
+      expect(
+        String(bad.stderr)
+          .split('\n')
+          .filter((l) => !l.startsWith('[trace]')),
+      ).toHaveLength(1);
+      await expectNothingLeft();
+
+      const hostile = makeTar([
+        { path: 'etc/big', data: Buffer.alloc(2 << 20, 1) },
+        { path: '../../../../../../../../tmp/pwned-prefetch', data: 'x' },
+      ]);
+      writeFileSync(join(work, 'bad.tar'), layoutTar([buildImage({ layers: [hostile], compress: ['none'] })]));
+      const h = await traced(['image', 'load', '-i', join(work, 'bad.tar')]);
+      expect(h.stderr).toMatch(/prefetch: adopting/);
+      expect(h.exitCode).toBe(125);
+      expect(h.stderr).toMatch(/^tvctl: .*points outside the layer/m);
+      expect(existsSync('/tmp/pwned-prefetch')).toBe(false);
+      await expectNothingLeft();
+      expect((await tvctl(roots, ['images', '-q'])).stdout.split('\n')).toHaveLength(1); // only the demo
+
+      // the launcher started on another file than the one tvctl reads: released, and loaded by tvctl itself
+      writeFileSync(join(work, 'other.tar'), layoutTar([buildImage({ layers: [bigLayer('s')], compress: ['none'] })]));
+      const tvuntar = join(REPO, 'native', 'out', 'tvuntar');
+      const blob = join(REPO, 'dist', 'tvctl.blob');
+      const x = await execa(
+        tvuntar,
+        [
+          '--prefetch',
+          join(work, 'other.tar'),
+          roots.data,
+          '--',
+          'node',
+          '--snapshot-blob',
+          blob,
+          REPO,
+          'image',
+          'load',
+          '-i',
+          join(work, 'img.tar'),
+        ],
+        { env: { ...roots.env, TVCTL_TRACE: '1' }, stdin: 'ignore', reject: false },
+      );
+      expect(x.exitCode, String(x.stderr)).toBe(0);
+      expect(x.stderr).toMatch(/prefetch: not this layer, released/);
+      expect(x.stderr).toMatch(/tvuntar: start \(in place\)/);
+      await expectNothingLeft();
+      expect((await run('pf:3', '/bin/busybox', 'cat', '/etc/tag')).stdout).toBe('r');
+    });
   });
 });
