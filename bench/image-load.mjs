@@ -4,6 +4,7 @@
 // Usage: node bench/image-load.mjs [--source DIR]... [--runs N] [--compress gzip|zstd] [--compare TVCTL] [--fresh-fs]
 //   --fresh-fs: both sides write into a new ext4 (no journal, as this machine's root) on a loop device in
 //     /dev/shm, instead of under $TMPDIR: no history of deletions, so runs can follow each other.
+//   --warm MB: memory touched and freed before each timed command (default 1536; 0: off), see time().
 //   --compress: the layer blob is compressed (gzip -1 or zstd -3); tar then runs with -z or --zstd.
 //   --compare: also time another tvctl launcher (e.g. an older checkout's bin/tvctl.js), same runs.
 // Default source: /usr/include and /usr/share/doc (~250 MB of real files, small and large); for large
@@ -26,12 +27,14 @@ let runs = 5;
 let other;
 let compress;
 let freshFs = false;
+let warmMb = 1536;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--source') sources.push(args[++i]);
   else if (args[i] === '--runs') runs = Number(args[++i]);
   else if (args[i] === '--compare') other = resolve(args[++i]);
   else if (args[i] === '--compress') compress = args[++i];
   else if (args[i] === '--fresh-fs') freshFs = true;
+  else if (args[i] === '--warm') warmMb = Number(args[++i]);
 }
 if (sources.length === 0) sources.push('/usr/include', '/usr/share/doc');
 if (process.getuid() !== 0) {
@@ -130,8 +133,18 @@ try {
   // side pays for the other's write-back. CPU time (user+sys) comes from GNU time and is less sensitive
   // to other load on the machine than wall time.
   const cpu = [];
+  const warm = join('/dev/shm', `tvctl-bench-warm-${process.pid}`);
   const time = (file, argv, env) => {
     execFileSync('sync');
+    // This VM returns freed memory to the hypervisor (free page reporting), and memory it has to back again
+    // is slow to touch (~0.5 GB/s), which made runs 3x slower at random for both sides. Touching and freeing
+    // some right before each timed command hands it memory that is backed (reporting lags ~2 s).
+    if (warmMb > 0) {
+      execFileSync('dd', ['if=/dev/zero', `of=${warm}`, 'bs=16M', `count=${Math.ceil(warmMb / 16)}`], {
+        stdio: 'ignore',
+      });
+      rmSync(warm);
+    }
     const t0 = process.hrtime.bigint();
     const r = spawnSync('/usr/bin/time', ['-f', '%U %S', file, ...argv], {
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -197,10 +210,6 @@ try {
     // allocator steps over every inode freed in the last minutes (recently_deleted(), up to ~6 min),
     // which slows file creation 3-10x for both sides after any mass deletion (a previous run, tests).
     // For small-file numbers, let ~6 minutes pass after deleting many files (or use --fresh-fs).
-    // Separately, this VM's memory is slow the first time it is touched after boot (~0.5 GB/s: the
-    // hypervisor backs it then), so once the page cache grows past memory used before, every run gets
-    // 3-5x slower for both sides. Touch the memory once first, e.g.
-    //   dd if=/dev/zero of=/dev/shm/touch bs=16M count=1100; rm /dev/shm/touch
   }
   const t = median(tarMs);
   const l = median(loadMs);
@@ -232,6 +241,11 @@ try {
   );
   console.log(
     `speed ratio tvctl/tar = ${(t / l).toFixed(2)}x (goal >= 0.80x)  [tvctl also hashes the layer (diff ID), records a tar-split and registers the image]`,
+  );
+  // each run's own ratio (tar and tvctl ran next to each other): less sensitive to drift over the runs
+  const perRun = tarMs.map((x, i) => x / loadMs[i]);
+  console.log(
+    `per-run ratios: ${perRun.map((x) => x.toFixed(2)).join(' ')}  median ${median(perRun).toFixed(2)}x; without the head start: ${median(tarMs.map((x, i) => x / plainMs[i])).toFixed(2)}x`,
   );
 } finally {
   if (fsImage) {
