@@ -1632,9 +1632,9 @@ static int untar_main(int argc, char **argv) {
  * checks the result (digest, size) as for a layer it unpacked itself. Otherwise it kills the child and
  * removes the directory. So nothing here decides anything, and any failure means only "no prefetch".
  *
- * The child writes, on the pipe whose fd is in $TVCTL_PREFETCH_FD:
+ * $TVCTL_PREFETCH is "FD:PID": the pipe's read end and the child. The child writes on the pipe:
  *   "none" (no layer to start; nothing was created), or
- *   "prefetch PID DEV INO OFFSET LENGTH DIR", then the extractor's own result line (see the top).
+ *   "prefetch PID DEV INO OFFSET LENGTH DIR" (before DIR exists), then the extractor's own result line.
  * It dies with its parent (PR_SET_PDEATHSIG); its directory is named after the parent's pid, so that a
  * later load sweeps it away if both were killed.
  */
@@ -1721,42 +1721,47 @@ static void say_fd(int fd, const char *line) {
 }
 
 /* The child: find a layer, make its directory, unpack it with the result on the pipe. Never returns. */
+/* fd at 3 or above (close-on-exec): 0-2 may be closed, and the child replaces them with /dev/null and the pipe */
+static int high_fd(int fd) {
+  if (fd < 0 || fd > 2) return fd;
+  int h = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  close(fd);
+  return h;
+}
+
+/* The child: find a layer, make its directory, unpack it with the result on the pipe. Never returns. */
 static void prefetch_child(const char *archive, const char *data, pid_t parent, int out) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) _exit(0);
-  int fd = open(archive, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO (swapped in after the launcher's check) must not block us before we say "none" */
+  int fd = high_fd(open(archive, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   struct stat st;
   uint64_t at = 0, len = 0;
-  char given[PATH_MAX_ + 1], tmp[PATH_MAX + 1], dir[PATH_MAX_ + 1], fs_dir[PATH_MAX_ + 16], src[64], off_s[24],
-      len_s[24];
-  unsigned char rnd[6];
+  char given[PATH_MAX + 1], tmp[PATH_MAX + 1], dir[PATH_MAX + 1], layer_dir[PATH_MAX + 1], fs_dir[PATH_MAX + 1];
+  char hello[PATH_MAX + 128], src[64], off_s[24], len_s[24];
+  unsigned char r[6];
   /* an absolute path for tvctl, which removes the directory (the data root may be given relative) */
-  snprintf(given, sizeof given, "%s/images/tmp", data);
-  if (!realpath(given, tmp)) *tmp = 0;
+  int ok = snprintf(given, sizeof given, "%s/images/tmp", data) < (int)sizeof given && realpath(given, tmp);
   /* stdin must be at its start, as tvctl then reads it in place (src/images/file-source.ts) */
-  int at_start = strcmp(archive, "/dev/stdin") != 0 || lseek(0, 0, SEEK_CUR) == 0;
-  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !at_start || !*tmp || access(tmp, W_OK) != 0 ||
-      !find_layer(fd, data, &at, &len) || getrandom(rnd, sizeof rnd, 0) != sizeof rnd) {
+  ok = ok && (strcmp(archive, "/dev/stdin") != 0 || lseek(0, 0, SEEK_CUR) == 0);
+  ok = ok && fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && access(tmp, W_OK) == 0 && !strchr(tmp, '\n');
+  ok = ok && find_layer(fd, data, &at, &len) && getrandom(r, sizeof r, 0) == sizeof r;
+  ok = ok && snprintf(dir, sizeof dir, "%s/%d-%02x%02x%02x%02x%02x%02x", tmp, (int)parent, r[0], r[1], r[2], r[3], r[4],
+                      r[5]) < (int)sizeof dir;
+  ok = ok && snprintf(layer_dir, sizeof layer_dir, "%s/layer", dir) < (int)sizeof layer_dir;
+  ok = ok && snprintf(fs_dir, sizeof fs_dir, "%s/layer/fs", dir) < (int)sizeof fs_dir;
+  ok = ok && snprintf(hello, sizeof hello, "prefetch %d %llu %llu %llu %llu %s\n", (int)getpid(),
+                      (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, (unsigned long long)at,
+                      (unsigned long long)len, dir) < (int)sizeof hello;
+  if (!ok) {
     say_fd(out, "none\n");
     _exit(0);
   }
-  int k = snprintf(dir, sizeof dir, "%s/%d-", tmp, (int)parent);
-  for (int i = 0; i < 6; i++) k += snprintf(dir + k, sizeof dir - (size_t)k, "%02x", rnd[i]);
-  snprintf(fs_dir, sizeof fs_dir, "%s/layer/fs", dir);
-  char layer_dir[PATH_MAX_ + 16];
-  snprintf(layer_dir, sizeof layer_dir, "%s/layer", dir);
-  if (mkdir(dir, 0700) < 0 || mkdir(layer_dir, 0755) < 0 || mkdir(fs_dir, 0755) < 0) {
-    rmdir(layer_dir);
-    rmdir(dir);
-    say_fd(out, "none\n");
-    _exit(0);
-  }
-  char hello[PATH_MAX_ + 128];
-  snprintf(hello, sizeof hello, "prefetch %d %llu %llu %llu %llu %s\n", (int)getpid(), (unsigned long long)st.st_dev,
-           (unsigned long long)st.st_ino, (unsigned long long)at, (unsigned long long)len, dir);
+  /* named before it exists: tvctl, which may kill us at any moment from now on, then knows what to remove */
   say_fd(out, hello);
+  if (mkdir(dir, 0700) < 0 || mkdir(layer_dir, 0755) < 0 || mkdir(fs_dir, 0755) < 0) _exit(0);
   /* the extractor's result goes to the pipe; it reads nothing but the archive */
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (dup2(out, 1) < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 2) < 0) _exit(0);
+  if (null < 0 || dup2(out, 1) < 0 || dup2(null, 0) < 0 || dup2(null, 2) < 0) _exit(0);
   snprintf(src, sizeof src, "/proc/self/fd/%d", fd);
   snprintf(off_s, sizeof off_s, "%llu", (unsigned long long)at);
   snprintf(len_s, sizeof len_s, "%llu", (unsigned long long)len);
@@ -1772,17 +1777,18 @@ static int prefetch_main(int argc, char **argv) {
   char **cmd = argv + 5;
   int p[2];
   pid_t parent = getpid();
-  if (pipe2(p, O_CLOEXEC) == 0) {
+  if (pipe2(p, O_CLOEXEC) == 0 && (p[0] = high_fd(p[0])) >= 0 && (p[1] = high_fd(p[1])) >= 0) {
     pid_t child = fork();
     if (child == 0) {
       close(p[0]);
       prefetch_child(argv[2], argv[3], parent, p[1]);
     }
     close(p[1]);
-    char v[16];
+    /* tvctl learns the child's pid from us, so that it can stop it even before the child has said anything */
+    char v[32];
     if (child > 0 && fcntl(p[0], F_SETFD, 0) == 0) {
-      snprintf(v, sizeof v, "%d", p[0]);
-      setenv("TVCTL_PREFETCH_FD", v, 1);
+      snprintf(v, sizeof v, "%d:%d", p[0], (int)child);
+      setenv("TVCTL_PREFETCH", v, 1);
     }
   }
   execvp(cmd[0], cmd);

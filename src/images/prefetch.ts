@@ -1,12 +1,13 @@
 /**
  * A layer that bin/tvctl started unpacking while Node was still starting (`tvuntar --prefetch`, see
  * native/untar). For `image load` of an archive file, the launcher forks tvuntar, which unpacks the first
- * uncompressed layer it finds into the store's staging area, and tells us on the pipe whose fd is in
- * $TVCTL_PREFETCH_FD: "none", or "prefetch PID DEV INO OFFSET LENGTH DIR" and then its result line.
+ * uncompressed layer it finds into the store's staging area. $TVCTL_PREFETCH is "FD:PID": a pipe on which
+ * the child says "none", or "prefetch PID DEV INO OFFSET LENGTH DIR" and then its result line; and the child.
  *
  * The load adopts that directory only for the region it would have unpacked itself (same device, inode,
- * offset and length), and checks the result like its own. Anything else is released: the child is killed
- * and its directory removed, before tvctl exits (`releasePrefetch`, called by the fast path's main).
+ * offset and length), and only a successful result, which it checks like its own; a failed one is unpacked
+ * again here, so that errors are always tvctl's own. Anything else is released: the child is killed and its
+ * directory removed, before tvctl exits (`releasePrefetch`, called by the fast path's main).
  */
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
@@ -26,10 +27,18 @@ export interface PrefetchHello {
   dir: string;
 }
 
-/** The child's first line: undefined for "none" or anything unexpected (then there is nothing to adopt). */
-export function parseHello(line: string | undefined): PrefetchHello | undefined {
+/**
+ * The child's first line: undefined for "none" or anything unexpected (then there is nothing to adopt).
+ * Its directory must be one of our own staging dirs (images/tmp/OURPID-RANDOM), and it must be the child
+ * the launcher told us about: nothing from the pipe makes us kill or remove anything else.
+ */
+export function parseHello(
+  line: string | undefined,
+  expect: { self: number; child: number },
+): PrefetchHello | undefined {
   const m = /^prefetch (\d+) (\d+) (\d+) (\d+) (\d+) (\/.*)$/.exec(line ?? '');
-  if (!m) return undefined;
+  if (!m || Number(m[1]) !== expect.child) return undefined;
+  if (!new RegExp(`/images/tmp/${expect.self}-[0-9a-f]{12}$`).test(m[6]!)) return undefined;
   return {
     pid: Number(m[1]),
     dev: BigInt(m[2]!),
@@ -105,6 +114,7 @@ class ChildPipe {
 
 interface Prefetch {
   pipe: ChildPipe;
+  child: number;
   hello: Promise<PrefetchHello | undefined>;
 }
 
@@ -112,23 +122,25 @@ let current: Prefetch | undefined;
 
 /** Takes the launcher's pipe, if any (and drops the variable, so that nothing tvctl runs inherits it). */
 export function takePrefetch(env: NodeJS.ProcessEnv = process.env): void {
-  const v = env['TVCTL_PREFETCH_FD'];
-  delete env['TVCTL_PREFETCH_FD'];
-  if (!v || !/^\d+$/.test(v)) return;
+  const v = /^(\d+):(\d+)$/.exec(env['TVCTL_PREFETCH'] ?? '');
+  delete env['TVCTL_PREFETCH'];
+  if (!v || Number(v[1]) < 3) return;
+  const child = Number(v[2]);
+  if (parentOf(child) !== process.pid) return; // not the launcher's child: not ours to use
+
   let sock: Socket;
   try {
-    sock = new Socket({ fd: Number(v), readable: true, writable: false });
+    sock = new Socket({ fd: Number(v[1]), readable: true, writable: false });
   } catch {
     return; // not a pipe: no prefetch
   }
   const pipe = new ChildPipe(sock);
-  current = { pipe, hello: pipe.next().then(parseHello) };
+  current = { pipe, child, hello: pipe.next().then((l) => parseHello(l, { self: process.pid, child })) };
 }
 
 /**
- * The prefetched layer, moved to `dir`, if it is `region`'s; undefined if there is none to adopt (the
- * caller then unpacks the layer itself). A failed prefetched unpack throws its error, as the caller's own
- * unpack of the same bytes would have.
+ * The prefetched layer, moved to `dir`, if it is `region`'s and was unpacked; undefined if there is none to
+ * adopt (the caller then unpacks the layer itself).
  */
 export async function adoptPrefetched(region: FileRegion, dir: string): Promise<LayerUnpackResult | undefined> {
   const p = current;
@@ -152,11 +164,13 @@ export async function adoptPrefetched(region: FileRegion, dir: string): Promise<
   try {
     const line = await p.pipe.next();
     await p.pipe.end(); // the child has exited: nothing writes into its directory any more
-    if (line === undefined) {
-      trace('prefetch: the extractor ended without a result; unpacking here');
+    let r;
+    try {
+      r = regionResult(region, parseUntarResult(line ?? 'no result'));
+    } catch (err) {
+      trace(`prefetch: the extractor failed (${(err as Error).message}); unpacking here`);
       return undefined;
     }
-    const r = regionResult(region, parseUntarResult(line));
     await fsp.rename(join(hello.dir, 'layer'), dir);
     trace('tvuntar: done (prefetched)');
     return r;
@@ -170,16 +184,26 @@ export async function releasePrefetch(): Promise<void> {
   const p = current;
   if (!p) return;
   current = undefined;
-  const hello = await p.hello;
-  // While its end of the pipe is open, the child has not exited. It is our own child (the launcher forked
-  // it, then exec'd Node), which libuv does not reap: once exited, its pid stays taken until we exit.
-  if (hello && !p.pipe.exited) {
+  // While its end of the pipe is open, the child has not exited; and it is our own child (the launcher
+  // forked it, then exec'd Node), which libuv does not reap: once exited, its pid stays taken until we exit.
+  if (!p.pipe.exited) {
     try {
-      process.kill(hello.pid, 'SIGKILL');
+      process.kill(p.child, 'SIGKILL');
     } catch {
       // already gone
     }
   }
   await p.pipe.end();
+  const hello = await p.hello; // said before its directory exists, if at all
   if (hello) await fsp.rm(hello.dir, { recursive: true, force: true });
+}
+
+/** The parent pid of a process (from /proc/PID/stat), or undefined. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
 }

@@ -699,6 +699,9 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
       writeFileSync(join(work, 'bad.tar'), layoutTar([buildImage({ layers: [hostile], compress: ['none'] })]));
       const h = await traced(['image', 'load', '-i', join(work, 'bad.tar')]);
       expect(h.stderr).toMatch(/prefetch: adopting/);
+      // the head start's error is not trusted: tvctl unpacks the layer again, and reports its own
+      expect(h.stderr).toMatch(/prefetch: the extractor failed .*; unpacking here/);
+      expect(h.stderr).toMatch(/tvuntar: start \(in place\)/);
       expect(h.exitCode).toBe(125);
       expect(h.stderr).toMatch(/^tvctl: .*points outside the layer/m);
       expect(existsSync('/tmp/pwned-prefetch')).toBe(false);
@@ -732,6 +735,27 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
       expect(x.stderr).toMatch(/tvuntar: start \(in place\)/);
       await expectNothingLeft();
       expect((await run('pf:3', '/bin/busybox', 'cat', '/etc/tag')).stdout).toBe('r');
+    });
+
+    it('works with stdin, stdout or stderr closed, and stands aside for TVCTL_UNTAR=js', async () => {
+      const img = buildImage({ layers: [bigLayer('t')], compress: ['none'] });
+      writeFileSync(join(work, 'img.tar'), layoutTar([img], { refName: 'pf:4' }));
+      for (const closed of ['<&-', '>&-', '2>&-']) {
+        await tvctl(roots, ['image', 'rm', 'pf:4']);
+        const r = await execa('sh', ['-c', `"$0" image load -q -i "$1" ${closed}`, TVCTL, join(work, 'img.tar')], {
+          env: { ...roots.env, TVCTL_TRACE: '1' },
+          reject: false,
+        });
+        expect(r.exitCode, `${closed}: ${r.stderr}`).toBe(0);
+        if (closed !== '2>&-') expect(r.stderr).toMatch(/prefetch: adopting/);
+        await expectNothingLeft();
+        expect((await inspect('pf:4')).Id).toBe(img.configDigest);
+      }
+      await tvctl(roots, ['image', 'rm', 'pf:4']);
+      const js = await traced(['image', 'load', '-i', join(work, 'img.tar')], { TVCTL_UNTAR: 'js' });
+      expect(js.exitCode, String(js.stderr)).toBe(0);
+      expect(js.stderr).not.toMatch(/prefetch/);
+      await expectNothingLeft();
     });
   });
 });

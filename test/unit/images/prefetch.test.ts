@@ -15,16 +15,25 @@ describe("parseHello: the launcher's extractor's first line", () => {
     );
   });
   it('nothing to adopt: "none", an error line, an early end, a relative dir', () => {
-    expect(parseHello('none')).toBeUndefined();
-    expect(parseHello('error BAD_TAR layer is not a valid tar archive')).toBeUndefined();
-    expect(parseHello(undefined)).toBeUndefined();
-    expect(parseHello('prefetch 42 1 2 3 4 relative/dir')).toBeUndefined();
-    expect(parseHello('prefetch 42 1 2 x 4 /d')).toBeUndefined();
+    expect(parseHello('none', who)).toBeUndefined();
+    expect(parseHello('error BAD_TAR layer is not a valid tar archive', who)).toBeUndefined();
+    expect(parseHello(undefined, who)).toBeUndefined();
+    expect(parseHello('prefetch 42 1 2 3 4 relative/images/tmp/41-00aabbccddee', who)).toBeUndefined();
+    expect(parseHello('prefetch 42 1 2 x 4 /d/images/tmp/41-00aabbccddee', who)).toBeUndefined();
+  });
+  it('nothing to kill or remove but our own child and staging dir', () => {
+    expect(parseHello('prefetch 43 1 2 3 4 /d/images/tmp/41-00aabbccddee', who)).toBeUndefined(); // another pid
+    expect(parseHello('prefetch 42 1 2 3 4 /d/images/tmp/40-00aabbccddee', who)).toBeUndefined(); // another's dir
+    expect(parseHello('prefetch 42 1 2 3 4 /home/user', who)).toBeUndefined();
+    expect(parseHello('prefetch 42 1 2 3 4 /d/images/tmp/41-00aabbccddee/..', who)).toBeUndefined();
+    expect(parseHello('prefetch 42 1 2 3 4 /d/images/tmp/41-00aabbccddee', who)?.dir).toBe(
+      '/d/images/tmp/41-00aabbccddee',
+    );
   });
 });
 
 describe('matchRegion: only the region tvctl would unpack itself, of the same file', () => {
-  const hello = parseHello('prefetch 42 7 99 5120 2000000 /s/images/tmp/1-aa')!;
+  const hello = parseHello('prefetch 42 7 99 5120 2000000 /s/images/tmp/1-00aabbccddee', { self: 1, child: 42 })!;
   const same = { dev: 7n, ino: 99n };
   it('same file, offset and length: adopt', () => {
     expect(matchRegion(hello, same, { offset: 5120, length: 2000000 })).toBe('yes');
