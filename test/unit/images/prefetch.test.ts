@@ -2,26 +2,27 @@ import { describe, expect, it } from 'vitest';
 import { matchRegion, parseHello } from '../../../src/images/prefetch.js';
 
 describe("parseHello: the launcher's extractor's first line", () => {
+  const who = { self: 41, child: 42 };
   it('reads pid, file identity, region and directory (which may hold spaces)', () => {
-    expect(parseHello('prefetch 42 65024 15343627 5120 261468160 /var/lib/my data/images/tmp/41-00aabbccddee')).toEqual(
-      {
-        pid: 42,
-        dev: 65024n,
-        ino: 15343627n,
-        offset: 5120,
-        length: 261468160,
-        dir: '/var/lib/my data/images/tmp/41-00aabbccddee',
-      },
-    );
+    expect(
+      parseHello('prefetch 42 65024 15343627 5120 261468160 /var/lib/my data/images/tmp/41-00aabbccddee', who),
+    ).toEqual({
+      pid: 42,
+      dev: 65024n,
+      ino: 15343627n,
+      offset: 5120,
+      length: 261468160,
+      dir: '/var/lib/my data/images/tmp/41-00aabbccddee',
+    });
   });
-  it('nothing to adopt: "none", an error line, an early end, a relative dir', () => {
+  it('nothing to adopt: "none", an error line, an early end, a relative dir, a bad number', () => {
     expect(parseHello('none', who)).toBeUndefined();
     expect(parseHello('error BAD_TAR layer is not a valid tar archive', who)).toBeUndefined();
     expect(parseHello(undefined, who)).toBeUndefined();
     expect(parseHello('prefetch 42 1 2 3 4 relative/images/tmp/41-00aabbccddee', who)).toBeUndefined();
     expect(parseHello('prefetch 42 1 2 x 4 /d/images/tmp/41-00aabbccddee', who)).toBeUndefined();
   });
-  it('nothing to kill or remove but our own child and staging dir', () => {
+  it('nothing to kill or remove but our own child and our own staging dir', () => {
     expect(parseHello('prefetch 43 1 2 3 4 /d/images/tmp/41-00aabbccddee', who)).toBeUndefined(); // another pid
     expect(parseHello('prefetch 42 1 2 3 4 /d/images/tmp/40-00aabbccddee', who)).toBeUndefined(); // another's dir
     expect(parseHello('prefetch 42 1 2 3 4 /home/user', who)).toBeUndefined();
