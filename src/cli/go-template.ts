@@ -455,3 +455,9 @@ export function renderRows(format: string, rows: Value[]): string {
   const t = new GoTemplate(format.replace(/\\t/g, '\t').replace(/\\n/g, '\n'));
   return rows.map((r) => t.execute(r)).join('\n');
 }
+
+/** Go's time.Time String() in UTC, as Docker prints CreatedAt: "2026-11-25 20:01:02 +0000 UTC". */
+export function goTime(iso: string): string {
+  const d = new Date(iso);
+  return Number.isFinite(d.getTime()) ? `${d.toISOString().slice(0, 19).replace('T', ' ')} +0000 UTC` : '';
+}

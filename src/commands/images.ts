@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
+import { goTime, renderRows, renderTableFormat } from '../cli/go-template.js';
 import { TvctlError } from '../errors.js';
 import {
   humanAgo,
@@ -26,6 +27,9 @@ export default class Images extends TvctlCommand<ImageRow[]> {
       multiple: true,
     }),
     'no-trunc': Flags.boolean({ description: 'full image IDs' }),
+    format: Flags.string({
+      description: "Go template per image ('table {{.Repository}}\\t{{.ID}}' for a table), or 'json'",
+    }),
   };
 
   async run(): Promise<ImageRow[]> {
@@ -51,6 +55,27 @@ export default class Images extends TvctlCommand<ImageRow[]> {
           seen.add(r.id);
           this.log(id(r.id));
         }
+      } else if (flags.format !== undefined) {
+        const fields = rows.map((r) => ({
+          ID: id(r.id),
+          Repository: r.repository,
+          Tag: r.tag,
+          Digest: '<none>',
+          CreatedSince: humanAgo(r.created),
+          CreatedAt: goTime(r.created),
+          Size: humanSize(r.size),
+        }));
+        const out =
+          renderTableFormat(flags.format, fields, {
+            ID: 'IMAGE ID',
+            Repository: 'REPOSITORY',
+            Tag: 'TAG',
+            Digest: 'DIGEST',
+            CreatedSince: 'CREATED',
+            CreatedAt: 'CREATED AT',
+            Size: 'SIZE',
+          }) ?? renderRows(flags.format, fields);
+        if (out) this.log(out);
       } else {
         this.log(
           renderTable(

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
+import { goTime, renderRows, renderTableFormat } from '../cli/go-template.js';
 import { formatTable } from '../cli/table.js';
 import { TvctlError } from '../errors.js';
 import { shortId } from '../runtime/ids.js';
@@ -33,6 +34,9 @@ export default class Ps extends TvctlCommand<PsEntry[]> {
       multiple: true,
     }),
     'no-trunc': Flags.boolean({ description: "don't truncate output" }),
+    format: Flags.string({
+      description: "Go template per container ('table {{.ID}}\\t{{.Names}}' for a table), or 'json'",
+    }),
   };
 
   async run(): Promise<PsEntry[]> {
@@ -45,6 +49,10 @@ export default class Ps extends TvctlCommand<PsEntry[]> {
     if (!this.jsonEnabled()) {
       if (flags.quiet) {
         for (const e of entries) this.log(flags['no-trunc'] ? e.id : shortId(e.id));
+      } else if (flags.format !== undefined) {
+        const rows = containers.map((c) => formatFields(c, flags['no-trunc'] ?? false));
+        const out = renderTableFormat(flags.format, rows, PS_HEADERS) ?? renderRows(flags.format, rows);
+        if (out) this.log(out);
       } else {
         const now = Date.now();
         this.log(
@@ -75,6 +83,43 @@ function portsColumn(c: ContainerInfo): string {
   return (live ?? c.hostConfig.portBindings)
     .map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`)
     .join(', ');
+}
+
+/** Column names of `--format 'table …'`, as Docker's. */
+const PS_HEADERS: Record<string, string> = {
+  ID: 'CONTAINER ID',
+  Image: 'IMAGE',
+  Command: 'COMMAND',
+  CreatedAt: 'CREATED AT',
+  RunningFor: 'CREATED',
+  Ports: 'PORTS',
+  State: 'STATE',
+  Status: 'STATUS',
+  Names: 'NAMES',
+  Labels: 'LABELS',
+  Mounts: 'MOUNTS',
+  Networks: 'NETWORKS',
+};
+
+/** The fields Docker's `ps --format` offers, as its strings. */
+function formatFields(c: ContainerInfo, noTrunc: boolean): Record<string, string> {
+  const now = Date.now();
+  return {
+    ID: noTrunc ? c.id : shortId(c.id),
+    Image: c.image,
+    Command: noTrunc ? `"${c.process.args.join(' ')}"` : commandColumn(c.process.args),
+    CreatedAt: goTime(c.created),
+    RunningFor: `${humanDuration(now - Date.parse(c.created))} ago`,
+    Ports: portsColumn(c),
+    State: c.state.status,
+    Status: describeStatus(c.state, now),
+    Names: c.name,
+    Labels: Object.entries(c.config.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(','),
+    Mounts: '',
+    Networks: '',
+  };
 }
 
 function toEntry(c: ContainerInfo): PsEntry {

@@ -99,6 +99,56 @@ describe.skipIf(!isRoot)('container lifecycle through the CLI (root)', () => {
     expect(await hostTraces(id)).toEqual([]);
   });
 
+  it('formats inspect, ps, images and image inspect with Go templates, as Docker users type them', async () => {
+    const run = await tvctl(roots, [
+      'run',
+      '-d',
+      '--name',
+      'fmt',
+      '-l',
+      'tier=front',
+      '--network',
+      'none',
+      'demo',
+      'sleep',
+      '60',
+    ]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const id = run.stdout.trim();
+    try {
+      const pid = await tvctl(roots, ['inspect', '-f', '{{.State.Pid}} {{.Name}} {{json .Config.Labels}}', 'fmt']);
+      expect(pid.exitCode, pid.stderr).toBe(0);
+      const [p, name, labels] = pid.stdout.split(' ');
+      expect(Number(p)).toBeGreaterThan(1);
+      expect((await execa('cat', [`/proc/${p}/comm`])).stdout).toBe('sleep'); // the real container process
+      expect([name, labels]).toEqual(['/fmt', '{"tier":"front"}']);
+      const table = await tvctl(roots, ['ps', '--format', 'table {{.ID}}\t{{.Names}}\t{{.Labels}}']);
+      expect(table.stdout.split('\n')).toEqual([
+        'CONTAINER ID   NAMES   LABELS',
+        `${id.slice(0, 12)}   fmt     tier=front`,
+      ]);
+      const json = await tvctl(roots, ['ps', '--format', 'json']);
+      expect(JSON.parse(json.stdout)).toMatchObject({ ID: id.slice(0, 12), Names: 'fmt', State: 'running' });
+      const images = await tvctl(roots, ['images', '--format', '{{.Repository}}:{{.Tag}}']);
+      expect(images.stdout).toBe('demo:latest');
+      const arch = await tvctl(roots, ['image', 'inspect', '-f', '{{.Os}}/{{.Architecture}}', 'demo']);
+      expect(arch.stdout).toBe('linux/amd64');
+      // a template that cannot work is one line, exit 125, and prints nothing else
+      for (const args of [
+        ['inspect', '-f', '{{.Nope}}', 'fmt'],
+        ['ps', '--format', '{{if .ID}}'],
+        ['images', '--format', '{{nosuch .ID}}'],
+      ]) {
+        const bad = await tvctl(roots, args);
+        expect(bad.exitCode, args.join(' ')).toBe(125);
+        expect(bad.stdout).toBe('');
+        expect(bad.stderr).toMatch(/^tvctl: template parsing error: .+\n?$/);
+      }
+    } finally {
+      await tvctl(roots, ['rm', '-f', id]);
+    }
+  });
+
   it('derives state from facts: container killed with SIGKILL while no tvctl runs shows Exited (137)', async () => {
     const id = (await tvctl(roots, ['run', '-d', '--network', 'none', 'demo', 'sleep', '1000'])).stdout.trim();
     const info = await inspect(roots, id);
