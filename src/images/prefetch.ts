@@ -127,12 +127,12 @@ export function takePrefetch(env: NodeJS.ProcessEnv = process.env): void {
   if (!v || Number(v[1]) < 3) return;
   const child = Number(v[2]);
   if (parentOf(child) !== process.pid) return; // not the launcher's child: not ours to use
-
   let sock: Socket;
   try {
     sock = new Socket({ fd: Number(v[1]), readable: true, writable: false });
   } catch {
-    return; // not a pipe: no prefetch
+    process.kill(child, 'SIGKILL'); // not a pipe we can read: no prefetch (its dir carries our pid: swept later)
+    return;
   }
   const pipe = new ChildPipe(sock);
   current = { pipe, child, hello: pipe.next().then((l) => parseHello(l, { self: process.pid, child })) };
