@@ -6,7 +6,8 @@
  *   {{lower .S}} {{title .S}} {{len .X}} {{println .A .B}} {{printf "%s:%d" .A .B}}
  *   {{eq .A "x"}} {{ne}} {{lt}} {{le}} {{gt}} {{ge}} {{not}} {{and}} {{or}}
  *   {{if P}}…{{else if P}}…{{else}}…{{end}} {{range P}}…{{else}}…{{end}} {{range $k, $v := P}}
- *   {{with P}}…{{end}}, comments, and {{- trimming -}}
+ *   {{with P}}…{{end}}, comments, and {{- trimming -}}; a field whose value is a function is a method
+ *   ({{.Label "key"}}).
  * Anything else is an error that names it (`template parsing error: …`), never a silent empty output.
  */
 import { TvctlError } from '../errors.js';
@@ -279,8 +280,23 @@ function evalCommand(cmd: Node[], dot: Value, scope: Scope, piped: { v: Value } 
     if (piped) args.push(piped.v);
     return call(head.name, args);
   }
-  if (cmd.length > 1 || piped) fail(`can't give arguments to a value (${describe(head)})`);
+  if (cmd.length > 1 || piped) {
+    // a method, like Docker's {{.Label "key"}} on ps rows: a field whose value is a function
+    const f = head.k === 'field' ? evalField(head, dot, scope) : undefined;
+    if (typeof f !== 'function') return fail(`can't give arguments to a value (${describe(head)})`);
+    const args = cmd.slice(1).map((n) => evalNode(n, dot, scope));
+    if (piped) args.push(piped.v);
+    return (f as (...a: Value[]) => Value)(...args);
+  }
   return evalNode(head, dot, scope);
+}
+
+function evalField(n: Extract<Node, { k: 'field' }>, dot: Value, scope: Scope): Value {
+  let v: Value;
+  if (n.base === 'dot') v = dot;
+  else if (scope.has(n.base)) v = scope.get(n.base);
+  else return fail(`undefined variable "${n.base}"`);
+  return fieldsOf(v, n.path, n);
 }
 
 function evalNode(n: Node, dot: Value, scope: Scope): Value {
@@ -292,11 +308,8 @@ function evalNode(n: Node, dot: Value, scope: Scope): Value {
     case 'ident':
       return call(n.name, []);
     case 'field': {
-      let v: Value;
-      if (n.base === 'dot') v = dot;
-      else if (scope.has(n.base)) v = scope.get(n.base);
-      else return fail(`undefined variable "${n.base}"`);
-      return fieldsOf(v, n.path, n);
+      const v = evalField(n, dot, scope);
+      return typeof v === 'function' ? (v as () => Value)() : v; // a method without arguments
     }
   }
 }
@@ -433,9 +446,9 @@ export function renderTableFormat(format: string, rows: Value[], headers: Record
   if (!m) return undefined;
   const body = m[1]!.replace(/\\t/g, '\t');
   const t = new GoTemplate(body);
-  const header = t.execute(
-    new Proxy({}, { has: () => true, get: (_o, k) => headers[String(k)] ?? String(k).toUpperCase() }),
-  );
+  // every field of the header row is its column name (a method too, for {{.Label "key"}})
+  const name = (k: string | symbol) => headers[String(k)] ?? String(k).toUpperCase();
+  const header = t.execute(new Proxy({}, { has: () => true, get: (_o, k) => () => name(k) }));
   const lines = [header, ...rows.map((r) => t.execute(r))].map((l) => l.split('\t'));
   const widths: number[] = [];
   for (const l of lines) l.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));

@@ -97,12 +97,13 @@ const PS_HEADERS: Record<string, string> = {
   Status: 'STATUS',
   Names: 'NAMES',
   Labels: 'LABELS',
+  Label: 'LABEL',
   Mounts: 'MOUNTS',
   Networks: 'NETWORKS',
 };
 
 /** The fields Docker's `ps --format` offers, as its strings. */
-function formatFields(c: ContainerInfo, noTrunc: boolean): Record<string, string> {
+function formatFields(c: ContainerInfo, noTrunc: boolean): Record<string, string | ((key: string) => string)> {
   const now = Date.now();
   return {
     ID: noTrunc ? c.id : shortId(c.id),
@@ -117,6 +118,7 @@ function formatFields(c: ContainerInfo, noTrunc: boolean): Record<string, string
     Labels: Object.entries(c.config.labels)
       .map(([k, v]) => `${k}=${v}`)
       .join(','),
+    Label: (key: string) => c.config.labels[key] ?? '',
     Mounts: '',
     Networks: '',
   };

@@ -127,6 +127,7 @@ describe.skipIf(!isRoot)('container lifecycle through the CLI (root)', () => {
         'CONTAINER ID   NAMES   LABELS',
         `${id.slice(0, 12)}   fmt     tier=front`,
       ]);
+      expect((await tvctl(roots, ['ps', '--format', '{{.Names}} {{.Label "tier"}}'])).stdout).toBe('fmt front');
       const json = await tvctl(roots, ['ps', '--format', 'json']);
       expect(JSON.parse(json.stdout)).toMatchObject({ ID: id.slice(0, 12), Names: 'fmt', State: 'running' });
       const images = await tvctl(roots, ['images', '--format', '{{.Repository}}:{{.Tag}}']);

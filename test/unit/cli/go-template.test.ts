@@ -83,6 +83,15 @@ describe('table and row formats (docker ps/images --format)', () => {
     );
     expect(renderTableFormat('{{.ID}}', rows, {})).toBeUndefined();
   });
+  it('a function field is a method: {{.Label "key"}}; JSON leaves it out', () => {
+    const withLabel = [{ ID: 'a1', Label: (k: string) => ({ tier: 'front' })[k] ?? '' }];
+    expect(renderRows('{{.ID}} {{.Label "tier"}}/{{.Label "none"}}', withLabel)).toBe('a1 front/');
+    expect(renderTableFormat('table {{.ID}}\\t{{.Label "tier"}}', withLabel, { ID: 'ID', Label: 'LABEL' })).toBe(
+      'ID   LABEL\na1   front',
+    );
+    expect(renderRows('json', withLabel)).toBe('{"ID":"a1"}');
+    expect(() => renderRows('{{.ID "x"}}', withLabel)).toThrow(/can't give arguments to a value \(\.ID\)/);
+  });
   it('one line per row; "json" gives one JSON object per line', () => {
     expect(renderRows('{{.ID}}:{{.Names}}', rows)).toBe('a1:web\nb22222:db');
     expect(renderRows('{{.ID}}\\t{{.Names}}', rows)).toBe('a1\tweb\nb22222\tdb');
