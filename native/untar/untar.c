@@ -1687,8 +1687,9 @@ static int find_layer(int fd, const char *data, uint64_t *at, uint64_t *len) {
     if (type == 'g' || type == 'K') return 0; /* rare in image archives: not worth guessing */
     if (have_pax_size) size = pax_size;
     if (!have_name) {
-      char pre[156], nm[101];
-      hstr(h + 345, 155, pre);
+      char pre[156] = "", nm[101];
+      /* the prefix as tvctl's reader takes it: POSIX headers only (GNU keeps times there) */
+      if (!memcmp(h + 257, "ustar\0" "00", 8)) hstr(h + 345, h[475] ? 155 : 130, pre);
       hstr(h, 100, nm);
       snprintf(name, sizeof name, "%s%s%s", pre, *pre ? "/" : "", nm);
     }
