@@ -6,7 +6,7 @@
  * of a file that we read ourselves (see open_file_input). Either way we hash the stream (the diff ID) on a
  * second thread while this one unpacks.
  *
- *   tvuntar DEST SPLITDIR|- [--pipe | --file PATH OFFSET LENGTH]
+ *   tvuntar DEST SPLITDIR|- [--pipe | --file PATH OFFSET LENGTH | --pipe-rest PREFIX LENGTH]
  *   tvuntar --prefetch ARCHIVE DATAROOT -- COMMAND [ARG...]   (see prefetch_main)
  *
  * Result on stdout, one line: "ok SIZE WHITEOUTS TARSIZE DIGEST" (bytes of regular-file content,
@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -139,6 +140,9 @@ static uint64_t consumed; /* bytes of the stream handed out so far */
 /* --file without a lease: the region's length. The ring reader stops when its head reaches it; the plain
  * reader (no ring) counts it down instead. */
 static uint64_t in_left = UINT64_MAX;
+/* --pipe-rest: where the stream goes on once infd (the prefix file) ends, and for how many bytes */
+static int next_fd = -1;
+static uint64_t next_left;
 /* the digest of every byte of the stream */
 static SHA256_CTX sha;
 
@@ -172,7 +176,19 @@ static void *read_ring(void *arg) {
     if (room > in_left - head) room = (size_t)(in_left - head); /* a region of a file: its end */
     unsigned char *p = buf + head % RING;
     ssize_t n = 0;
-    while (room > 0 && (n = read(infd, p, room)) < 0 && errno == EINTR) {
+    while (room > 0 && (n = read(infd, p, room)) < 0 && (errno == EINTR || errno == EAGAIN)) {
+      if (errno == EAGAIN) { /* a non-blocking stdin */
+        struct pollfd pf = {.fd = infd, .events = POLLIN};
+        poll(&pf, 1, -1);
+      }
+    }
+    if (n == 0 && next_fd >= 0) {
+      /* --pipe-rest: the prefix is read; the rest of the layer comes from stdin, exactly next_left bytes */
+      close(infd);
+      infd = next_fd;
+      next_fd = -1;
+      in_left = head + next_left;
+      continue;
     }
     int err = n < 0 ? errno : 0;
     if (n > 0) SHA256_Update(&sha, p, (size_t)n);
@@ -1565,8 +1581,9 @@ static void *split_main(void *arg) {
 static int untar_main(int argc, char **argv) {
   int pipe_mode = argc == 4 && !strcmp(argv[3], "--pipe");
   int file_mode = argc == 7 && !strcmp(argv[3], "--file");
-  if (argc != 3 && !pipe_mode && !file_mode) {
-    fprintf(stderr, "usage: tvuntar DEST SPLITDIR|- [--pipe | --file PATH OFFSET LENGTH]\n");
+  int rest_mode = argc == 6 && !strcmp(argv[3], "--pipe-rest");
+  if (argc != 3 && !pipe_mode && !file_mode && !rest_mode) {
+    fprintf(stderr, "usage: tvuntar DEST SPLITDIR|- [--pipe | --file PATH OFFSET LENGTH | --pipe-rest PREFIX LENGTH]\n");
     return 2;
   }
   umask(0);
@@ -1574,12 +1591,24 @@ static int untar_main(int argc, char **argv) {
   privileged = geteuid() == 0;
   SHA256_Init(&sha);
   if (pipe_mode) open_pipe_input();
+  if (rest_mode) {
+    /* the layer's first bytes are in the file PREFIX (what tvctl had already read of it), the rest is the
+     * next LENGTH bytes of our stdin, tvctl's own (a pipe): read exactly those, so that tvctl goes on after */
+    char *e;
+    errno = 0;
+    next_left = strtoull(argv[5], &e, 10);
+    if (errno || *e) finish_error("BAD_LAYER", "unpacking layer failed: bad length %s", argv[5]);
+    infd = open(argv[4], O_RDONLY | O_CLOEXEC);
+    if (infd < 0) sys_fail("open", argv[4]);
+    next_fd = 0;
+  }
   if (file_mode) {
     open_file_input(argv[4], argv[5], argv[6]);
   } else {
     /* a bigger pipe: fewer wake-ups between tvctl and us */
     fcntl(infd, F_SETPIPE_SZ, 1 << 20);
-    ring_start();
+    /* (only the ring's reader goes on from the prefix to stdin) */
+    if (!ring_start() && rest_mode) finish_error("BAD_LAYER", "unpacking layer failed: no memory for the input ring");
   }
   if (!buf) buf = xmalloc(BUF_CAP);
   rootfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

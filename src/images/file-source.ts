@@ -90,3 +90,68 @@ export function stdinAsFile(): string | undefined {
     return undefined;
   }
 }
+
+const PIPE_CHUNK = 256 << 10;
+
+/** Whether stdin is a pipe or a socket (`docker save … | tvctl image load`): see PipeSource. */
+export function stdinIsPipe(): boolean {
+  try {
+    const st = fs.fstatSync(0);
+    return st.isFIFO() || st.isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A pipe (stdin) read with bounded reads of our own rather than through process.stdin, which reads ahead:
+ * the descriptor's position is then always just past what was handed out, so that a helper can go on
+ * reading it (an uncompressed layer: see load.ts).
+ */
+export class PipeSource implements AsyncIterable<Buffer> {
+  private total = 0;
+
+  constructor(
+    readonly fd: number,
+    private readonly onProgress?: (n: number) => void,
+  ) {}
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    for (;;) {
+      const b = Buffer.allocUnsafe(PIPE_CHUNK);
+      const n = await readSome(this.fd, b, PIPE_CHUNK);
+      if (n === 0) return;
+      this.counted(n);
+      yield b.subarray(0, n);
+    }
+  }
+
+  /** Bytes a helper read from the descriptor itself. */
+  counted(n: number): void {
+    this.total += n;
+    this.onProgress?.(this.total);
+  }
+}
+
+/** One read(2) of up to `len` bytes, waiting for data also on a non-blocking descriptor; 0 at the end. */
+export async function readSome(fd: number, b: Buffer, len: number): Promise<number> {
+  for (;;) {
+    try {
+      return await new Promise<number>((res, rej) => fs.read(fd, b, 0, len, null, (e, n) => (e ? rej(e) : res(n))));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+}
+
+/** Exactly the next `n` bytes of `fd` (fewer only at its end). */
+export async function* bytesOf(fd: number, n: number): AsyncGenerator<Buffer> {
+  for (let left = n; left > 0;) {
+    const b = Buffer.allocUnsafe(Math.min(PIPE_CHUNK, left));
+    const k = await readSome(fd, b, b.length);
+    if (k === 0) return;
+    left -= k;
+    yield b.subarray(0, k);
+  }
+}

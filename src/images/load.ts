@@ -14,7 +14,7 @@ import {
 } from './oci.js';
 import { formatRef, parseRef } from './reference.js';
 import { ImageStore, type StagedLayer, type Staging, type StoredImage } from './store.js';
-import { FileSource } from './file-source.js';
+import { FileSource, PipeSource } from './file-source.js';
 import { ByteReader, TarFormatError, readTar } from './tar-reader.js';
 import { LayerError, decompress, looksLikeLayer, sniffCompression } from './unpack.js';
 
@@ -62,7 +62,7 @@ class LoadError extends TvctlError {
  */
 export async function loadImages(
   store: ImageStore,
-  input: { file?: string; stream?: NodeJS.ReadableStream },
+  input: { file?: string; stream?: NodeJS.ReadableStream; pipeFd?: number },
   progress: LoadProgress = {},
 ): Promise<LoadedImage[]> {
   trace(`image load: start (${input.file !== undefined ? 'file' : 'stream'})`);
@@ -80,7 +80,7 @@ export async function loadImages(
       path: string,
       size: number,
       body: AsyncIterable<Buffer>,
-      at?: { file: string; offset: number },
+      at?: { file: string; offset: number } | { pipe: PipeSource; reader: ByteReader },
     ): Promise<void> => {
       const first: Buffer[] = [];
       let have = 0;
@@ -114,7 +114,7 @@ export async function loadImages(
       } else if (knownLayer && (await store.hasLayer(knownLayer)) && (await store.blobAvailable(`sha256:${m![1]}`))) {
         // already in the store: verify the bytes, keep nothing
         for await (const c of rest()) hash.update(c);
-      } else if (at && sniffCompression(head) === 'none' && looksLikeLayer(head)) {
+      } else if (at && 'file' in at && sniffCompression(head) === 'none' && looksLikeLayer(head)) {
         // An uncompressed layer lying in a file: the extractor reads it from there by itself (the archive
         // reader skips it) and hashes what it read; no blob is kept (its tar-split rebuilds it).
         rec.compression = 'none';
@@ -128,6 +128,33 @@ export async function loadImages(
         p.then(() => progress.onLayer?.(++layersDone, layersStarted));
         rec.layer = p;
         pending.push(p);
+      } else if (
+        at &&
+        'pipe' in at &&
+        sniffCompression(head) === 'none' &&
+        looksLikeLayer(head) &&
+        size > head.length
+      ) {
+        // An uncompressed layer on a stdin pipe: what was already read of it goes to the extractor first, and
+        // it reads exactly the rest from the pipe itself, so that the layer is not copied through here.
+        rec.compression = 'none';
+        await it.return?.(undefined);
+        const prefix = Buffer.concat([head, ...at.reader.takeBuffered(size - head.length)]);
+        const rest = size - prefix.length;
+        layersStarted++;
+        progress.onLayer?.(layersDone, layersStarted);
+        const p = store.stageLayer(s, { fd: at.pipe.fd, prefix, rest }).then(
+          (staged): LayerOutcome => ({ ok: true, staged }),
+          (error: unknown): LayerOutcome => ({ ok: false, error }),
+        );
+        p.then(() => progress.onLayer?.(++layersDone, layersStarted));
+        rec.layer = p;
+        pending.push(p);
+        const outcome = await p;
+        // where the pipe stands is known only when the extractor read all of the layer: else the load ends here
+        if (!outcome.ok) throw outcome.error;
+        at.reader.consumedElsewhere(rest);
+        at.pipe.counted(rest);
       } else {
         rec.compression = sniffCompression(head);
         // An uncompressed layer is not kept as a blob: its tar-split rebuilds it (see tar-split.ts).
@@ -195,8 +222,10 @@ export async function loadImages(
         input.file !== undefined
           ? new FileSource(input.file, 0, Infinity, (n) => progress.onBytes?.(n, total))
           : undefined;
+      const pipe =
+        input.pipeFd !== undefined ? new PipeSource(input.pipeFd, (n) => progress.onBytes?.(n, total)) : undefined;
       const raw = new ByteReader(
-        file ?? counted(input.stream! as AsyncIterable<Buffer>, (n) => progress.onBytes?.(n, total)),
+        file ?? pipe ?? counted(input.stream! as AsyncIterable<Buffer>, (n) => progress.onBytes?.(n, total)),
       );
       cleanups.push(() => file?.close());
       const head = await raw.peek(512);
@@ -211,7 +240,11 @@ export async function loadImages(
               path,
               entry.size,
               body,
-              file && reader === raw ? { file: file.path, offset: reader.position } : undefined,
+              file && reader === raw
+                ? { file: file.path, offset: reader.position }
+                : pipe && reader === raw
+                  ? { pipe, reader: raw }
+                  : undefined,
             );
           else if (entry.type === 'SymbolicLink') aliases.set(path, posix.join(posix.dirname(path), entry.linkpath));
           else if (entry.type === 'Link') aliases.set(path, archivePath(entry.linkpath) ?? '');

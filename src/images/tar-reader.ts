@@ -156,6 +156,26 @@ export class ByteReader {
     for await (const _ of this.chunks(n)) void _;
   }
 
+  /**
+   * Hands out what is already buffered of the next `max` bytes (reading nothing), for a helper that goes on
+   * reading the source's descriptor by itself; `consumedElsewhere` then counts what it read.
+   */
+  takeBuffered(max: number): Buffer[] {
+    const out: Buffer[] = [];
+    for (let left = max; left > 0 && this.q.length;) {
+      const c = this.take(Math.min(left, this.q[0]!.length));
+      out.push(c);
+      left -= c.length;
+    }
+    return out;
+  }
+
+  /** `n` bytes of the source were read by someone else (see takeBuffered): the position moves on. */
+  consumedElsewhere(n: number): void {
+    if (this.q.length) throw new Error('ByteReader: bytes consumed elsewhere while some are buffered');
+    this.position += n;
+  }
+
   /** Consumes everything left (e.g. so a digest covers the whole stream). */
   async drain(onChunk?: (b: Buffer) => void): Promise<void> {
     for (;;) {

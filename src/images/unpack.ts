@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -8,7 +8,7 @@ import { TvctlError } from '../errors.js';
 import { nativeBuildDir } from '../paths.js';
 import { pipeCommandInto, runCommand, streamThroughCommand } from '../util/exec.js';
 import { trace } from '../util/trace.js';
-import { FileSource, isFileRegion, type FileRegion } from './file-source.js';
+import { FileSource, bytesOf, isFileRegion, type FileRegion } from './file-source.js';
 import { ByteReader, META_TOTAL_LIMIT, TarFormatError, readTar, type TarEntry } from './tar-reader.js';
 import { TarSplitRecorder, type FileRef } from './tar-split.js';
 
@@ -146,11 +146,30 @@ export async function unpackLayer(
     if (helper) return unpackRegionWithHelper(helper, source, dest, opts);
     source = new FileSource(source.file, source.offset, source.length);
   }
+  if (isPipeRest(source)) {
+    if (helper) return unpackPipeRestWithHelper(helper, source, dest, scratchDir, opts);
+    const { prefix, fd, rest } = source;
+    source = (async function* () {
+      yield prefix;
+      yield* bytesOf(fd, rest);
+    })();
+  }
   return helper ? unpackWithHelper(helper, source, dest, opts) : unpackLayerJs(source, dest, scratchDir, opts);
 }
 
 /** A layer stream (uncompressed, gzip or zstd), or an uncompressed layer that is a region of a file. */
-export type LayerSource = AsyncIterable<Buffer> | Iterable<Buffer> | FileRegion;
+export type LayerSource = AsyncIterable<Buffer> | Iterable<Buffer> | FileRegion | PipeRest;
+
+/** An uncompressed layer on a pipe: `prefix` (what tvctl had already read of it), then the next `rest` bytes of `fd`. */
+export interface PipeRest {
+  fd: number;
+  prefix: Buffer;
+  rest: number;
+}
+
+export function isPipeRest(x: unknown): x is PipeRest {
+  return typeof x === 'object' && x !== null && 'fd' in x && 'prefix' in x && 'rest' in x;
+}
 
 export interface UnpackOptions {
   /** record a tar-split here (the layer dir; `dest` must be its fs/) so the tar can be rebuilt */
@@ -324,6 +343,41 @@ async function unpackRegionWithHelper(
   const args = [dest, opts.splitDir ?? '-', '--file', region.file, String(region.offset), String(region.length)];
   trace('tvuntar: start (in place)');
   return regionResult(region, await runUntar(helper, args));
+}
+
+/**
+ * An uncompressed layer on a pipe: the helper reads the prefix from a file, then exactly the rest from the
+ * pipe itself (its stdin is ours), so that the layer's bytes do not pass through this process.
+ */
+async function unpackPipeRestWithHelper(
+  helper: string,
+  src: PipeRest,
+  dest: string,
+  scratchDir: string,
+  opts: UnpackOptions,
+): Promise<LayerUnpackResult> {
+  const prefixFile = join(scratchDir, `prefix-${randomBytes(6).toString('hex')}`);
+  fs.writeFileSync(prefixFile, src.prefix, { mode: 0o600 });
+  trace('tvuntar: start (rest of the layer from stdin)');
+  let out;
+  try {
+    out = await runCommand(
+      { file: helper, args: [dest, opts.splitDir ?? '-', '--pipe-rest', prefixFile, String(src.rest)] },
+      { stdinFd: src.fd },
+    );
+  } catch (err) {
+    throw new LayerError(`unpacking layer failed: ${(err as Error).message}`);
+  } finally {
+    fs.rmSync(prefixFile, { force: true });
+  }
+  trace('tvuntar: done');
+  const r = parseUntarResult(out.stdout.trim().split('\n').pop() ?? '', helper);
+  const length = src.prefix.length + src.rest;
+  if (r.tarSize !== length)
+    throw new LayerError(
+      `layer is not a valid tar archive: unexpected end of archive (truncated input?): ${r.tarSize} of ${length} bytes`,
+    );
+  return { diffId: r.digest, size: r.size, whiteouts: r.whiteouts, tarSize: r.tarSize };
 }
 
 /**

@@ -27,13 +27,22 @@ export interface CommandResult {
  */
 export async function runCommand(
   cmd: CommandLine,
-  opts: { allowFailure?: boolean; input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+  opts: {
+    allowFailure?: boolean;
+    input?: string;
+    /** a descriptor of ours as the program's stdin (instead of `input`) */
+    stdinFd?: number;
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    cwd?: string;
+  } = {},
 ): Promise<CommandResult> {
   const options: ExecaOptions = {
     reject: false,
     stripFinalNewline: true,
     shell: false,
     ...(opts.input !== undefined ? { input: opts.input } : {}),
+    ...(opts.stdinFd !== undefined ? { stdin: opts.stdinFd as 3 } : {}),
     ...(opts.env !== undefined ? { env: opts.env } : {}),
     ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),

@@ -214,6 +214,61 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
     expect((await run('stdin:1', '/bin/busybox', 'cat', '/etc/base')).stdout).toBe('base');
   });
 
+  it('reads an uncompressed layer from a stdin pipe in the extractor itself (pipe, socket, JS unpacker), and stops cleanly on a bad or cut one', async () => {
+    // a layer bigger than what tvctl reads at once (256 KB), so that the extractor reads the rest from the pipe
+    const big = makeTar([
+      ...base,
+      { path: 'etc/big', data: Buffer.alloc(3 << 20, 'z') },
+      { path: 'etc/tag', data: 'p' },
+    ]);
+    const img = buildImage({ layers: [big, makeTar([{ path: 'etc/two', data: '2' }])], compress: ['none', 'gzip'] });
+    const archive = layoutTar([img], { refName: 'piped:1' });
+    writeFileSync(join(work, 'img.tar'), archive);
+    const piped = (file: string, env: NodeJS.ProcessEnv = {}) =>
+      execa('sh', ['-c', 'cat "$1" | "$0" image load', TVCTL, file], {
+        env: { ...roots.env, TVCTL_TRACE: '1', ...env },
+        reject: false,
+      });
+    const check = async () => {
+      expect((await inspect('piped:1')).Id).toBe(img.configDigest);
+      expect((await run('piped:1', '/bin/busybox', 'cat', '/etc/tag', '/etc/two', '/etc/base')).stdout).toBe('p2base');
+      expect(readdirSync(join(imagesDir(), 'tmp'))).toEqual([]);
+      await tvctl(roots, ['image', 'rm', 'piped:1']);
+    };
+    const r = await piped(join(work, 'img.tar'));
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/image load: start \(stream\)/);
+    expect(r.stderr).toMatch(/tvuntar: start \(rest of the layer from stdin\)/);
+    await check();
+    // a socket as stdin (what Node gives a child), and the JS unpacker reading the same pipe
+    const sock = await execa(TVCTL, ['image', 'load'], {
+      env: { ...roots.env, TVCTL_TRACE: '1' },
+      input: archive,
+      reject: false,
+    });
+    expect(sock.exitCode, sock.stderr).toBe(0);
+    expect(sock.stderr).toMatch(/rest of the layer from stdin/);
+    await check();
+    const js = await piped(join(work, 'img.tar'), { TVCTL_UNTAR: 'js' });
+    expect(js.exitCode, js.stderr).toBe(0);
+    await check();
+    // cut in the middle of the big layer, and a hostile big layer: one line, nothing registered or left
+    writeFileSync(join(work, 'cut.tar'), archive.subarray(0, archive.indexOf(Buffer.from('zzzz')) + (1 << 20)));
+    const cut = await piped(join(work, 'cut.tar'));
+    expect(cut.exitCode).toBe(125);
+    expect(cut.stderr).toMatch(/^tvctl: .*unexpected end of archive/m);
+    const hostile = makeTar([
+      { path: 'etc/big', data: Buffer.alloc(1 << 20, 1) },
+      { path: '../../../../../../../../tmp/pwned-pipe', data: 'x' },
+    ]);
+    writeFileSync(join(work, 'bad.tar'), layoutTar([buildImage({ layers: [hostile], compress: ['none'] })]));
+    const bad = await piped(join(work, 'bad.tar'));
+    expect(bad.exitCode).toBe(125);
+    expect(bad.stderr).toMatch(/^tvctl: .*points outside the layer/m);
+    expect(existsSync('/tmp/pwned-pipe')).toBe(false);
+    expectStoreEmpty();
+  });
+
   it('imports a root file system from stdin: a pipe (plain, gzip, zstd) or a file', async () => {
     const rootfs = makeTar(base);
     const cases: [string, Buffer][] = [

@@ -1,8 +1,9 @@
 import { Flags } from '@oclif/core';
+import { isatty } from 'node:tty';
 import { TvctlCommand } from '../../cli/base-command.js';
 import { TvctlError } from '../../errors.js';
 import { loadImages, type LoadedImage } from '../../images/load.js';
-import { stdinAsFile } from '../../images/file-source.js';
+import { stdinAsFile, stdinIsPipe } from '../../images/file-source.js';
 import { progressBar } from '../../images/progress.js';
 import { shortImageId } from '../../images/reference.js';
 import { ImageStore } from '../../images/store.js';
@@ -28,13 +29,17 @@ export default class ImageLoad extends TvctlCommand<LoadedImage[]> {
     const { flags } = await this.parse(ImageLoad);
     const store = new ImageStore(this.roots(flags).data);
     const fromStdin = flags.input === undefined || flags.input === '-';
-    if (fromStdin && process.stdin.isTTY)
-      throw new TvctlError('BAD_USAGE', 'no input: give -i FILE or pipe an archive to stdin');
+    // (not process.stdin.isTTY: making process.stdin would set a pipe non-blocking and start reading it)
+    if (fromStdin && isatty(0)) throw new TvctlError('BAD_USAGE', 'no input: give -i FILE or pipe an archive to stdin');
     const bar = progressBar(process.stderr, !flags.quiet && !this.jsonEnabled() && process.stderr.isTTY === true);
     let loaded: LoadedImage[];
     try {
       const file = fromStdin ? stdinAsFile() : flags.input!;
-      loaded = await loadImages(store, file !== undefined ? { file } : { stream: process.stdin }, bar);
+      loaded = await loadImages(
+        store,
+        file !== undefined ? { file } : stdinIsPipe() ? { pipeFd: 0 } : { stream: process.stdin },
+        bar,
+      );
     } finally {
       bar.finish();
     }
