@@ -11,7 +11,8 @@
  *
  * Result on stdout, one line: "ok SIZE WHITEOUTS TARSIZE DIGEST" (bytes of regular-file content,
  * whiteouts converted, bytes of the stream, "sha256:HEX" of the stream)
- * or "error CODE MESSAGE" (CODE: BAD_LAYER, BAD_TAR, NO_SPACE); the exit status is 0 either way, so a
+ * or "error CODE MESSAGE" (CODE: BAD_LAYER, BAD_TAR, NO_SPACE; with --pipe-rest also CUT: the input ended, or
+ * could not be read, before the layer did; otherwise its stdin is left just past the layer); the exit status is 0 either way, so a
  * non-zero status means the helper itself broke.
  *
  * Safety: entry paths are cleaned lexically (`..` above the root is an error, absolute paths are taken
@@ -78,8 +79,18 @@ static void claim_result(void) {
     for (;;) pause();
 }
 
+/* --pipe-rest: our stdin is tvctl's; after an error in the layer, read the rest of it anyway (see below).
+ * ring_cut: the input ended before the layer did (then the error's code is CUT: tvctl cannot go on). */
+static int rest_mode_on, draining, ring_cut;
+static pthread_t main_tid;
+static void drain_input(void);
+
 static void finish_error(const char *code, const char *fmt, ...) {
   claim_result();
+  /* From the parser: tvctl goes on reading the archive after the layer (an unusable layer is an error
+   * only if an image uses it), so leave its stdin just past the layer, as on success. */
+  if (rest_mode_on && pthread_equal(pthread_self(), main_tid)) drain_input();
+  if (rest_mode_on && (ring_cut || !pthread_equal(pthread_self(), main_tid))) code = "CUT";
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -191,6 +202,7 @@ static void *read_ring(void *arg) {
       continue;
     }
     int err = n < 0 ? errno : 0;
+    if (n <= 0 && rest_mode_on && head < in_left) ring_cut = 1; /* the input ended inside the layer */
     if (n > 0) SHA256_Update(&sha, p, (size_t)n);
     pthread_mutex_lock(&ring_mu);
     if (n > 0)
@@ -247,7 +259,7 @@ static size_t fill_ring(void) {
   int err = ring_err;
   pthread_mutex_unlock(&ring_mu);
   if (n == 0) {
-    if (err) {
+    if (err && !draining) {
       errno = err;
       sys_fail("read", "<input>");
     }
@@ -255,6 +267,15 @@ static size_t fill_ring(void) {
   }
   bend += n;
   return n;
+}
+
+/* Reads and drops the rest of the input (up to --pipe-rest's length, or its end, or a read error). */
+static void drain_input(void) {
+  if (!ring_on) return;
+  draining = 1;
+  do
+    bstart = bend;
+  while (fill_ring() > 0);
 }
 
 /* Plain reads into a linear buffer, hashed as they come (--file without a lease, or no ring). */
@@ -1586,6 +1607,9 @@ static int untar_main(int argc, char **argv) {
     fprintf(stderr, "usage: tvuntar DEST SPLITDIR|- [--pipe | --file PATH OFFSET LENGTH | --pipe-rest PREFIX LENGTH]\n");
     return 2;
   }
+  /* Die with tvctl: nobody else wants the layer, and with --pipe-rest we would go on reading its stdin. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1) return 0;
+  main_tid = pthread_self();
   umask(0);
   cache_init();
   privileged = geteuid() == 0;
@@ -1601,6 +1625,7 @@ static int untar_main(int argc, char **argv) {
     infd = open(argv[4], O_RDONLY | O_CLOEXEC);
     if (infd < 0) sys_fail("open", argv[4]);
     next_fd = 0;
+    rest_mode_on = 1;
   }
   if (file_mode) {
     open_file_input(argv[4], argv[5], argv[6]);

@@ -122,7 +122,8 @@ export class PipeSource implements AsyncIterable<Buffer> {
       const n = await readSome(this.fd, b, PIPE_CHUNK);
       if (n === 0) return;
       this.counted(n);
-      yield b.subarray(0, n);
+      // a pipe read is often 64 KB: do not keep a 256 KB buffer alive behind it
+      yield n < PIPE_CHUNK / 2 ? Buffer.from(b.subarray(0, n)) : b.subarray(0, n);
     }
   }
 

@@ -14,9 +14,9 @@ import {
 } from './oci.js';
 import { formatRef, parseRef } from './reference.js';
 import { ImageStore, type StagedLayer, type Staging, type StoredImage } from './store.js';
-import { FileSource, PipeSource } from './file-source.js';
+import { FileSource, PipeSource, bytesOf } from './file-source.js';
 import { ByteReader, TarFormatError, readTar } from './tar-reader.js';
-import { LayerError, decompress, looksLikeLayer, sniffCompression } from './unpack.js';
+import { LayerError, decompress, looksLikeLayer, sniffCompression, type PipeRest } from './unpack.js';
 
 export interface LoadProgress {
   /** input bytes read so far, and the total when known */
@@ -143,7 +143,8 @@ export async function loadImages(
         const rest = size - prefix.length;
         layersStarted++;
         progress.onLayer?.(layersDone, layersStarted);
-        const p = store.stageLayer(s, { fd: at.pipe.fd, prefix, rest }).then(
+        const source: PipeRest = { fd: at.pipe.fd, prefix, rest };
+        const p = store.stageLayer(s, source).then(
           (staged): LayerOutcome => ({ ok: true, staged }),
           (error: unknown): LayerOutcome => ({ ok: false, error }),
         );
@@ -151,8 +152,12 @@ export async function loadImages(
         rec.layer = p;
         pending.push(p);
         const outcome = await p;
-        // where the pipe stands is known only when the extractor read all of the layer: else the load ends here
-        if (!outcome.ok) throw outcome.error;
+        if (!outcome.ok) {
+          // A bad layer is an error only if an image uses it (below), but the archive can be read on only if
+          // we know where the pipe stands: the unpacker says how much of the layer it read; skip the rest.
+          if (source.consumed === undefined) throw outcome.error;
+          for await (const _ of bytesOf(at.pipe.fd, rest - source.consumed)) void _;
+        }
         at.reader.consumedElsewhere(rest);
         at.pipe.counted(rest);
       } else {

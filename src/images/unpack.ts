@@ -148,10 +148,15 @@ export async function unpackLayer(
   }
   if (isPipeRest(source)) {
     if (helper) return unpackPipeRestWithHelper(helper, source, dest, scratchDir, opts);
-    const { prefix, fd, rest } = source;
+    const src = source;
     source = (async function* () {
-      yield prefix;
-      yield* bytesOf(fd, rest);
+      src.consumed = 0;
+      yield src.prefix;
+      for await (const c of bytesOf(src.fd, src.rest)) {
+        src.consumed += c.length;
+        yield c;
+      }
+      if (src.consumed < src.rest) throw new TarFormatError('unexpected end of archive (truncated input?)');
     })();
   }
   return helper ? unpackWithHelper(helper, source, dest, opts) : unpackLayerJs(source, dest, scratchDir, opts);
@@ -165,6 +170,8 @@ export interface PipeRest {
   fd: number;
   prefix: Buffer;
   rest: number;
+  /** set by the unpacker: how many of the `rest` bytes it read, when that is known (also after a failure) */
+  consumed?: number;
 }
 
 export function isPipeRest(x: unknown): x is PipeRest {
@@ -363,15 +370,21 @@ async function unpackPipeRestWithHelper(
   try {
     out = await runCommand(
       { file: helper, args: [dest, opts.splitDir ?? '-', '--pipe-rest', prefixFile, String(src.rest)] },
-      { stdinFd: src.fd },
+      { stdinFd: src.fd, allowFailure: true },
     );
-  } catch (err) {
-    throw new LayerError(`unpacking layer failed: ${(err as Error).message}`);
   } finally {
     fs.rmSync(prefixFile, { force: true });
   }
   trace('tvuntar: done');
-  const r = parseUntarResult(out.stdout.trim().split('\n').pop() ?? '', helper);
+  const line = out.stdout.trim().split('\n').pop() ?? '';
+  if (out.exitCode !== 0 || !/^(ok|error) /.test(line))
+    throw new LayerError(
+      `unpacking layer failed: the extractor stopped unexpectedly (exit status ${out.exitCode})${out.stderr ? `: ${out.stderr.trim().split('\n').pop()}` : ''}`,
+    );
+  // It printed a result: it read all of the layer, also when the layer was bad, unless the input ended first
+  // (CUT, see native/untar): then where the pipe stands is not known.
+  if (!line.startsWith('error CUT ')) src.consumed = src.rest;
+  const r = parseUntarResult(line, helper);
   const length = src.prefix.length + src.rest;
   if (r.tarSize !== length)
     throw new LayerError(

@@ -19,7 +19,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { REPO, TVCTL, importDemo, isRoot, makeRoots, tvctl as tvctlRaw, type TestRoots } from '../helpers/cli.js';
+import {
+  REPO,
+  TVCTL,
+  importDemo,
+  isRoot,
+  makeRoots,
+  tvctl as tvctlRaw,
+  waitFor,
+  type TestRoots,
+} from '../helpers/cli.js';
 import {
   buildImage,
   layoutTar,
@@ -267,6 +276,50 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
     expect(bad.stderr).toMatch(/^tvctl: .*points outside the layer/m);
     expect(existsSync('/tmp/pwned-pipe')).toBe(false);
     expectStoreEmpty();
+    // the same bad layer as a blob no image uses: ignored, as from a file (the extractor still reads it all)
+    mkdirSync(join(work, 'unref'));
+    const index = [
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: img.manifestDigest,
+        size: img.manifestSize,
+        annotations: { 'io.containerd.image.name': 'piped:1' },
+      },
+    ];
+    writeLayout(join(work, 'unref'), [img], index, [hostile]);
+    await execa('tar', ['-C', join(work, 'unref'), '-cf', join(work, 'unref.tar'), '.']);
+    for (const env of [{}, { TVCTL_UNTAR: 'js' }]) {
+      const unref = await piped(join(work, 'unref.tar'), env);
+      expect(unref.exitCode, `${JSON.stringify(env)}: ${unref.stderr}`).toBe(0);
+      expect(unref.stderr).toMatch(/rest of the layer from stdin|image load: start \(stream\)/);
+      await check();
+    }
+  });
+
+  it('a load killed in the middle of a piped layer leaves no extractor reading the pipe', async () => {
+    const big = makeTar([...base, { path: 'etc/big', data: Buffer.alloc(4 << 20, 'k') }]);
+    writeFileSync(join(work, 'img.tar'), layoutTar([buildImage({ layers: [big], compress: ['none'] })]));
+    // the writer sends the first 1 MB, then waits: the extractor is then reading the pipe
+    const load = execa(
+      'sh',
+      ['-c', '{ head -c 1048576 "$1"; sleep 30; } | exec "$0" image load', TVCTL, join(work, 'img.tar')],
+      { env: roots.env, reject: false },
+    );
+    const extractor = () => execa('pgrep', ['-f', `tvuntar .*${roots.data}.* --pipe-rest `], { reject: false });
+    await waitFor(async () => ((await extractor()).stdout !== '' ? true : undefined), 'the extractor to read the pipe');
+    const node = await execa('pgrep', ['-f', `snapshot-blob .* image load`], { reject: false });
+    const ours = node.stdout
+      .split('\n')
+      .filter((pid) => pid && readFileSync(`/proc/${pid}/environ`, 'latin1').includes(roots.data));
+    expect(ours).toHaveLength(1);
+    process.kill(Number(ours[0]), 'SIGKILL');
+    await waitFor(
+      async () => ((await extractor()).stdout === '' ? true : undefined),
+      'the extractor to be gone',
+      5_000,
+    );
+    await execa('pkill', ['-f', `sleep 30`], { reject: false });
+    await load;
   });
 
   it('imports a root file system from stdin: a pipe (plain, gzip, zstd) or a file', async () => {
