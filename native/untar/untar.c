@@ -1607,8 +1607,9 @@ static int untar_main(int argc, char **argv) {
     fprintf(stderr, "usage: tvuntar DEST SPLITDIR|- [--pipe | --file PATH OFFSET LENGTH | --pipe-rest PREFIX LENGTH]\n");
     return 2;
   }
-  /* Die with tvctl: nobody else wants the layer, and with --pipe-rest we would go on reading its stdin. */
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1) return 0;
+  /* Die with tvctl: nobody else wants the layer, and with --pipe-rest we would go on reading its stdin.
+   * (No getppid() check: tvctl may itself be pid 1, in a container.) */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
   main_tid = pthread_self();
   umask(0);
   cache_init();
