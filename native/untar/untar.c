@@ -6,7 +6,7 @@
  * of a file that we read ourselves (see open_file_input). Either way we hash the stream (the diff ID) on a
  * second thread while this one unpacks.
  *
- *   tvuntar DEST SPLITDIR|- [--pipe | --file PATH OFFSET LENGTH | --pipe-rest PREFIX LENGTH]
+ *   tvuntar DEST SPLITDIR|- [--pipe | --file PATH OFFSET LENGTH | --pipe-rest PREFIX LENGTH|-]
  *   tvuntar --prefetch ARCHIVE DATAROOT -- COMMAND [ARG...]   (see prefetch_main)
  *
  * Result on stdout, one line: "ok SIZE WHITEOUTS TARSIZE DIGEST" (bytes of regular-file content,
@@ -198,11 +198,11 @@ static void *read_ring(void *arg) {
       close(infd);
       infd = next_fd;
       next_fd = -1;
-      in_left = head + next_left;
+      in_left = next_left == UINT64_MAX ? UINT64_MAX : head + next_left; /* "-": to the end */
       continue;
     }
     int err = n < 0 ? errno : 0;
-    if (n <= 0 && rest_mode_on && head < in_left) ring_cut = 1; /* the input ended inside the layer */
+    if (n <= 0 && rest_mode_on && in_left != UINT64_MAX && head < in_left) ring_cut = 1; /* ended inside the layer */
     if (n > 0) SHA256_Update(&sha, p, (size_t)n);
     pthread_mutex_lock(&ring_mu);
     if (n > 0)
@@ -1619,9 +1619,9 @@ static int untar_main(int argc, char **argv) {
   if (rest_mode) {
     /* the layer's first bytes are in the file PREFIX (what tvctl had already read of it), the rest is the
      * next LENGTH bytes of our stdin, tvctl's own (a pipe): read exactly those, so that tvctl goes on after */
-    char *e;
+    char *e = "";
     errno = 0;
-    next_left = strtoull(argv[5], &e, 10);
+    next_left = strcmp(argv[5], "-") ? strtoull(argv[5], &e, 10) : UINT64_MAX; /* "-": all of stdin */
     if (errno || *e) finish_error("BAD_LAYER", "unpacking layer failed: bad length %s", argv[5]);
     infd = open(argv[4], O_RDONLY | O_CLOEXEC);
     if (infd < 0) sys_fail("open", argv[4]);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 import { pidAlive as alive, withLock } from '../util/lock.js';
 import { formatRef, parseRef, shortImageId } from './reference.js';
-import { FileSource, isFileRegion } from './file-source.js';
+import { FileSource, PipeSource, isFileRegion, readSome } from './file-source.js';
 import { adoptPrefetched } from './prefetch.js';
 import { sniffCompression, unpackLayer, type LayerSource } from './unpack.js';
 import { hasTarSplit, rebuildLayerTar, rebuiltSize } from './tar-split.js';
@@ -367,7 +367,7 @@ export class ImageStore {
    * path or a stream (a pipe on stdin).
    */
   async importRootfs(
-    input: string | AsyncIterable<Buffer>,
+    input: string | AsyncIterable<Buffer> | { pipeFd: number },
     ref: string,
     opts: { message?: string } = {},
   ): Promise<ImageRecord> {
@@ -377,7 +377,14 @@ export class ImageStore {
     try {
       // The layer blob is the uncompressed tar (digest = diff ID); it is not stored but rebuilt from the
       // unpacked dir and its tar-split when needed (image save).
-      const layer = await this.stageLayer(s, typeof input === 'string' ? await layerInFile(input) : input);
+      const layer = await this.stageLayer(
+        s,
+        typeof input === 'string'
+          ? await layerInFile(input)
+          : 'pipeFd' in input
+            ? await layerOnPipe(input.pipeFd)
+            : input,
+      );
       const blobSize = layer.tarSize;
       const created = new Date().toISOString();
       const config: OciImageConfig = {
@@ -562,6 +569,21 @@ export async function assertReadableFile(file: string): Promise<void> {
 }
 
 /** A layer tar in a file: an uncompressed one is read in place by the extractor (see unpackLayer). */
+/**
+ * A root file system tar on a pipe (`docker export … | tvctl image import - NAME`): an uncompressed one is read
+ * by the extractor from the pipe itself after our first read; a compressed one is streamed through here.
+ */
+async function layerOnPipe(fd: number): Promise<LayerSource> {
+  const first = Buffer.allocUnsafe(256 << 10);
+  const n = await readSome(fd, first, first.length);
+  const prefix = Buffer.from(first.subarray(0, n));
+  if (n > 0 && sniffCompression(prefix) === 'none') return { fd, prefix, rest: Infinity };
+  return (async function* () {
+    if (n > 0) yield prefix;
+    yield* new PipeSource(fd);
+  })();
+}
+
 async function layerInFile(file: string): Promise<LayerSource> {
   const size = (await fsp.stat(file)).size;
   const head = Buffer.alloc(4);

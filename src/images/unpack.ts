@@ -156,7 +156,8 @@ export async function unpackLayer(
         src.consumed += c.length;
         yield c;
       }
-      if (src.consumed < src.rest) throw new TarFormatError('unexpected end of archive (truncated input?)');
+      if (src.consumed < src.rest && Number.isFinite(src.rest))
+        throw new TarFormatError('unexpected end of archive (truncated input?)');
     })();
   }
   return helper ? unpackWithHelper(helper, source, dest, opts) : unpackLayerJs(source, dest, scratchDir, opts);
@@ -165,7 +166,10 @@ export async function unpackLayer(
 /** A layer stream (uncompressed, gzip or zstd), or an uncompressed layer that is a region of a file. */
 export type LayerSource = AsyncIterable<Buffer> | Iterable<Buffer> | FileRegion | PipeRest;
 
-/** An uncompressed layer on a pipe: `prefix` (what tvctl had already read of it), then the next `rest` bytes of `fd`. */
+/**
+ * An uncompressed layer on a pipe: `prefix` (what tvctl had already read of it), then the next `rest` bytes of
+ * `fd` (Infinity: all of it, as for a root file system on stdin).
+ */
 export interface PipeRest {
   fd: number;
   prefix: Buffer;
@@ -369,7 +373,16 @@ async function unpackPipeRestWithHelper(
   let out;
   try {
     out = await runCommand(
-      { file: helper, args: [dest, opts.splitDir ?? '-', '--pipe-rest', prefixFile, String(src.rest)] },
+      {
+        file: helper,
+        args: [
+          dest,
+          opts.splitDir ?? '-',
+          '--pipe-rest',
+          prefixFile,
+          Number.isFinite(src.rest) ? String(src.rest) : '-',
+        ],
+      },
       { stdinFd: src.fd, allowFailure: true },
     );
   } finally {
@@ -386,7 +399,7 @@ async function unpackPipeRestWithHelper(
   if (!line.startsWith('error CUT ')) src.consumed = src.rest;
   const r = parseUntarResult(line, helper);
   const length = src.prefix.length + src.rest;
-  if (r.tarSize !== length)
+  if (Number.isFinite(length) && r.tarSize !== length)
     throw new LayerError(
       `layer is not a valid tar archive: unexpected end of archive (truncated input?): ${r.tarSize} of ${length} bytes`,
     );

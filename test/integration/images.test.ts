@@ -347,6 +347,29 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
       closeSync(fd);
     }
     expect((await run('imp:file', '/bin/busybox', 'cat', '/etc/base')).stdout).toBe('base');
+    // a plain tar bigger than one read, through a real pipe (as from `docker export`): the extractor reads it
+    // from the pipe itself; the same through the JS unpacker; a cut one is an error and registers nothing
+    const big = makeTar([...base, { path: 'etc/big', data: Buffer.alloc(2 << 20, 'i') }]);
+    writeFileSync(join(work, 'big.tar'), big);
+    writeFileSync(join(work, 'cut.tar'), big.subarray(0, 1 << 20));
+    const imp = (file: string, name: string, env: NodeJS.ProcessEnv = {}) =>
+      execa('sh', ['-c', 'cat "$1" | "$0" image import - "$2"', TVCTL, file, name], {
+        env: { ...roots.env, TVCTL_TRACE: '1', ...env },
+        reject: false,
+      });
+    for (const env of [{}, { TVCTL_UNTAR: 'js' }]) {
+      const r = await imp(join(work, 'big.tar'), 'imp:big', env);
+      expect(r.exitCode, r.stderr).toBe(0);
+      if (!('TVCTL_UNTAR' in env)) expect(r.stderr).toMatch(/tvuntar: start \(rest of the layer from stdin\)/);
+      expect((await inspect('imp:big')).RootFS.Layers).toEqual([sha256(big)]);
+      expect((await run('imp:big', '/bin/busybox', 'wc', '-c', '/etc/big')).stdout).toMatch(/^2097152 /);
+      await tvctl(roots, ['image', 'rm', 'imp:big']);
+      const cut = await imp(join(work, 'cut.tar'), 'imp:cut', env);
+      expect(cut.exitCode).toBe(125);
+      expect(cut.stderr).toMatch(/^tvctl: .*(unexpected end of archive|truncated)/m);
+      expect((await tvctl(roots, ['image', 'inspect', 'imp:cut'])).exitCode).not.toBe(0);
+      expect(readdirSync(join(imagesDir(), 'tmp'))).toEqual([]);
+    }
   });
 
   it('loads legacy docker-save archives (<id>/layer.tar, symlinked duplicate layers) with tags and config', async () => {

@@ -1,7 +1,8 @@
 import { Args, Flags } from '@oclif/core';
+import { isatty } from 'node:tty';
 import { TvctlCommand } from '../../cli/base-command.js';
 import { TvctlError } from '../../errors.js';
-import { stdinAsFile } from '../../images/file-source.js';
+import { stdinAsFile, stdinIsPipe } from '../../images/file-source.js';
 import { ImageStore, type ImageRecord } from '../../images/store.js';
 
 export default class ImageImport extends TvctlCommand<ImageRecord> {
@@ -23,12 +24,13 @@ export default class ImageImport extends TvctlCommand<ImageRecord> {
   async run(): Promise<ImageRecord> {
     const { args, flags } = await this.parse(ImageImport);
     const store = new ImageStore(this.roots(flags).data);
-    let input: string | AsyncIterable<Buffer> = args.file;
+    let input: string | AsyncIterable<Buffer> | { pipeFd: number } = args.file;
     if (args.file === '-') {
-      if (process.stdin.isTTY)
+      // (not process.stdin.isTTY: making process.stdin would set a pipe non-blocking and start reading it)
+      if (isatty(0))
         throw new TvctlError('BAD_USAGE', 'no input: give FILE or pipe a root file system tarball to stdin');
-      // a file on stdin is read in place, like FILE; a pipe as a stream
-      input = stdinAsFile() ?? (process.stdin as AsyncIterable<Buffer>);
+      // a file on stdin is read in place, like FILE; a pipe by the extractor itself (when not compressed)
+      input = stdinAsFile() ?? (stdinIsPipe() ? { pipeFd: 0 } : (process.stdin as AsyncIterable<Buffer>));
     }
     const rec = await store.importRootfs(
       input,
