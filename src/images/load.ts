@@ -16,7 +16,7 @@ import { formatRef, parseRef } from './reference.js';
 import { ImageStore, type StagedLayer, type Staging, type StoredImage } from './store.js';
 import { FileSource, PipeSource, bytesOf } from './file-source.js';
 import { ByteReader, TarFormatError, readTar } from './tar-reader.js';
-import { LayerError, decompress, looksLikeLayer, sniffCompression, type PipeRest } from './unpack.js';
+import { LayerError, decompress, looksLikeLayer, sniffCompression, type LayerSource, type PipeRest } from './unpack.js';
 
 export interface LoadProgress {
   /** input bytes read so far, and the total when known */
@@ -75,6 +75,22 @@ export async function loadImages(
   const pending: Promise<LayerOutcome>[] = [];
   const cleanups: (() => void)[] = [];
   try {
+    /** Unpacks a layer into staging, counted for the progress bar; `settled` runs once it is done either way. */
+    const startLayer = (source: LayerSource, settled?: () => void): Promise<LayerOutcome> => {
+      layersStarted++;
+      progress.onLayer?.(layersDone, layersStarted);
+      const p = store.stageLayer(s, source).then(
+        (staged): LayerOutcome => ({ ok: true, staged }),
+        (error: unknown): LayerOutcome => ({ ok: false, error }),
+      );
+      void p.then(() => {
+        settled?.();
+        progress.onLayer?.(++layersDone, layersStarted);
+      });
+      pending.push(p);
+      return p;
+    };
+
     /** `at`: where the file's bytes are, when they lie as they are in a file (not in a compressed stream) */
     const handleFile = async (
       path: string,
@@ -119,15 +135,7 @@ export async function loadImages(
         // reader skips it) and hashes what it read; no blob is kept (its tar-split rebuilds it).
         rec.compression = 'none';
         await it.return?.(undefined); // not read here (closes a blob file of a layout directory)
-        layersStarted++;
-        progress.onLayer?.(layersDone, layersStarted);
-        const p = store.stageLayer(s, { file: at.file, offset: at.offset, length: size }).then(
-          (staged): LayerOutcome => ({ ok: true, staged }),
-          (error: unknown): LayerOutcome => ({ ok: false, error }),
-        );
-        p.then(() => progress.onLayer?.(++layersDone, layersStarted));
-        rec.layer = p;
-        pending.push(p);
+        rec.layer = startLayer({ file: at.file, offset: at.offset, length: size });
       } else if (
         at &&
         'pipe' in at &&
@@ -141,17 +149,9 @@ export async function loadImages(
         await it.return?.(undefined);
         const prefix = Buffer.concat([head, ...at.reader.takeBuffered(size - head.length)]);
         const rest = size - prefix.length;
-        layersStarted++;
-        progress.onLayer?.(layersDone, layersStarted);
         const source: PipeRest = { fd: at.pipe.fd, prefix, rest };
-        const p = store.stageLayer(s, source).then(
-          (staged): LayerOutcome => ({ ok: true, staged }),
-          (error: unknown): LayerOutcome => ({ ok: false, error }),
-        );
-        p.then(() => progress.onLayer?.(++layersDone, layersStarted));
-        rec.layer = p;
-        pending.push(p);
-        const outcome = await p;
+        rec.layer = startLayer(source);
+        const outcome = await rec.layer;
         if (!outcome.ok) {
           // A bad layer is an error only if an image uses it (below), but the archive can be read on only if
           // we know where the pipe stands: the unpacker says how much of the layer it read; skip the rest.
@@ -175,19 +175,9 @@ export async function loadImages(
         if (keepBlob) rec.tmp = tmp;
         let ch: ChunkChannel | undefined;
         if (looksLikeLayer(head)) {
-          ch = new ChunkChannel(4 << 20);
-          layersStarted++;
-          progress.onLayer?.(layersDone, layersStarted);
-          const p = store.stageLayer(s, ch).then(
-            (staged): LayerOutcome => (ch!.close(), { ok: true, staged }),
-            (error: unknown): LayerOutcome => {
-              ch!.close(); // keep the writer from blocking
-              return { ok: false, error };
-            },
-          );
-          p.then(() => progress.onLayer?.(++layersDone, layersStarted));
-          rec.layer = p;
-          pending.push(p);
+          const channel = new ChunkChannel(4 << 20);
+          ch = channel;
+          rec.layer = startLayer(channel, () => channel.close()); // (on failure: keeps the writer from blocking)
         }
         try {
           for await (const c of rest()) {
