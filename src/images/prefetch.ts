@@ -15,7 +15,7 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { trace } from '../util/trace.js';
 import type { FileRegion } from './file-source.js';
-import { parseUntarResult, regionResult, type LayerUnpackResult } from './unpack.js';
+import { parseUntarResult, resultOfLength, type LayerUnpackResult } from './unpack.js';
 
 export interface PrefetchHello {
   pid: number;
@@ -166,7 +166,7 @@ export async function adoptPrefetched(region: FileRegion, dir: string): Promise<
     await p.pipe.end(); // the child has exited: nothing writes into its directory any more
     let r;
     try {
-      r = regionResult(region, parseUntarResult(line ?? 'no result'));
+      r = resultOfLength(region.length, parseUntarResult(line ?? 'no result'));
     } catch (err) {
       trace(`prefetch: the extractor failed (${(err as Error).message}); unpacking here`);
       return undefined;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 import { pidAlive as alive, withLock } from '../util/lock.js';
 import { formatRef, parseRef, shortImageId } from './reference.js';
-import { FileSource, PipeSource, isFileRegion, readSome } from './file-source.js';
+import { FileSource, PipeSource, isFileRegion } from './file-source.js';
 import { adoptPrefetched } from './prefetch.js';
 import { sniffCompression, unpackLayer, type LayerSource } from './unpack.js';
 import { hasTarSplit, rebuildLayerTar, rebuiltSize } from './tar-split.js';
@@ -568,22 +568,21 @@ export async function assertReadableFile(file: string): Promise<void> {
   }
 }
 
-/** A layer tar in a file: an uncompressed one is read in place by the extractor (see unpackLayer). */
 /**
  * A root file system tar on a pipe (`docker export … | tvctl image import - NAME`): an uncompressed one is read
  * by the extractor from the pipe itself after our first read; a compressed one is streamed through here.
  */
 async function layerOnPipe(fd: number): Promise<LayerSource> {
-  const first = Buffer.allocUnsafe(256 << 10);
-  const n = await readSome(fd, first, first.length);
-  const prefix = Buffer.from(first.subarray(0, n));
-  if (n > 0 && sniffCompression(prefix) === 'none') return { fd, prefix, rest: Infinity };
+  const it = new PipeSource(fd)[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (!first.done && sniffCompression(first.value) === 'none') return { fd, prefix: first.value, rest: Infinity };
   return (async function* () {
-    if (n > 0) yield prefix;
-    yield* new PipeSource(fd);
+    if (!first.done) yield first.value;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
   })();
 }
 
+/** A layer tar in a file: an uncompressed one is read in place by the extractor (see unpackLayer). */
 async function layerInFile(file: string): Promise<LayerSource> {
   const size = (await fsp.stat(file)).size;
   const head = Buffer.alloc(4);

@@ -268,11 +268,14 @@ export function parseUntarResult(line: string, helper = 'tvuntar'): UntarResult 
   return { size: Number(ok[1]), whiteouts: Number(ok[2]), tarSize: Number(ok[3]), digest: ok[4]! };
 }
 
-/** The result of unpacking a layer that lies in a file, checked against the region it was asked for. */
-export function regionResult(region: FileRegion, r: UntarResult): LayerUnpackResult {
-  if (r.tarSize !== region.length)
+/**
+ * The result of unpacking a layer of a known length (a region of a file, or a piped layer; Infinity: to the
+ * end of the input), checked against that length.
+ */
+export function resultOfLength(length: number, r: UntarResult, input: 'file' | 'input' = 'file'): LayerUnpackResult {
+  if (Number.isFinite(length) && r.tarSize !== length)
     throw new LayerError(
-      `layer is not a valid tar archive: unexpected end of archive (truncated file?): ${r.tarSize} of ${region.length} bytes`,
+      `layer is not a valid tar archive: unexpected end of archive (truncated ${input}?): ${r.tarSize} of ${length} bytes`,
     );
   return { diffId: r.digest, size: r.size, whiteouts: r.whiteouts, tarSize: r.tarSize };
 }
@@ -353,7 +356,7 @@ async function unpackRegionWithHelper(
 ): Promise<LayerUnpackResult> {
   const args = [dest, opts.splitDir ?? '-', '--file', region.file, String(region.offset), String(region.length)];
   trace('tvuntar: start (in place)');
-  return regionResult(region, await runUntar(helper, args));
+  return resultOfLength(region.length, await runUntar(helper, args));
 }
 
 /**
@@ -397,13 +400,7 @@ async function unpackPipeRestWithHelper(
   // It printed a result: it read all of the layer, also when the layer was bad, unless the input ended first
   // (CUT, see native/untar): then where the pipe stands is not known.
   if (!line.startsWith('error CUT ')) src.consumed = src.rest;
-  const r = parseUntarResult(line, helper);
-  const length = src.prefix.length + src.rest;
-  if (Number.isFinite(length) && r.tarSize !== length)
-    throw new LayerError(
-      `layer is not a valid tar archive: unexpected end of archive (truncated input?): ${r.tarSize} of ${length} bytes`,
-    );
-  return { diffId: r.digest, size: r.size, whiteouts: r.whiteouts, tarSize: r.tarSize };
+  return resultOfLength(src.prefix.length + src.rest, parseUntarResult(line, helper), 'input');
 }
 
 /**
