@@ -11,6 +11,7 @@
  * Anything else is an error that names it (`template parsing error: …`), never a silent empty output.
  */
 import { TvctlError } from '../errors.js';
+import { formatTable } from './table.js';
 
 type Value = unknown;
 
@@ -449,17 +450,15 @@ export function renderTableFormat(format: string, rows: Value[], headers: Record
   // every field of the header row is its column name (a method too, for {{.Label "key"}})
   const name = (k: string | symbol) => headers[String(k)] ?? String(k).toUpperCase();
   const header = t.execute(new Proxy({}, { has: () => true, get: (_o, k) => () => name(k) }));
-  const lines = [header, ...rows.map((r) => t.execute(r))].map((l) => l.split('\t'));
-  const widths: number[] = [];
-  for (const l of lines) l.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return lines
-    .map((l) =>
-      l
-        .map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i]! + 3)))
-        .join('')
-        .trimEnd(),
-    )
-    .join('\n');
+  return formatTable(
+    header.split('\t'),
+    rows.map((r) => t.execute(r).split('\t')),
+  );
+}
+
+/** `--format` of a listing (ps, images): a `table …`, one line per row, or `json`. */
+export function renderFormat(format: string, rows: Value[], headers: Record<string, string>): string {
+  return renderTableFormat(format, rows, headers) ?? renderRows(format, rows);
 }
 
 /** Docker's non-table formats: each row through the template ("\t" in the format is a tab), or `json`. */

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
-import { goTime, renderRows, renderTableFormat } from '../cli/go-template.js';
+import { goTime, renderFormat } from '../cli/go-template.js';
 import { TvctlError } from '../errors.js';
 import {
   humanAgo,
@@ -65,16 +65,15 @@ export default class Images extends TvctlCommand<ImageRow[]> {
           CreatedAt: goTime(r.created),
           Size: humanSize(r.size),
         }));
-        const out =
-          renderTableFormat(flags.format, fields, {
-            ID: 'IMAGE ID',
-            Repository: 'REPOSITORY',
-            Tag: 'TAG',
-            Digest: 'DIGEST',
-            CreatedSince: 'CREATED',
-            CreatedAt: 'CREATED AT',
-            Size: 'SIZE',
-          }) ?? renderRows(flags.format, fields);
+        const out = renderFormat(flags.format, fields, {
+          ID: 'IMAGE ID',
+          Repository: 'REPOSITORY',
+          Tag: 'TAG',
+          Digest: 'DIGEST',
+          CreatedSince: 'CREATED',
+          CreatedAt: 'CREATED AT',
+          Size: 'SIZE',
+        });
         if (out) this.log(out);
       } else {
         this.log(

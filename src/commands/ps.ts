@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
-import { goTime, renderRows, renderTableFormat } from '../cli/go-template.js';
+import { goTime, renderFormat } from '../cli/go-template.js';
 import { formatTable } from '../cli/table.js';
 import { TvctlError } from '../errors.js';
 import { shortId } from '../runtime/ids.js';
@@ -51,7 +51,7 @@ export default class Ps extends TvctlCommand<PsEntry[]> {
         for (const e of entries) this.log(flags['no-trunc'] ? e.id : shortId(e.id));
       } else if (flags.format !== undefined) {
         const rows = containers.map((c) => formatFields(c, flags['no-trunc'] ?? false));
-        const out = renderTableFormat(flags.format, rows, PS_HEADERS) ?? renderRows(flags.format, rows);
+        const out = renderFormat(flags.format, rows, PS_HEADERS);
         if (out) this.log(out);
       } else {
         const now = Date.now();
