@@ -1466,15 +1466,19 @@ static pthread_t hasher;
 
 /* From a signal handler: if a result is already being printed (maybe by the very code it interrupted), let
  * that finish. */
-static void say_and_exit(const char *line) {
-  if (atomic_exchange(&said, 1)) return;
-  size_t n = strlen(line);
-  while (n > 0) {
-    ssize_t w = write(1, line, n);
-    if (w <= 0) break;
+/* A line with write(2) alone (async-signal-safe; no stdio). */
+static void say_fd(int fd, const char *line) {
+  for (size_t n = strlen(line); n > 0;) {
+    ssize_t w = write(fd, line, n);
+    if (w <= 0) return;
     line += w;
     n -= (size_t)w;
   }
+}
+
+static void say_and_exit(const char *line) {
+  if (atomic_exchange(&said, 1)) return;
+  say_fd(1, line);
   _exit(0);
 }
 static void on_lease_break(int sig) {
@@ -1767,16 +1771,6 @@ static int find_layer(int fd, const char *data, uint64_t *at, uint64_t *len) {
   return 0;
 }
 
-static void say_fd(int fd, const char *line) {
-  for (size_t n = strlen(line); n > 0;) {
-    ssize_t w = write(fd, line, n);
-    if (w <= 0) return;
-    line += w;
-    n -= (size_t)w;
-  }
-}
-
-/* The child: find a layer, make its directory, unpack it with the result on the pipe. Never returns. */
 /* fd at 3 or above (close-on-exec): 0-2 may be closed, and the child replaces them with /dev/null and the pipe */
 static int high_fd(int fd) {
   if (fd < 0 || fd > 2) return fd;
