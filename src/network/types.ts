@@ -12,7 +12,7 @@ export interface PortMapping {
   protocol: 'tcp' | 'udp';
 }
 
-/** What attach() did for one container; persisted by the caller in the container's state if it likes. */
+/** What attach() did for one container; the runtime keeps it in the container's record (ContainerNetwork). */
 export interface NetworkAttachment {
   mode: NetworkMode;
   /** Network name for bridge mode (`bridge` for the default network, or a user network). */

@@ -94,6 +94,29 @@ describe('NetworkManager records', () => {
     await expect(mgr.inspect('nosuch')).rejects.toThrow(/network "nosuch" not found/);
   });
 
+  test('the listing: the default bridge and the user networks, then the pseudo-networks host and none', async () => {
+    const a = await mgr.create('alpha', { internal: true });
+    const rows = await mgr.listing();
+    expect(rows.map((r) => [r.name, r.driver, r.bridge, r.internal])).toEqual([
+      ['bridge', 'bridge', 'tvctl0', false],
+      ['alpha', 'bridge', 'tvbr-alpha', true],
+      ['host', 'host', '', false],
+      ['none', 'null', '', false],
+    ]);
+    expect(rows[1]).toMatchObject({ id: a.id, subnet: a.subnet, gateway: a.gateway });
+    // The pseudo-networks' ids are the same for every data root.
+    const other = new NetworkManager({
+      stateRoot: join(dir, 's3'),
+      dataRoot: join(dir, 'd3'),
+      lockPath: join(dir, 'lock'),
+      runner,
+    });
+    const pseudo = (await other.listing()).slice(-2);
+    expect(pseudo.map((r) => r.id)).toEqual(rows.slice(-2).map((r) => r.id));
+    expect(pseudo[0]!.id).toMatch(/^[0-9a-f]{64}$/);
+    expect(pseudo[0]!.id).not.toBe(pseudo[1]!.id);
+  });
+
   test('remove deletes the record; the default network cannot be removed', async () => {
     await mgr.create('gone', {});
     await expect(mgr.remove('bridge')).rejects.toThrow(/pre-defined/);
