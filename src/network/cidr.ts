@@ -22,7 +22,8 @@ export function intToIp(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 
-function maskOf(prefixLen: number): number {
+/** The netmask of a prefix length, as an unsigned 32-bit integer. */
+export function maskOf(prefixLen: number): number {
   return prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
 }
 

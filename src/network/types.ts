@@ -1,3 +1,5 @@
+import type { CommandRunner } from './kernel.js';
+
 /** Public types of the network library (src/network). */
 
 export type NetworkMode = 'none' | 'host' | 'bridge';
@@ -10,7 +12,7 @@ export interface PortMapping {
   protocol: 'tcp' | 'udp';
 }
 
-/** What attach() did for one container; persisted by the caller in the container's state if it likes. */
+/** What attach() did for one container; the runtime keeps it in the container's record (ContainerNetwork). */
 export interface NetworkAttachment {
   mode: NetworkMode;
   /** Network name for bridge mode (`bridge` for the default network, or a user network). */
@@ -24,8 +26,28 @@ export interface NetworkAttachment {
   macAddress?: string;
   /** Host side of the veth pair (tv<12 hex>), a port of the network's bridge. */
   hostVeth?: string;
+  /** The interface inside the container (eth0; ethN for a network connected later); bridge mode only. */
+  ifname?: string;
   /** Published ports, with hostPort 0 replaced by the port actually chosen. */
   ports: PortMapping[];
+}
+
+/** One more interface of a running container, added by `network connect` (eth1..eth9; no default route). */
+export interface ConnectedNetwork {
+  network: string;
+  ifname: string;
+  ipAddress: string;
+  prefixLen: number;
+  /** Absent on --internal networks. */
+  gateway?: string;
+  macAddress: string;
+  hostVeth: string;
+}
+
+/** A container's networking as its record keeps it: what start attached (eth0), plus the networks connected since. */
+export interface ContainerNetwork extends NetworkAttachment {
+  /** In connect order; gone with the container's next start (which attaches eth0 afresh). */
+  connected?: ConnectedNetwork[];
 }
 
 export interface AttachOptions {
@@ -77,4 +99,17 @@ export interface NetworkManagerOptions {
    * Default /run/lock/tvctl-network.lock.
    */
   lockPath?: string;
+  /** Runs the ip/nft/sysctl command lines; default: the host's programs. */
+  runner?: CommandRunner;
+}
+
+/** One row of `network ls`: the networks with records, then the pseudo-networks host and none. */
+export interface NetworkListing {
+  id: string;
+  name: string;
+  driver: 'bridge' | 'host' | 'null';
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  internal: boolean;
 }

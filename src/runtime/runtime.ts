@@ -7,6 +7,7 @@ import { createCgroupManager, type CgroupManager } from '../cgroups/index.js';
 import { TvctlError, isErrno } from '../errors.js';
 import { ImageStore } from '../images/store.js';
 import { NetworkManager, type NetworkAttachment } from '../network/index.js';
+import { connectContainer, disconnectContainer } from './network-attach.js';
 import {
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
@@ -350,6 +351,16 @@ export class Runtime {
   private async removeAll(id: string, name: string, released = false): Promise<void> {
     if (!released) await this.releaseResources(id);
     await Promise.all([this.store.removeFiles(id), this.store.releaseName(name, id)]);
+  }
+
+  /** Connects a running container to one more network (see network-attach.ts). */
+  connect(ref: string, network: string, opts: { aliases?: string[] } = {}): Promise<NetworkAttachment> {
+    return connectContainer(this, ref, network, opts);
+  }
+
+  /** Disconnects a container from a network it was connected to; returns the network's name. */
+  disconnect(ref: string, network: string): Promise<string> {
+    return disconnectContainer(this, ref, network);
   }
 
   /** Creates and starts; foreground runs resolve when the container has exited and been cleaned up. */

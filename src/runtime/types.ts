@@ -1,4 +1,5 @@
 import type { CgroupLimits } from '../cgroups/index.js';
+import type { ContainerNetwork } from '../network/index.js';
 
 export type RestartPolicy = { name: 'no' } | { name: 'always' } | { name: 'on-failure'; maximumRetryCount: number };
 
@@ -88,7 +89,8 @@ export interface ContainerRecord {
   };
   mounts: VolumeMount[];
   layerDirs: string[];
-  network?: unknown;
+  /** Set by start: the network attached (eth0) and those connected since; absent until the first start. */
+  network?: ContainerNetwork;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited' | 'dead';

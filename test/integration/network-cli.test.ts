@@ -153,6 +153,63 @@ describe.skipIf(!isRoot)('networking through the CLI (root)', () => {
     expect(net[0]!.containers.map((c) => c.containerId)).not.toContain(id);
   });
 
+  it('network connect/disconnect update the container record: inspect shows the second network, rm -f leaks nothing', async () => {
+    const name = `multi${tag}`;
+    const id = await run(['--network', NET1, '--name', name, 'demo', 'sleep', '1000']);
+    const key = id.slice(0, 12);
+    type Settings = {
+      network: string;
+      ipAddress: string;
+      connected?: Array<{ network: string; ifname: string; ipAddress: string; hostVeth: string }>;
+    };
+    const settings = async (): Promise<Settings> =>
+      (JSON.parse(out(await tvctl(roots, ['inspect', id]))) as Array<{ NetworkSettings: Settings }>)[0]!
+        .NetworkSettings;
+    expect((await settings()).connected).toBeUndefined();
+
+    const conn = await tvctl(roots, ['network', 'connect', '--json', NET2, name]);
+    expect(conn.exitCode, String(conn.stderr)).toBe(0);
+    const att = JSON.parse(out(conn)) as { network: string; ipAddress: string; hostVeth: string };
+    expect(att).toMatchObject({ network: NET2, hostVeth: `tv${key}1` });
+    const both = await settings();
+    expect(both.network).toBe(NET1);
+    expect(both.connected).toEqual([
+      expect.objectContaining({ network: NET2, ifname: 'eth1', ipAddress: att.ipAddress, hostVeth: `tv${key}1` }),
+    ]);
+    // The record matches the kernel: the address is on eth1 inside the container.
+    const addr = await tvctl(roots, ['exec', id, 'ip', '-o', '-4', 'addr', 'show', 'dev', 'eth1']);
+    expect(out(addr)).toContain(`${att.ipAddress}/`);
+    const again = await tvctl(roots, ['network', 'connect', NET2, id]);
+    expect(again.exitCode).toBe(125);
+    expect(again.stderr).toMatch(/already connected/);
+    expect((await settings()).connected).toHaveLength(1);
+
+    const disc = await tvctl(roots, ['network', 'disconnect', NET2, name]);
+    expect(disc.exitCode, String(disc.stderr)).toBe(0);
+    expect((await settings()).connected).toBeUndefined();
+    expect((await kernelState()).links).not.toContain(`tv${key}1`);
+    const net2 = JSON.parse(out(await tvctl(roots, ['network', 'inspect', NET2]))) as Array<{
+      containers: Array<{ containerId: string }>;
+    }>;
+    expect(net2[0]!.containers.map((c) => c.containerId)).not.toContain(id);
+
+    // Connected again and removed while connected: every interface, the netns and both leases go.
+    expect((await tvctl(roots, ['network', 'connect', NET2, id])).exitCode).toBe(0);
+    expect((await settings()).connected).toHaveLength(1);
+    expect((await tvctl(roots, ['rm', '-f', id])).exitCode).toBe(0);
+    const k = await kernelState();
+    expect(k.links.filter((l) => l.includes(key))).toEqual([]);
+    expect(k.netns.filter((n) => n.includes(key))).toEqual([]);
+    for (const n of [NET1, NET2]) {
+      const net = JSON.parse(out(await tvctl(roots, ['network', 'inspect', n]))) as Array<{
+        containers: Array<{ containerId: string }>;
+      }>;
+      expect(net[0]!.containers.map((c) => c.containerId)).not.toContain(id);
+    }
+    // It was the only container on NET2 (the earlier tests' containers there are gone): its bridge went too.
+    expect(k.links).not.toContain(`tvbr-${NET2}`);
+  });
+
   it('after every container and network is removed, links and firewall rules are as before', async () => {
     expect((await tvctl(roots, ['rm', '-f', ...ids])).exitCode).toBeLessThanOrEqual(1);
     ids.length = 0;

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { TvctlCommand } from '../../cli/base-command.js';
-import { NetworkManager, type NetworkAttachment } from '../../network/index.js';
+import type { NetworkAttachment } from '../../network/index.js';
 import { Runtime } from '../../runtime/runtime.js';
 
 export default class NetworkConnect extends TvctlCommand<NetworkAttachment> {
@@ -16,10 +16,8 @@ export default class NetworkConnect extends TvctlCommand<NetworkAttachment> {
 
   async run(): Promise<NetworkAttachment> {
     const { args, flags } = await this.parse(NetworkConnect);
-    const roots = this.roots(flags);
-    const info = await new Runtime({ roots }).inspect(args.container);
-    const mgr = new NetworkManager({ stateRoot: roots.state, dataRoot: roots.data });
-    const att = await mgr.connect(info.id, args.network, { aliases: [info.name, ...(flags.alias ?? [])] });
+    const runtime = new Runtime({ roots: this.roots(flags) });
+    const att = await runtime.connect(args.container, args.network, { aliases: flags.alias ?? [] });
     if (!this.jsonEnabled()) this.log(`${att.network}: ${att.ipAddress}/${att.prefixLen}`);
     return att;
   }

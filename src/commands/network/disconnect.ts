@@ -1,6 +1,5 @@
 import { Args } from '@oclif/core';
 import { TvctlCommand } from '../../cli/base-command.js';
-import { NetworkManager } from '../../network/index.js';
 import { Runtime } from '../../runtime/runtime.js';
 
 export default class NetworkDisconnect extends TvctlCommand<{ network: string; container: string }> {
@@ -12,10 +11,9 @@ export default class NetworkDisconnect extends TvctlCommand<{ network: string; c
 
   async run(): Promise<{ network: string; container: string }> {
     const { args, flags } = await this.parse(NetworkDisconnect);
-    const roots = this.roots(flags);
-    const info = await new Runtime({ roots }).inspect(args.container);
-    const mgr = new NetworkManager({ stateRoot: roots.state, dataRoot: roots.data });
-    await mgr.disconnect(info.id, args.network);
-    return { network: args.network, container: info.id };
+    const runtime = new Runtime({ roots: this.roots(flags) });
+    const id = await runtime.store.resolve(args.container);
+    await runtime.disconnect(id, args.network);
+    return { network: args.network, container: id };
   }
 }

@@ -19,13 +19,8 @@ import {
   skeletonComplete,
   skeletonScript,
 } from '../../../src/network/nft.js';
-import {
-  bridgeNameFor,
-  containerKey,
-  hostVethFor,
-  netnsNameFor,
-  pickUserSubnet,
-} from '../../../src/network/manager.js';
+import { bridgeNameFor, containerKey, hostVethFor, netnsNameFor } from '../../../src/network/names.js';
+import { pickUserSubnet } from '../../../src/network/subnets.js';
 
 describe('iproute2 / sysctl builders', () => {
   test('veth peer is created inside the netns as eth0', () => {
