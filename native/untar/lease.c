@@ -30,6 +30,9 @@ static void on_lease_break(int sig) {
 static void on_bus_error(int sig) {
   (void)sig;
   say_and_exit("error BAD_LAYER reading the archive failed (I/O error, or the file shrank while it was loaded)\n");
+  /* Another thread is printing the result and ends the process. Returning would run the faulting read again
+   * and fault again until then; this thread is a reader of the mapping, never the printer, so it can wait. */
+  for (;;) pause();
 }
 
 static void *hash_region(void *arg) {
