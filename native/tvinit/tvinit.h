@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fds.h"
+
 #define EXIT_SETUP 125
 #define EXIT_CANNOT_INVOKE 126
 #define EXIT_NOT_FOUND 127
