@@ -29,6 +29,8 @@ export type { ExecOptions, PruneResult, StartOptions, StartResult, UpdateResult 
 export interface RuntimeOptions {
   roots?: Roots;
   cgroupRoot?: string;
+  /** The cgroup manager to use instead of the host's (a fake cgroupfs in unit tests). */
+  cgroups?: CgroupManager;
 }
 
 /**
@@ -48,6 +50,7 @@ export class Runtime {
     this.roots = opts.roots ?? defaultRoots();
     this.store = new ContainerStore(this.roots);
     this.cgroupRoot = opts.cgroupRoot;
+    this.cgroupManager = opts.cgroups;
   }
 
   get images(): ImageStore {
