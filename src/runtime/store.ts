@@ -184,9 +184,14 @@ export class ContainerStore {
     return facts;
   }
 
+  /**
+   * The writable layer and logs first, the record last: a removal that fails half-way leaves the container
+   * listed, so that it is reported and can be removed again, instead of a data dir no record points to.
+   */
   async removeFiles(id: string): Promise<void> {
     const p = this.paths(id);
-    await Promise.all([removeTree(p.dataDir), removeTree(p.stateDir)]);
+    await removeTree(p.dataDir);
+    await removeTree(p.stateDir);
   }
 }
 
