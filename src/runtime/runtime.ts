@@ -1,11 +1,13 @@
 import { createCgroupManager, type CgroupLimits, type CgroupManager } from '../cgroups/index.js';
 import { TvctlError, isErrno } from '../errors.js';
 import { ImageStore } from '../images/store.js';
-import { NetworkManager } from '../network/index.js';
+import { NetworkManager, type PortMapping } from '../network/index.js';
 import { defaultRoots, type Roots } from '../paths.js';
 import { readFile } from '../util/fs-fast.js';
 import { createContainer } from './create.js';
 import { execInContainer } from './exec.js';
+import { containerLogs, type LogRecord, type LogSelection } from './logs.js';
+import { publishedPorts } from './ports.js';
 import { pruneContainers, releaseResources, removeContainer, removeContainerFiles } from './remove.js';
 import { reapContainer, startContainer } from './start.js';
 import { deriveState } from './status.js';
@@ -128,6 +130,13 @@ export class Runtime {
     return stopContainer(this, ref, timeoutSec);
   }
 
+  /** Stops (as `stop`) and starts again in the background. */
+  async restart(ref: string, timeoutSec = 10): Promise<string> {
+    const id = await this.stop(ref, timeoutSec);
+    await this.start(id, { attach: false });
+    return id;
+  }
+
   /** Blocks until the container stops; returns its exit code (Docker's `wait`). */
   wait(ref: string): Promise<number> {
     return waitContainer(this, ref);
@@ -151,6 +160,16 @@ export class Runtime {
   /** Changes resource limits: recorded for the next start, applied at once when the container runs. */
   update(ref: string, change: CgroupLimits): Promise<UpdateResult> {
     return updateContainer(this, ref, change);
+  }
+
+  /** A container's log records (see containerLogs); with `follow`, until it stops. */
+  logs(ref: string, opts: LogSelection & { follow?: boolean }, emit: (r: LogRecord) => void): Promise<LogRecord[]> {
+    return containerLogs(this, ref, opts, emit);
+  }
+
+  /** The ports bound for a running container, or the bindings of one PRIVATE_PORT[/PROTO]. */
+  async ports(ref: string, privatePort?: string): Promise<PortMapping[]> {
+    return publishedPorts(await this.inspect(ref), ref, privatePort);
   }
 
   /** The supervisor's exit record, if the container has exited; a corrupt one is an error, not "none". */

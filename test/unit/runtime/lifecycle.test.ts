@@ -238,3 +238,24 @@ describe('volume sources', () => {
     });
   });
 });
+
+describe('logs', () => {
+  const line = (t: string, stream: string, text: string) => `2026-01-01T00:00:0${t}.000000000Z ${stream} F ${text}\n`;
+  it('passes the selected records of the log to emit, stderr kept apart, and returns them', async () => {
+    const rec = await saved('l');
+    mkdirSync(rt.store.paths(rec.id).dataDir, { recursive: true });
+    writeFileSync(
+      rt.store.paths(rec.id).log,
+      line('1', 'stdout', 'one') + line('2', 'stderr', 'two') + line('3', 'stdout', 'three'),
+    );
+    const emitted: string[] = [];
+    const got = await rt.logs('l', { tail: 2 }, (r) => emitted.push(`${r.stream}:${r.content}`));
+    expect(emitted).toEqual(['stderr:two', 'stdout:three']);
+    expect(got.map((r) => r.content)).toEqual(['two', 'three']);
+    expect((await rt.logs('l', { since: Date.parse('2026-01-01T00:00:03Z') }, () => undefined)).length).toBe(1);
+  });
+  it('returns nothing for a container that never logged, also when following (it is not running)', async () => {
+    await saved('quiet');
+    expect(await rt.logs('quiet', { follow: true }, () => undefined)).toEqual([]);
+  });
+});
