@@ -314,7 +314,7 @@ void setup_rootfs(const struct conf *c, int tty, int *slave_out) {
   }
   int master = setup_dev(rootfd, tty, slave_out);
   if (master >= 0) {
-    int console = (int)conf_int(c, "console_fd", 4);
+    int console = (int)conf_int(c, "console_fd", TVINIT_CONSOLE_FD);
     send_console(console, master);
   }
   bind_mounts(c, rootfd);

@@ -186,7 +186,7 @@ static void child(struct shim *s, int entered_v2, int sync_child, int console_ch
     close(nul);
   }
   if (s->log_fd >= 0 && (dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)) fail_errno(EXIT_SETUP, "dup2 log pipes");
-  int map[4][2] = {{sync_child, 3}, {console_child, 4}, {s->seal_mem, s->seal_fd}, {s->conf_mem, s->conf_fd}};
+  int map[4][2] = {{sync_child, TVINIT_SYNC_FD}, {console_child, TVINIT_CONSOLE_FD}, {s->seal_mem, s->seal_fd}, {s->conf_mem, s->conf_fd}};
   place_fds(map, 4);
   reset_signals();
   extern char **environ;

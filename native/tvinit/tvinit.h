@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fds.h"
+
 #define EXIT_SETUP 125
 #define EXIT_CANNOT_INVOKE 126
 #define EXIT_NOT_FOUND 127
@@ -53,7 +55,7 @@ ssize_t recv_fd(int sock, char *buf, size_t cap, int *fd_out, pid_t *pid_out);
 int move_fd_high(int fd, int min);
 void reset_signals(void);
 
-/* ---- sealed.c (CVE-2019-5736) ---- */
+/* ---- sealed.c: run from sealed memfd copies, so a container never holds a writable handle on a host binary ---- */
 int running_sealed(void);
 /* Sealed, CLOEXEC memfd holding a copy of the file at path; -1 with errno. */
 int sealed_copy(const char *path, const char *name);

@@ -75,10 +75,10 @@ export function parseCpuList(list: string): number[] {
 }
 
 /**
- * v1 cpu.shares [2..262144] → v2 cpu.weight [1..10000], as current runc/crun convert it (runc PR #4785): a
- * curve through the three fixed points min→min, default 1024→default 100, max→max, so an unset-looking
- * `--cpu-shares 1024` keeps the v2 default. (runc before 1.3 used the straight line
- * 1 + (shares-2)*9999/262142, which maps 1024 to 39 and starved containers next to default-weight services.)
+ * v1 cpu.shares [2..262144] → v2 cpu.weight [1..10000], the conversion runc and crun use: a curve through the
+ * three fixed points min→min, default 1024→default 100, max→max, so an unset-looking `--cpu-shares 1024` keeps
+ * the v2 default. A straight line (1 + (shares-2)*9999/262142) would map 1024 to 39 and starve containers next
+ * to default-weight services.
  */
 export function sharesToWeight(shares: number): number {
   if (shares === 0) return 0;

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
-import { followLog, formatRecord, parseSince, readLog, selectRecords, type LogRecord } from '../runtime/logs.js';
+import { formatRecord, parseSince, type LogRecord } from '../runtime/logs.js';
 import { Runtime } from '../runtime/runtime.js';
 
 export default class Logs extends TvctlCommand<LogRecord[]> {
@@ -20,22 +20,13 @@ export default class Logs extends TvctlCommand<LogRecord[]> {
   async run(): Promise<LogRecord[]> {
     const { args, flags } = await this.parse(Logs);
     const runtime = new Runtime({ roots: this.roots(flags) });
-    const info = await runtime.inspect(args.container);
-    const file = runtime.store.paths(info.id).log;
-    const { records, size } = await readLog(file);
-    const sel = {
+    const selection = {
       ...(flags.tail !== 'all' ? { tail: Number.parseInt(flags.tail, 10) } : {}),
       ...(flags.since !== undefined ? { since: parseSince(flags.since) } : {}),
     };
-    const selected = selectRecords(records, sel);
-    const emit = (r: LogRecord): void => {
+    return runtime.logs(args.container, { ...selection, follow: flags.follow }, (r) => {
       if (this.jsonEnabled()) return;
       (r.stream === 'stderr' ? process.stderr : process.stdout).write(formatRecord(r, flags.timestamps));
-    };
-    selected.forEach(emit);
-    if (flags.follow) {
-      await followLog(file, size, emit, async () => !(await runtime.inspect(info.id)).state.running);
-    }
-    return selected;
+    });
   }
 }

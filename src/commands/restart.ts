@@ -14,10 +14,6 @@ export default class Restart extends TvctlCommand<string[]> {
   async run(): Promise<string[]> {
     const { argv, flags } = await this.parse(Restart);
     const runtime = new Runtime({ roots: this.roots(flags) });
-    return eachContainer(this, argv as string[], async (ref) => {
-      await runtime.stop(ref, flags.time);
-      await runtime.start(ref, { attach: false });
-      return ref;
-    });
+    return eachContainer(this, argv as string[], (ref) => runtime.restart(ref, flags.time).then(() => ref));
   }
 }

@@ -1,13 +1,10 @@
 import { Args, Flags } from '@oclif/core';
-import { readFile } from 'node:fs/promises';
-import { totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TvctlCommand } from '../cli/base-command.js';
 import { formatTable } from '../cli/table.js';
-import { STATS_HEADERS, buildStatsRow, formatStatsCells, parseNetDev, type StatsRow } from '../cgroups/report.js';
-import type { CgroupStats } from '../cgroups/types.js';
+import { STATS_HEADERS, formatStatsCells, type StatsRow } from '../cgroups/report.js';
 import { Runtime } from '../runtime/runtime.js';
-import type { ContainerInfo } from '../runtime/types.js';
+import { StatsSampler, statsTargets } from '../runtime/stats.js';
 
 const INTERVAL_MS = 1000;
 
@@ -26,22 +23,12 @@ export default class Stats extends TvctlCommand<StatsRow[]> {
 
   async run(): Promise<StatsRow[]> {
     const { argv, flags } = await this.parse(Stats);
-    const refs = argv as string[];
     const runtime = new Runtime({ roots: this.roots(flags) });
     const once = flags['no-stream'] || this.jsonEnabled();
-    const idWidth = flags['no-trunc'] ? 64 : 12;
-
-    const targets = async (): Promise<ContainerInfo[]> =>
-      refs.length > 0 ? Promise.all(refs.map((r) => runtime.inspect(r))) : runtime.list({ all: flags.all });
-
-    const sampleOne = async (c: ContainerInfo): Promise<CgroupStats | null> =>
-      c.state.running ? runtime.cgroups.stats(c.id).catch(() => null) : null;
-
+    const targets = () => statsTargets(runtime, argv as string[], flags.all);
+    const sampler = new StatsSampler(runtime);
     let containers = await targets();
-    let prev = new Map<string, CgroupStats | null>();
-    for (const c of containers) prev.set(c.id, await sampleOne(c));
-    let prevAt = process.hrtime.bigint();
-
+    await sampler.start(containers);
     let stopped = false;
     const onSigint = (): void => {
       stopped = true;
@@ -51,16 +38,9 @@ export default class Stats extends TvctlCommand<StatsRow[]> {
       for (;;) {
         await sleep(INTERVAL_MS);
         if (stopped) return [];
-        const now = process.hrtime.bigint();
-        const wallNs = Number(now - prevAt);
-        const rows: StatsRow[] = [];
-        const next = new Map<string, CgroupStats | null>();
-        for (const c of containers) {
-          const cur = await sampleOne(c);
-          next.set(c.id, cur);
-          rows.push(buildStatsRow(c, prev.get(c.id) ?? null, cur, wallNs, totalmem(), await netIo(c)));
-        }
+        const rows = await sampler.sample(containers);
         if (!this.jsonEnabled()) {
+          const idWidth = flags['no-trunc'] ? 64 : 12;
           const table = formatTable(
             STATS_HEADERS,
             rows.map((r) => formatStatsCells(r, idWidth)),
@@ -70,21 +50,12 @@ export default class Stats extends TvctlCommand<StatsRow[]> {
           this.log(table);
         }
         if (once) return rows;
-        prev = next;
-        prevAt = now;
         // New containers show up (and gone ones go) when no names were given, as with `docker stats`.
         containers = await targets().catch(() => containers);
-        for (const c of containers) if (!prev.has(c.id)) prev.set(c.id, await sampleOne(c));
+        await sampler.add(containers);
       }
     } finally {
       process.removeListener('SIGINT', onSigint);
     }
   }
-}
-
-/** The container's own network namespace, seen through its init's /proc/<pid>/net/dev. */
-async function netIo(c: ContainerInfo): Promise<{ rx: number; tx: number } | null> {
-  if (!c.state.running || c.state.pid <= 0 || c.hostConfig.network === 'host') return null;
-  const text = await readFile(`/proc/${c.state.pid}/net/dev`, 'utf8').catch(() => null);
-  return text === null ? null : parseNetDev(text);
 }

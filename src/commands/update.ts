@@ -2,20 +2,9 @@ import { Args, Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { eachContainer } from '../cli/each-container.js';
 import { limitFlagsFromCli, parseLimits } from '../cgroups/limits.js';
-import { isEmptyLimits, mergeLimitUpdate } from '../cgroups/merge.js';
-import type { CgroupLimits } from '../cgroups/types.js';
+import { isEmptyLimits } from '../cgroups/merge.js';
 import { TvctlError } from '../errors.js';
-import { withLock } from '../util/lock.js';
-import { Runtime } from '../runtime/runtime.js';
-import { deriveState } from '../runtime/status.js';
-
-export interface UpdateResult {
-  id: string;
-  /** the limits now recorded for the container (used again when it restarts) */
-  limits: CgroupLimits;
-  /** true when they were also applied to the running container's cgroups */
-  applied: boolean;
-}
+import { Runtime, type UpdateResult } from '../runtime/runtime.js';
 
 export default class Update extends TvctlCommand<UpdateResult[]> {
   static override description = 'update the resource limits of one or more containers (live when they run)';
@@ -43,18 +32,6 @@ export default class Update extends TvctlCommand<UpdateResult[]> {
       );
     }
     const runtime = new Runtime({ roots: this.roots(flags) });
-    return eachContainer(this, argv as string[], async (ref) => {
-      const id = await runtime.store.resolve(ref);
-      return withLock(runtime.store.paths(id).lock, async () => {
-        const rec = await runtime.store.load(id);
-        const limits = mergeLimitUpdate(rec.hostConfig.limits, change);
-        const state = deriveState(await runtime.store.facts(id));
-        const live = state.running || state.status === 'restarting';
-        if (live) await runtime.cgroups.update(id, change);
-        rec.hostConfig.limits = limits;
-        await runtime.store.save(rec);
-        return { id, limits, applied: live };
-      });
-    });
+    return eachContainer(this, argv as string[], (ref) => runtime.update(ref, change));
   }
 }

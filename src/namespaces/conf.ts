@@ -1,4 +1,5 @@
 import { TvctlError } from '../errors.js';
+import { CONSOLE_FD, SYNC_FD } from './fds.js';
 
 /**
  * tvinit configuration files: NUL-terminated `key=value` records. Keys may repeat and the order of repeats is
@@ -6,10 +7,6 @@ import { TvctlError } from '../errors.js';
  * container's state dir) and read by `native/out/tvinit` (see native/tvinit/README.md).
  */
 export type ConfRecord = [key: string, value: string];
-
-/** Fixed fd numbers inside the shim's child (the shim arranges them; init/exec confs refer to them). */
-export const SYNC_FD = 3;
-export const CONSOLE_FD = 4;
 
 export function serializeConf(records: readonly ConfRecord[]): Buffer {
   const parts: Buffer[] = [];

@@ -1,4 +1,4 @@
-/** Docker's (moby oci/defaults.go) masked paths: /dev/null over files, empty read-only tmpfs over dirs. */
+/** Docker's default masked paths: /dev/null over files, an empty read-only tmpfs over dirs. */
 export const DEFAULT_MASKED_PATHS: readonly string[] = [
   '/proc/asound',
   '/proc/acpi',

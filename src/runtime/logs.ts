@@ -1,5 +1,6 @@
 import { open, readFile } from 'node:fs/promises';
 import { TvctlError, isErrno } from '../errors.js';
+import type { Runtime } from './runtime.js';
 
 /** One record of the CRI log format the supervisor writes: `<RFC3339Nano> <stdout|stderr> <F|P> <content>`. */
 export interface LogRecord {
@@ -102,4 +103,23 @@ export async function followLog(
     if (finished) return;
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * `tvctl logs`: the selected records of a container's log, each passed to `emit`; with `follow`, the records
+ * written afterwards too, until the container stops. Resolves with the selected (not the followed) records.
+ */
+export async function containerLogs(
+  rt: Runtime,
+  ref: string,
+  opts: LogSelection & { follow?: boolean },
+  emit: (r: LogRecord) => void,
+): Promise<LogRecord[]> {
+  const info = await rt.inspect(ref);
+  const file = rt.store.paths(info.id).log;
+  const { records, size } = await readLog(file);
+  const selected = selectRecords(records, opts);
+  selected.forEach(emit);
+  if (opts.follow) await followLog(file, size, emit, async () => !(await rt.inspect(info.id)).state.running);
+  return selected;
 }

@@ -1,11 +1,14 @@
 import type { ContainerFacts, ContainerState, ContainerStatus } from './types.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
+/** The exit code reported when the container's own is unknown: 125, tvctl's "failed itself" code. */
+export const EXIT_UNKNOWN = 125;
 
 /**
  * Status is derived from live facts, never trusted from disk: an exit file means exited; a live supervisor
  * means running (or restarting between attempts); a supervisor that died without an exit file means the
- * container died with it (its pid namespace is killed with the supervisor), reported as exited 137.
+ * container died with it (its pid namespace is killed with the supervisor), reported as exited 137. An exit
+ * file that cannot be read makes the container `dead`: its end is unknown, and it can only be removed.
  */
 export function deriveState(f: ContainerFacts): ContainerState {
   const base = {
@@ -27,6 +30,15 @@ export function deriveState(f: ContainerFacts): ContainerState {
       startedAt: f.exit.startedAt,
       finishedAt: f.exit.finishedAt,
       restartCount: Math.max(f.restarts, f.exit.restartCount),
+    };
+  }
+  if (f.exitCorrupt !== undefined && !f.shimAlive) {
+    return {
+      ...base,
+      status: 'dead',
+      running: false,
+      exitCode: EXIT_UNKNOWN,
+      error: `corrupt exit file (${f.exitCorrupt}): the container's exit status is unknown; remove it with "tvctl rm"`,
     };
   }
   if (f.shimAlive) {

@@ -10,7 +10,7 @@ import {
   writeFile,
 } from '../util/fs-fast.js';
 import { join } from 'node:path';
-import { TvctlError, isErrno } from '../errors.js';
+import { TvctlError, errorMessage, isErrno } from '../errors.js';
 import type { Roots } from '../paths.js';
 import { isValidName } from './ids.js';
 import { pidAlive } from '../util/lock.js';
@@ -164,17 +164,13 @@ export class ContainerStore {
       num('shim.pid'),
       num('pid'),
       num('restarts'),
-      readFile(p.fact('exit'), 'utf8').catch(() => ''),
+      readFile(p.fact('exit'), 'utf8').catch((err: unknown) => {
+        if (isErrno(err, 'ENOENT')) return undefined;
+        throw err;
+      }),
       readFile(join(p.stateDir, 'started'), 'utf8').catch(() => ''),
     ]);
-    let exit: ExitRecord | undefined;
-    if (exitText.trim()) {
-      try {
-        exit = JSON.parse(exitText) as ExitRecord;
-      } catch {
-        exit = undefined;
-      }
-    }
+    const exit = exitText === undefined ? undefined : parseExitFile(exitText);
     const facts: ContainerFacts = {
       shimAlive: shimPid !== undefined && processIs(shimPid, 'tvinit'),
       initAlive: initPid !== undefined && pidAlive(initPid),
@@ -182,15 +178,39 @@ export class ContainerStore {
     };
     if (shimPid !== undefined) facts.shimPid = shimPid;
     if (initPid !== undefined) facts.initPid = initPid;
-    if (exit) facts.exit = exit;
+    if (exit && 'exit' in exit) facts.exit = exit.exit;
+    if (exit && 'corrupt' in exit) facts.exitCorrupt = exit.corrupt;
     if (startedAt.trim()) facts.startedAt = startedAt.trim();
     return facts;
   }
 
+  /**
+   * The writable layer and logs first, the record last: a removal that fails half-way leaves the container
+   * listed, so that it is reported and can be removed again, instead of a data dir no record points to.
+   */
   async removeFiles(id: string): Promise<void> {
     const p = this.paths(id);
-    await Promise.all([removeTree(p.dataDir), removeTree(p.stateDir)]);
+    await removeTree(p.dataDir);
+    await removeTree(p.stateDir);
   }
+}
+
+/**
+ * The supervisor's exit file (written atomically, so never seen half-written): an ExitRecord, or why it is
+ * not one. A corrupt file is reported as such, never read as "no exit recorded".
+ */
+export function parseExitFile(text: string): { exit: ExitRecord } | { corrupt: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { corrupt: text.trim() === '' ? 'the file is empty' : `not JSON (${errorMessage(err)})` };
+  }
+  const r = value as Partial<ExitRecord> | null;
+  if (typeof r !== 'object' || r === null || typeof r.exitCode !== 'number') {
+    return { corrupt: 'no numeric exitCode in it' };
+  }
+  return { exit: r as ExitRecord };
 }
 
 /** A pid is only ours if it is alive and still runs the expected program (pids are reused). */

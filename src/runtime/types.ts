@@ -102,6 +102,8 @@ export interface ContainerFacts {
   initPid?: number;
   initAlive: boolean;
   exit?: ExitRecord;
+  /** The exit file is there but cannot be read as an ExitRecord: why (the container's end is unknown). */
+  exitCorrupt?: string;
   restarts: number;
   startedAt?: string;
 }
@@ -130,4 +132,38 @@ export interface ContainerState {
 
 export interface ContainerInfo extends ContainerRecord {
   state: ContainerState;
+}
+
+export interface ExecOptions {
+  cmd: string[];
+  env?: string[];
+  user?: string;
+  workingDir?: string;
+  tty?: boolean;
+  interactive?: boolean;
+}
+
+export interface StartOptions {
+  /** Foreground: the container's stdio is ours and start() resolves when it exits. */
+  attach: boolean;
+}
+
+export interface StartResult {
+  id: string;
+  pid: number;
+  /** Foreground only: resolves with the exit code (128+N for signal N) once everything was cleaned up. */
+  exited?: Promise<number>;
+}
+
+/** `tvctl update`: the limits now recorded (used again at the next start), and whether they were applied live. */
+export interface UpdateResult {
+  id: string;
+  limits: CgroupLimits;
+  applied: boolean;
+}
+
+/** `tvctl container prune`: what was removed and what could not be (each with the reason). */
+export interface PruneResult {
+  removed: string[];
+  failed: Array<{ id: string; error: string }>;
 }

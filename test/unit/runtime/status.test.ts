@@ -39,6 +39,27 @@ describe('deriveState', () => {
   });
 });
 
+describe('a corrupt exit file', () => {
+  it('makes the container dead (startable no more, removable) once its supervisor is gone', () => {
+    const s = deriveState({ shimPid: 10, shimAlive: false, initAlive: false, restarts: 0, exitCorrupt: 'not JSON' });
+    expect([s.status, s.running, s.exitCode]).toEqual(['dead', false, 125]);
+    expect(s.error).toMatch(/^corrupt exit file \(not JSON\)/);
+    expect([canStart(s.status), canKill(s.status), canRemove(s.status, false)]).toEqual([false, false, true]);
+    expect(describeStatus(s)).toBe('Dead');
+  });
+  it('does not matter while the supervisor lives: a live supervisor is the fact that counts', () => {
+    const s = deriveState({
+      shimPid: 10,
+      shimAlive: true,
+      initPid: 11,
+      initAlive: true,
+      restarts: 1,
+      exitCorrupt: 'x',
+    });
+    expect([s.status, s.pid]).toEqual(['running', 11]);
+  });
+});
+
 describe('guards and wording', () => {
   it('guards lifecycle operations', () => {
     expect([canStart('created'), canStart('running'), canKill('running'), canKill('exited')]).toEqual([
