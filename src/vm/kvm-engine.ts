@@ -12,11 +12,11 @@
 import { promises as fsp } from 'node:fs';
 import { TvctlError } from '../errors.js';
 import type { GuestBootSpec, VmEngine } from './engine.js';
+import { GuestConsoleMonitor, type GuestRunIO, type GuestRunResult } from './guest-protocol.js';
 import { KvmVm, type KvmRunResult } from './kvm.js';
 import { createLinuxVm } from './linux-vm.js';
 import type { EngineAssessment } from './probe.js';
 import { loadPvh, parseVmlinux, planPvhBoot } from './pvh.js';
-import { GuestConsoleMonitor, type GuestRunResult, type QemuRunIO } from './qemu.js';
 
 /** Diagnostic override: let `--engine kvm` run on software KVM (PVM), where a Linux guest cannot finish. */
 export const KVM_ALLOW_SOFTWARE_ENV = 'TVCTL_KVM_ALLOW_SOFTWARE';
@@ -123,7 +123,7 @@ export class KvmEngine implements VmEngine {
 
   async run(
     spec: GuestBootSpec,
-    io: QemuRunIO,
+    io: GuestRunIO,
     opts: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<GuestRunResult> {
     if (spec.cpus !== 1) {
