@@ -1,7 +1,7 @@
 /**
  * Host facts for `tvctl info` and the compare report: what this kernel offers for OS-level virtualization
  * (cgroups, namespaces, overlayfs) and for full virtualization (/dev/kvm kind, QEMU, a guest kernel), which
- * engines can run here and why — explained in the seed's taxonomy: interpreted emulation, compiled emulation
+ * engines can run here and why — explained as four rungs: interpreted emulation, compiled emulation
  * (QEMU TCG), hardware-assisted virtualization (KVM), OS-level virtualization (containers).
  * Gathering takes its roots as parameters; the explanation is pure.
  */

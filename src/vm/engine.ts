@@ -45,7 +45,11 @@ export interface VmEngine {
   readonly why: string;
   /** kernel parameters this engine needs (e.g. the TSC rate under TCG) */
   readonly kernelParams: string[];
-  run(spec: GuestBootSpec, io: GuestRunIO, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<GuestRunResult>;
+  run(
+    spec: GuestBootSpec,
+    io: GuestRunIO,
+    opts?: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<GuestRunResult>;
   /** One line: why the VM ended before the guest init reported (for a run whose `status` is undefined). */
   describeStop(r: GuestRunResult): string;
 }

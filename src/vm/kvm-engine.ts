@@ -1,8 +1,8 @@
 /**
  * The kvm engine: the KVM addon boots the guest kernel itself (no QEMU process). Same initramfs, guest init,
- * command line and marker protocol as the QEMU engine; the addon's UARTs carry the same streams: COM1 =
- * ttyS0 (kernel console + the guest init's markers), COM2 = ttyS1 (the command's stdout), COM3 = ttyS2
- * (its stderr). The kernel is entered at its PVH entry when we have the extracted ELF vmlinux (the host
+ * command line and guest-init protocol (guest-protocol.ts) as the QEMU engine; the addon's UARTs carry the
+ * same streams: COM1 = ttyS0 (kernel console + the guest init's markers), COM2 = ttyS1 (the command's
+ * stdout), COM3 = ttyS2 (its stderr). The kernel is entered at its PVH entry when we have the extracted ELF vmlinux (the host
  * decompresses; much faster under software KVM), else through the bzImage boot protocol.
  *
  * It needs hardware-assisted KVM. Under software PVM a Linux guest dies early on an instruction PVM does not

@@ -200,7 +200,8 @@ export async function prepareKernel(
   await fsp.writeFile(tmp, elf);
   await fsp.rename(tmp, cached);
   for (const f of await fsp.readdir(dir)) {
-    // Older extractions of this kernel path, and entries from before the path was part of the key.
+    // Stale: other versions of this kernel path, and entries keyed by file identity alone (size-mtime-ino),
+    // which a data root written by an older tvctl may hold.
     const stale =
       f.endsWith('.elf') && join(dir, f) !== cached && (f.startsWith(`${pathKey}-`) || /^\d+-\d+-\d+\.elf$/.test(f));
     if (stale) await fsp.rm(join(dir, f), { force: true });
