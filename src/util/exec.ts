@@ -196,7 +196,7 @@ export interface ChildExit {
 export interface StartedCommand {
   /** undefined when the program could not be started (then `exited` says why) */
   readonly pid: number | undefined;
-  /** the read end of a 'pipe' slot (fd 1, 2, 3, …: what the child writes there) */
+  /** what the child writes to a 'pipe' slot at fd 1, 2, 3, … (undefined for fd 0 and other slots) */
   pipe(fd: number): Readable | undefined;
   /** Resolves once the child has exited and its pipes are closed; never rejects. */
   readonly exited: Promise<ChildExit>;
@@ -264,7 +264,7 @@ export function startCommand(cmd: CommandLine, opts: StartOptions): StartedComma
   return {
     pid: child.pid,
     pipe: (fd) => {
-      const s = child.stdio[fd];
+      const s = fd > 0 ? child.stdio[fd] : undefined;
       return s instanceof Readable ? s : undefined;
     },
     exited,

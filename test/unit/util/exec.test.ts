@@ -102,11 +102,13 @@ describe('startCommand', () => {
     const [out, err, three] = await Promise.all([1, 2, 3].map((fd) => readText(c.pipe(fd))));
     expect([out, err, three]).toEqual(['out\n', 'err\n', 'three\n']);
     expect(c.pipe(0)).toBeUndefined();
+    expect(c.pipe(7)).toBeUndefined();
     expect((await c.exited).exitCode).toBe(0);
   });
 
   it('gives an ignored stdin end-of-file at once', async () => {
     const c = startCommand({ file: 'cat', args: [] }, { stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(c.pipe(2)).toBeUndefined();
     expect(await readText(c.pipe(1))).toBe('');
     expect((await c.exited).exitCode).toBe(0);
   });
