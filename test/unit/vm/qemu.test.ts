@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildQemuArgv, qemuFailureLine } from '../../../src/vm/qemu.js';
-import {
-  KERNEL_CMDLINE_MAX,
-  guestCmdline,
-  hostTscKhz,
-  tcgKernelParams,
-} from '../../../src/vm/engine.js';
+import { KERNEL_CMDLINE_MAX, guestCmdline, hostTscKhz, tcgKernelParams } from '../../../src/vm/engine.js';
 import { mergeEnv, parseMemory } from '../../../src/vm/vm-run.js';
 
 const spec = {
