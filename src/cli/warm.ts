@@ -17,7 +17,8 @@ import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../namespaces/defa
 import { launchShim } from '../namespaces/launch.js';
 import { buildProcessConfig } from '../runtime/process.js';
 import { streamThroughCommand } from '../util/exec.js';
-import { encodeGuestConfig, guestCmdline, tcgKernelParams } from '../vm/engine.js';
+import { guestCmdline, tcgKernelParams } from '../vm/engine.js';
+import { encodeGuestConfig } from '../vm/guest-protocol.js';
 import { runQemu } from '../vm/qemu.js';
 
 export async function warmUp(config: Config): Promise<void> {

@@ -1,8 +1,8 @@
 import { Args } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { containerOptionsFromFlags } from '../cli/container-options.js';
+import { requireImage } from '../cli/image-target.js';
 import { containerFlags } from '../cli/run-flags.js';
-import { TvctlError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 
 export interface RunResult {
@@ -24,13 +24,8 @@ export default class Run extends TvctlCommand<RunResult> {
 
   /** argv → flags and container options; no side effects (the snapshot build runs it, see cli/warm.ts). */
   async parseRun() {
-    const { flags, target: image, cmd } = await this.parseCommandLine(Run);
-    if (image === undefined)
-      throw new TvctlError(
-        'BAD_USAGE',
-        '"tvctl run" requires at least 1 argument: tvctl run [OPTIONS] IMAGE [COMMAND] [ARG...]',
-      );
-    return { flags, opts: await containerOptionsFromFlags(flags, image, cmd) };
+    const { flags, target, cmd } = await this.parseCommandLine(Run);
+    return { flags, opts: await containerOptionsFromFlags(flags, requireImage('run', target), cmd) };
   }
 
   async run(): Promise<RunResult> {

@@ -1,10 +1,9 @@
 /**
  * One measured run: start a tvctl command line (the CLI a user would type, so the figures include what a user
  * waits for), sample its process tree's memory while it runs, and take wall time and children CPU time.
- * This is the one place compare spawns processes; it uses execa like src/util/exec.ts, but needs the pid
- * while the child runs, which runCommand does not expose.
+ * The child is started with startCommand (not runCommand) because the sampler needs its pid while it runs.
  */
-import { execa } from 'execa';
+import { readText, startCommand } from '../util/exec.js';
 import { childrenCpuMs, memoryCost, ProcessTreeSampler, type ProcessPeak } from './proctree.js';
 
 export interface RunSample {
@@ -35,23 +34,25 @@ export async function measureRun(file: string, args: readonly string[], opts: Me
   const every = opts.sampleEveryMs ?? 5;
   const cpu0 = childrenCpuMs();
   const t0 = process.hrtime.bigint();
-  const child = execa(file, [...args], {
-    reject: false,
-    shell: false,
-    stdin: 'ignore',
-    stripFinalNewline: false,
-    ...(opts.env ? { env: opts.env, extendEnv: false } : {}),
-    ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
-  });
+  const child = startCommand(
+    { file, args },
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    },
+  );
+  const output = Promise.all([readText(child.pipe(1)), readText(child.pipe(2))]);
   const sampler = child.pid !== undefined ? new ProcessTreeSampler(child.pid) : undefined;
   sampler?.sample();
   const timer = setInterval(() => sampler?.sample(), every);
   let r;
   try {
-    r = await child;
+    r = await child.exited;
   } finally {
     clearInterval(timer);
   }
+  const [stdout, stderr] = await output;
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const cpu1 = childrenCpuMs();
   const processes = sampler?.result() ?? [];
@@ -66,7 +67,7 @@ export async function measureRun(file: string, args: readonly string[], opts: Me
     processes,
     memorySamples: sampler?.samples ?? 0,
     exitCode: r.exitCode ?? (r.signal ? 128 : 1),
-    stdout: String(r.stdout ?? ''),
-    stderr: String(r.stderr ?? ''),
+    stdout,
+    stderr,
   };
 }

@@ -11,7 +11,7 @@ export interface ModePlan {
   id: ModeId;
   /** "container", "VM · KVM addon", "VM · QEMU TCG" */
   label: string;
-  /** how the workload reaches the CPU, in the seed's terms */
+  /** how the workload reaches the CPU, as a rung of the taxonomy explainHost (src/host/facts.ts) spells out */
   kind: string;
   available: boolean;
   /** why it can run, or why not */

@@ -1,7 +1,7 @@
 /**
  * `--report FILE.html`: one self-contained page (inline CSS and SVG, no scripts, no fonts, no network):
  * summary cards, a box plot of every timing sample, bars for memory, CPU and preparation, the timing table,
- * the isolation table measured in each mode, host facts in the seed's taxonomy, the method, every raw sample.
+ * the isolation table measured in each mode, host facts with the taxonomy sentences of src/host/facts.ts, the method, every raw sample.
  */
 import type { CompareResult, ModeResult } from './compare.js';
 import { isolationRows, timingRows } from './render-text.js';

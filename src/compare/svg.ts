@@ -66,6 +66,43 @@ export interface ChartOpts {
 
 const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"';
 
+/** The chart's opening: the svg element (with what tests and readers look for in data-*), its title. */
+function chartOpening(o: ChartOpts, W: number, H: number, scaleName: 'log' | 'linear', left: number): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${esc(o.title)}" data-chart="${esc(o.chart)}" data-scale="${scaleName}" ${FONT}>`,
+    `<title>${esc(o.title)}</title>`,
+    `<text x="${left}" y="24" font-size="15" font-weight="600" fill="#1d2733">${esc(o.title)}</text>`,
+  ];
+}
+
+/** Grid lines and labels at the scale's ticks, from `gridTop` down, and the axis label under them. */
+function axisSvg(
+  ticks: readonly number[],
+  x: (v: number) => number,
+  g: { gridTop: number; H: number; left: number; plotW: number; format: (v: number) => string; label: string },
+): string[] {
+  const out: string[] = [];
+  for (const t of ticks) {
+    const tx = n(x(t));
+    out.push(`<line x1="${tx}" x2="${tx}" y1="${g.gridTop}" y2="${g.H - 40}" stroke="#e3e8ee" stroke-width="1"/>`);
+    out.push(
+      `<text x="${tx}" y="${g.H - 24}" font-size="11" fill="#5b6775" text-anchor="middle">${t === 0 ? '0' : esc(g.format(t))}</text>`,
+    );
+  }
+  out.push(
+    `<text x="${n(g.left + g.plotW / 2)}" y="${g.H - 6}" font-size="11" fill="#5b6775" text-anchor="middle">${esc(g.label)}</text>`,
+  );
+  return out;
+}
+
+/** A row's group (closed by the caller) and its label left of the plot. */
+function rowOpening(r: { id: string; label: string }, left: number, cy: number): string[] {
+  return [
+    `<g data-series="${esc(r.id)}" data-label="${esc(r.label)}">`,
+    `<text x="${left - 12}" y="${n(cy + 4)}" font-size="13" fill="#1d2733" text-anchor="end">${esc(r.label)}</text>`,
+  ];
+}
+
 function quart(xs: number[]): { q1: number; med: number; q3: number; min: number; max: number } {
   const s = [...xs].sort((a, b) => a - b);
   const med = (a: number[]): number => {
@@ -97,27 +134,20 @@ export function boxPlotSvg(rows: readonly BoxRow[], o: ChartOpts & { log: boolea
   );
   const x = (v: number): number => left + scale.pos(v) * plotW;
   const parts: string[] = [];
+  parts.push(...chartOpening(o, W, H, o.log ? 'log' : 'linear', left));
   parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${esc(o.title)}" data-chart="${esc(o.chart)}" data-scale="${o.log ? 'log' : 'linear'}" ${FONT}>`,
-  );
-  parts.push(`<title>${esc(o.title)}</title>`);
-  parts.push(`<text x="${left}" y="24" font-size="15" font-weight="600" fill="#1d2733">${esc(o.title)}</text>`);
-  for (const t of scale.ticks) {
-    const tx = n(x(t));
-    parts.push(`<line x1="${tx}" x2="${tx}" y1="${top - 6}" y2="${H - 40}" stroke="#e3e8ee" stroke-width="1"/>`);
-    parts.push(
-      `<text x="${tx}" y="${H - 24}" font-size="11" fill="#5b6775" text-anchor="middle">${t === 0 ? '0' : esc(o.format(t))}</text>`,
-    );
-  }
-  parts.push(
-    `<text x="${n(left + plotW / 2)}" y="${H - 6}" font-size="11" fill="#5b6775" text-anchor="middle">${esc(o.axisLabel)}${o.log ? ' (log scale)' : ''}</text>`,
+    ...axisSvg(scale.ticks, x, {
+      gridTop: top - 6,
+      H,
+      left,
+      plotW,
+      format: o.format,
+      label: `${o.axisLabel}${o.log ? ' (log scale)' : ''}`,
+    }),
   );
   rows.forEach((r, i) => {
     const cy = top + i * rowH + rowH / 2;
-    parts.push(`<g data-series="${esc(r.id)}" data-label="${esc(r.label)}">`);
-    parts.push(
-      `<text x="${left - 12}" y="${n(cy + 4)}" font-size="13" fill="#1d2733" text-anchor="end">${esc(r.label)}</text>`,
-    );
+    parts.push(...rowOpening(r, left, cy));
     if (r.values.length === 0) {
       parts.push(`<text x="${left}" y="${n(cy + 4)}" font-size="12" fill="#8a94a0">no samples</text></g>`);
       return;
@@ -179,11 +209,7 @@ export function barChartSvg(rows: readonly BarRow[], o: ChartOpts): string {
   const scale = makeScale(totals, false);
   const x = (v: number): number => left + scale.pos(v) * plotW;
   const parts: string[] = [];
-  parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${esc(o.title)}" data-chart="${esc(o.chart)}" data-scale="linear" ${FONT}>`,
-  );
-  parts.push(`<title>${esc(o.title)}</title>`);
-  parts.push(`<text x="${left}" y="24" font-size="15" font-weight="600" fill="#1d2733">${esc(o.title)}</text>`);
+  parts.push(...chartOpening(o, W, H, 'linear', left));
   if (legend) {
     const seen = new Map<string, BarPart>();
     for (const r of rows) for (const p of r.parts) if (!seen.has(p.id)) seen.set(p.id, p);
@@ -195,22 +221,10 @@ export function barChartSvg(rows: readonly BarRow[], o: ChartOpts): string {
       lx += 30 + p.name.length * 7;
     }
   }
-  for (const t of scale.ticks) {
-    const tx = n(x(t));
-    parts.push(`<line x1="${tx}" x2="${tx}" y1="${top - 4}" y2="${H - 40}" stroke="#e3e8ee" stroke-width="1"/>`);
-    parts.push(
-      `<text x="${tx}" y="${H - 24}" font-size="11" fill="#5b6775" text-anchor="middle">${t === 0 ? '0' : esc(o.format(t))}</text>`,
-    );
-  }
-  parts.push(
-    `<text x="${n(left + plotW / 2)}" y="${H - 6}" font-size="11" fill="#5b6775" text-anchor="middle">${esc(o.axisLabel)}</text>`,
-  );
+  parts.push(...axisSvg(scale.ticks, x, { gridTop: top - 4, H, left, plotW, format: o.format, label: o.axisLabel }));
   rows.forEach((r, i) => {
     const cy = top + i * rowH + rowH / 2;
-    parts.push(`<g data-series="${esc(r.id)}" data-label="${esc(r.label)}">`);
-    parts.push(
-      `<text x="${left - 12}" y="${n(cy + 4)}" font-size="13" fill="#1d2733" text-anchor="end">${esc(r.label)}</text>`,
-    );
+    parts.push(...rowOpening(r, left, cy));
     let acc = 0;
     for (const p of r.parts) {
       const x0 = x(acc);

@@ -1,14 +1,14 @@
 /**
  * Host facts for `tvctl info` and the compare report: what this kernel offers for OS-level virtualization
  * (cgroups, namespaces, overlayfs) and for full virtualization (/dev/kvm kind, QEMU, a guest kernel), which
- * engines can run here and why — explained in the seed's taxonomy: interpreted emulation, compiled emulation
+ * engines can run here and why — explained as four rungs: interpreted emulation, compiled emulation
  * (QEMU TCG), hardware-assisted virtualization (KVM), OS-level virtualization (containers).
  * Gathering takes its roots as parameters; the explanation is pure.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { arch, availableParallelism, release, version } from 'node:os';
 import { join } from 'node:path';
-import { detectCgroupMode } from '../cgroups/detect.js';
+import { detectCgroupMode, v1ControllersFromEntries } from '../cgroups/detect.js';
 import type { CgroupMode } from '../cgroups/types.js';
 import { errorMessage } from '../errors.js';
 import { nativeBuildDir } from '../paths.js';
@@ -69,25 +69,6 @@ function read(path: string): string | undefined {
   }
 }
 
-/** Pure: the v1 controller names from the entries of the cgroup root ("cpu,cpuacct" co-mounts split). */
-export function v1ControllersFromEntries(entries: readonly string[], procCgroups?: string): string[] {
-  const known = new Set<string>();
-  if (procCgroups) {
-    for (const line of procCgroups.split('\n')) {
-      const f = line.trim().split(/\s+/);
-      if (f.length >= 4 && !f[0]!.startsWith('#')) known.add(f[0]!);
-    }
-  }
-  const out = new Set<string>();
-  for (const e of entries) {
-    for (const c of e.split(',')) {
-      if (c === 'unified' || c === 'systemd' || c.startsWith('name=')) continue;
-      if (known.size === 0 || known.has(c)) out.add(c);
-    }
-  }
-  return [...out].sort();
-}
-
 export function gatherCgroupFacts(cgroupRoot = '/sys/fs/cgroup', procRoot = '/proc'): CgroupFacts {
   let mode: CgroupMode;
   try {
@@ -102,7 +83,7 @@ export function gatherCgroupFacts(cgroupRoot = '/sys/fs/cgroup', procRoot = '/pr
   try {
     entries = readdirSync(cgroupRoot);
   } catch {
-    // detect succeeded, so this does not happen
+    // detectCgroupMode has just read it
   }
   return {
     mode,
@@ -158,7 +139,8 @@ export function vmEngineUses(
   });
 }
 
-function list(xs: readonly string[]): string {
+/** A list for a sentence: "a, b", or "none". */
+export function list(xs: readonly string[]): string {
   return xs.length ? xs.join(', ') : 'none';
 }
 
@@ -249,36 +231,4 @@ export function gatherHostFacts(roots: HostFactRoots): HostFacts {
   ];
   const withEngines = { ...partial, engines };
   return { ...withEngines, explanation: explainHost(withEngines) };
-}
-
-/** Human lines for `tvctl info` (the container/host part). Pure. */
-export function formatHostFacts(f: HostFacts, opts: { withKernel?: boolean } = {}): string[] {
-  const out: string[] = [];
-  if (opts.withKernel !== false)
-    out.push(
-      `Host kernel:   ${f.kernel.release} (${f.kernel.arch}), ${f.cpus} CPUs${f.memTotalKiB ? `, ${Math.round(f.memTotalKiB / 1024)} MiB` : ''}`,
-    );
-  out.push(`cgroups:       ${f.cgroups.mode ?? `none (${f.cgroups.error ?? ''})`}`);
-  if (f.cgroups.mode && f.cgroups.mode !== 'v2') out.push(`  v1:          ${list(f.cgroups.v1Controllers)}`);
-  if (f.cgroups.mode && f.cgroups.mode !== 'v1') out.push(`  v2:          ${list(f.cgroups.v2Controllers)}`);
-  out.push(`Namespaces:    ${list(f.namespaces)}`);
-  out.push(`overlayfs:     ${f.overlayfs ? 'yes' : 'no'}`);
-  out.push(`QEMU:          ${f.qemu.binary ?? 'not installed'}`);
-  out.push(
-    `Guest kernel:  ${f.guestKernel.installed ? `${f.guestKernel.path}${f.guestKernel.version ? ` (${f.guestKernel.version})` : ''}` : 'not installed ("tvctl vm kernel install")'}`,
-  );
-  out.push('Engines:');
-  for (const e of f.engines) {
-    const state = !e.usable
-      ? 'unusable'
-      : e.fullLinux
-        ? 'usable'
-        : e.needs === 'guest-kernel'
-          ? 'needs a guest kernel'
-          : 'small guests only';
-    out.push(`  ${e.engine.padEnd(9)} ${state}${e.accel ? ` (-accel ${e.accel})` : ''}: ${e.why}`);
-  }
-  out.push('');
-  for (const s of f.explanation) out.push(s);
-  return out;
 }

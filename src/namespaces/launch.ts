@@ -1,9 +1,9 @@
 import { writeFile } from '../util/fs-fast.js';
 import os from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { TvctlError } from '../errors.js';
 import { nativeBuildDir } from '../paths.js';
+import { readText, startCommand } from '../util/exec.js';
 
 /** The static container helper built from native/tvinit. */
 export function tvinitPath(): string {
@@ -58,16 +58,15 @@ function startError(exitCode: number, message: string): TvctlError {
 
 export function launchShim(opts: LaunchShimOptions): LaunchedShim {
   const io = opts.stdio;
-  const sub = execa(opts.tvinit ?? tvinitPath(), ['shim', opts.shimConfPath], {
-    stdio: io === 'pipe' ? ['ignore', 'pipe', 'pipe', 'pipe'] : [io, io, io, 'pipe'],
-    detached: opts.detached,
-    reject: false,
-    buffer: false,
-    shell: false,
-    // The container's environment comes from its conf, not from ours; the shim itself needs only PATH.
-    env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
-    extendEnv: false,
-  });
+  const sub = startCommand(
+    { file: opts.tvinit ?? tvinitPath(), args: ['shim', opts.shimConfPath] },
+    {
+      stdio: io === 'pipe' ? ['ignore', 'pipe', 'pipe', 'pipe'] : [io, io, io, 'pipe'],
+      detached: opts.detached,
+      // The container's environment comes from its conf, not from ours; the shim itself needs only PATH.
+      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+    },
+  );
   if (sub.pid === undefined) {
     throw new TvctlError(
       'SHIM_START_FAILED',
@@ -75,24 +74,20 @@ export function launchShim(opts: LaunchShimOptions): LaunchedShim {
     );
   }
   const shimPid = sub.pid;
-  const exited = sub.then((r) => {
-    if (typeof r.exitCode === 'number') return r.exitCode;
+  const exited = sub.exited.then((r) => {
+    if (r.exitCode !== undefined) return r.exitCode;
     if (r.signal) return 128 + (signalNumber(r.signal) ?? 0);
-    if ('code' in r && r.code === 'ENOENT')
+    if (r.notFound)
       throw new TvctlError('SHIM_START_FAILED', `${opts.tvinit ?? tvinitPath()} not found; run "npm run build"`);
     return 125;
   });
-  const sync = sub.stdio[3];
+  const sync = sub.pipe(3);
   const ready = new Promise<{ initPid: number }>((resolve, reject) => {
     if (!sync) {
       reject(new TvctlError('SHIM_START_FAILED', 'no sync pipe to the shim'));
       return;
     }
-    let text = '';
-    sync.setEncoding('utf8');
-    sync.on('data', (chunk: string) => (text += chunk));
-    sync.on('error', () => undefined);
-    sync.on('close', () => {
+    void readText(sync).then((text) => {
       const parsed = parseSyncLines(text);
       if (parsed.error) reject(startError(parsed.error.exitCode, parsed.error.message));
       else if (parsed.initPid !== undefined) resolve({ initPid: parsed.initPid });
@@ -116,16 +111,7 @@ export function launchShim(opts: LaunchShimOptions): LaunchedShim {
   ready.catch(() => undefined);
   exited.catch(() => undefined);
   if (io !== 'pipe') return { shimPid, ready, exited };
-  const collect = (s: NodeJS.ReadableStream | null): Promise<string> =>
-    new Promise((resolve) => {
-      let text = '';
-      if (!s) return resolve('');
-      s.setEncoding('utf8');
-      s.on('data', (c: string) => (text += c));
-      s.on('error', () => resolve(text));
-      s.on('close', () => resolve(text));
-    });
-  const output = Promise.all([collect(sub.stdout), collect(sub.stderr)]).then(([stdout, stderr]) => ({
+  const output = Promise.all([readText(sub.pipe(1)), readText(sub.pipe(2))]).then(([stdout, stderr]) => ({
     stdout,
     stderr,
   }));

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import type { Writable } from 'node:stream';
 import type { Options as ExecaOptions } from 'execa';
@@ -158,4 +159,129 @@ export async function pipeCommandInto(
   });
   const inputError = feedStdin(child, input);
   checkFilter(cmd, await child, inputError());
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Long-running children: a supervisor, a VMM, a measured run. The caller follows the child while it runs
+// (its pid, its pipes, signals), so there is no buffered result. Built on node:child_process rather than
+// execa because the pid is needed synchronously (a container start records the shim's pid before anything
+// is awaited) and execa can only be loaded asynchronously; what execa would add here is the little below.
+
+/** One entry of the child's descriptor table: ours, none, a new pipe, or a descriptor of ours. */
+export type StdioSlot = 'inherit' | 'ignore' | 'pipe' | number;
+
+export interface StartOptions {
+  /** fd 0, 1, 2, … of the child */
+  stdio: readonly StdioSlot[];
+  /** its own session, not killed when we exit: it outlives this process */
+  detached?: boolean;
+  /** the child's whole environment (default: ours) */
+  env?: NodeJS.ProcessEnv;
+  /** SIGTERM after this long (then SIGKILL after FORCE_KILL_MS) */
+  timeoutMs?: number;
+  /** SIGTERM when aborted (then SIGKILL after FORCE_KILL_MS) */
+  signal?: AbortSignal;
+}
+
+export interface ChildExit {
+  /** undefined when it was killed by a signal or never started */
+  exitCode: number | undefined;
+  signal: NodeJS.Signals | undefined;
+  /** the program does not exist */
+  notFound: boolean;
+  /** stopped by `timeoutMs` */
+  timedOut: boolean;
+}
+
+export interface StartedCommand {
+  /** undefined when the program could not be started (then `exited` says why) */
+  readonly pid: number | undefined;
+  /** what the child writes to a 'pipe' slot at fd 1, 2, 3, … (undefined for fd 0 and other slots) */
+  pipe(fd: number): Readable | undefined;
+  /** Resolves once the child has exited and its pipes are closed; never rejects. */
+  readonly exited: Promise<ChildExit>;
+  /** Resolves when the program is running (never, if it could not start). */
+  readonly spawned: Promise<void>;
+  kill(signal?: NodeJS.Signals): void;
+  /** Lets this process exit while the child still runs. */
+  unref(): void;
+}
+
+/** How long a child stopped by a timeout or an abort gets for SIGTERM before SIGKILL. */
+export const FORCE_KILL_MS = 5000;
+
+/** Starts `cmd` (never through a shell) and returns at once with its pid and pipes. */
+export function startCommand(cmd: CommandLine, opts: StartOptions): StartedCommand {
+  const child = spawn(cmd.file, [...cmd.args], {
+    stdio: [...opts.stdio],
+    detached: opts.detached ?? false,
+    shell: false,
+    ...(opts.env !== undefined ? { env: opts.env } : {}),
+  });
+  let timedOut = false;
+  let notFound = false;
+  const timers: NodeJS.Timeout[] = [];
+  const terminate = (): void => {
+    child.kill('SIGTERM');
+    const force = setTimeout(
+      () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'),
+      FORCE_KILL_MS,
+    );
+    force.unref();
+    timers.push(force);
+  };
+  // An attached child does not outlive us (a VMM or a foreground supervisor left running would be an orphan).
+  const killOnExit = (): void => void child.kill();
+  if (!opts.detached) process.once('exit', killOnExit);
+  if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) {
+    timers.push(
+      setTimeout(() => {
+        timedOut = true;
+        terminate();
+      }, opts.timeoutMs),
+    );
+  }
+  const onAbort = (): void => terminate();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) terminate();
+  child.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') notFound = true;
+  });
+  const exited = new Promise<ChildExit>((resolve) => {
+    child.once('close', (code, signal) => {
+      for (const t of timers) clearTimeout(t);
+      process.removeListener('exit', killOnExit);
+      opts.signal?.removeEventListener('abort', onAbort);
+      resolve({
+        exitCode: typeof code === 'number' && code >= 0 ? code : undefined,
+        signal: signal ?? undefined,
+        notFound,
+        timedOut,
+      });
+    });
+  });
+  const spawned = new Promise<void>((resolve) => child.once('spawn', () => resolve()));
+  return {
+    pid: child.pid,
+    pipe: (fd) => {
+      const s = fd > 0 ? child.stdio[fd] : undefined;
+      return s instanceof Readable ? s : undefined;
+    },
+    exited,
+    spawned,
+    kill: (signal) => void child.kill(signal),
+    unref: () => child.unref(),
+  };
+}
+
+/** Everything a stream carries, as text, once it has ended (what it had so far if it fails). */
+export function readText(s: Readable | undefined): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    if (!s) return resolve('');
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => (text += c));
+    s.on('error', () => resolve(text));
+    s.on('close', () => resolve(text));
+  });
 }

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TvctlError } from '../errors.js';
-import { CpioWriter, GUEST_INIT_PATH, S_IFREG } from './initramfs.js';
+import { GUEST_INIT_PATH, encodeGuestConfig, type GuestRunIO, type GuestRunResult } from './guest-protocol.js';
+import { CpioWriter, S_IFREG } from './initramfs.js';
 import { assessVmEngines, probeKvm } from './probe.js';
 import { kvmAddonAvailable } from './kvm.js';
 import { KvmEngine, kvmEngineDecision, type KvmEngineDecision } from './kvm-engine.js';
@@ -21,9 +22,7 @@ import {
   runQemu,
   writeAccelProbe,
   type AccelProbeResult,
-  type GuestRunResult,
   type QemuAccel,
-  type QemuRunIO,
 } from './qemu.js';
 
 export type EngineRequest = 'auto' | 'kvm' | 'qemu';
@@ -46,7 +45,11 @@ export interface VmEngine {
   readonly why: string;
   /** kernel parameters this engine needs (e.g. the TSC rate under TCG) */
   readonly kernelParams: string[];
-  run(spec: GuestBootSpec, io: QemuRunIO, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<GuestRunResult>;
+  run(
+    spec: GuestBootSpec,
+    io: GuestRunIO,
+    opts?: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<GuestRunResult>;
   /** One line: why the VM ended before the guest init reported (for a run whose `status` is undefined). */
   describeStop(r: GuestRunResult): string;
 }
@@ -66,7 +69,7 @@ export class QemuEngine implements VmEngine {
   }
   run(
     spec: GuestBootSpec,
-    io: QemuRunIO,
+    io: GuestRunIO,
     opts: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<GuestRunResult> {
     const { nonce, ...rest } = spec;
@@ -259,33 +262,8 @@ export function hostTscKhz(cpuinfo?: string): number | undefined {
 // ---------------------------------------------------------------------------------------------------------
 // The guest init's configuration and the kernel command line (pure)
 
-export interface GuestConfig {
-  nonce: string;
-  hostname: string;
-  cwd: string;
-  env: string[];
-  argv: string[];
-  user?: string;
-}
-
 /** Linux x86's COMMAND_LINE_SIZE (including the terminating NUL). */
 export const KERNEL_CMDLINE_MAX = 2048;
-
-/** NUL-separated records, base64url: a single word the kernel passes to init after "--". */
-export function encodeGuestConfig(c: GuestConfig): string {
-  const rec = ['tvctl1', `n${c.nonce}`, `h${c.hostname}`, `w${c.cwd}`];
-  if (c.user) rec.push(`u${c.user}`);
-  for (const e of c.env) rec.push(`e${e}`);
-  for (const a of c.argv) rec.push(`a${a}`);
-  for (const r of rec)
-    if (r.includes('\0')) throw new TvctlError('BAD_USAGE', 'arguments and environment cannot contain NUL bytes');
-  return Buffer.from(rec.map((r) => r + '\0').join(''), 'utf8').toString('base64url');
-}
-
-export function decodeGuestConfig(word: string): string[] {
-  const s = Buffer.from(word, 'base64url').toString('utf8');
-  return s.split('\0').slice(0, -1);
-}
 
 /** `quiet loglevel=0`: the console carries only the init's markers; cryptomgr.notests saves ~0.2 s under TCG. */
 export function guestCmdline(config: string, debug: boolean, extra: readonly string[] = []): string {

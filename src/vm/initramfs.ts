@@ -10,10 +10,9 @@ import { accessSync, createReadStream, promises as fsp, readFileSync, type Stats
 import { join } from 'node:path';
 import { TvctlError } from '../errors.js';
 import { runCommand } from '../util/exec.js';
+import { GUEST_INIT_PATH } from './guest-protocol.js';
 
 export const CPIO_TRAILER = 'TRAILER!!!';
-/** Where the guest init lives inside the archive (the kernel runs it via rdinit=). It unlinks itself. */
-export const GUEST_INIT_PATH = '/.tvctl-init';
 
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;

@@ -1,8 +1,8 @@
 /**
  * The kvm engine: the KVM addon boots the guest kernel itself (no QEMU process). Same initramfs, guest init,
- * command line and marker protocol as the QEMU engine; the addon's UARTs carry the same streams: COM1 =
- * ttyS0 (kernel console + the guest init's markers), COM2 = ttyS1 (the command's stdout), COM3 = ttyS2
- * (its stderr). The kernel is entered at its PVH entry when we have the extracted ELF vmlinux (the host
+ * command line and guest-init protocol (guest-protocol.ts) as the QEMU engine; the addon's UARTs carry the
+ * same streams: COM1 = ttyS0 (kernel console + the guest init's markers), COM2 = ttyS1 (the command's
+ * stdout), COM3 = ttyS2 (its stderr). The kernel is entered at its PVH entry when we have the extracted ELF vmlinux (the host
  * decompresses; much faster under software KVM), else through the bzImage boot protocol.
  *
  * It needs hardware-assisted KVM. Under software PVM a Linux guest dies early on an instruction PVM does not
@@ -12,11 +12,11 @@
 import { promises as fsp } from 'node:fs';
 import { TvctlError } from '../errors.js';
 import type { GuestBootSpec, VmEngine } from './engine.js';
+import { GuestConsoleMonitor, type GuestRunIO, type GuestRunResult } from './guest-protocol.js';
 import { KvmVm, type KvmRunResult } from './kvm.js';
 import { createLinuxVm } from './linux-vm.js';
 import type { EngineAssessment } from './probe.js';
 import { loadPvh, parseVmlinux, planPvhBoot } from './pvh.js';
-import { GuestConsoleMonitor, type GuestRunResult, type QemuRunIO } from './qemu.js';
 
 /** Diagnostic override: let `--engine kvm` run on software KVM (PVM), where a Linux guest cannot finish. */
 export const KVM_ALLOW_SOFTWARE_ENV = 'TVCTL_KVM_ALLOW_SOFTWARE';
@@ -123,7 +123,7 @@ export class KvmEngine implements VmEngine {
 
   async run(
     spec: GuestBootSpec,
-    io: QemuRunIO,
+    io: GuestRunIO,
     opts: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<GuestRunResult> {
     if (spec.cpus !== 1) {

@@ -111,14 +111,8 @@ export interface KvmRunResult {
   serial: [string, string, string, string];
 }
 
-interface NativeRunResult {
-  reason: RunEndReason;
-  detail?: string;
-  exitValue: number;
-  exits: number;
-  rip: bigint;
-  durationMs: number;
-}
+/** What the addon's run resolves with; the serial output comes separately, as it streams. */
+type NativeRunResult = Omit<KvmRunResult, 'console' | 'serial'>;
 
 interface NativeMachine {
   write(addr: number | bigint, data: Uint8Array): void;
@@ -210,12 +204,17 @@ export interface KvmRun {
   cancel(): void;
 }
 
-function mapNativeError(err: unknown): never {
-  const e = err as Error & { code?: string };
-  if (e && typeof e.code === 'string' && e.code.startsWith('KVM_')) {
-    throw new TvctlError(e.code, e.message, 125, { cause: err });
+/** Calls into the addon: its errors (code KVM_*) become TvctlErrors, exit 125 like every failed VM start. */
+function callAddon<R>(f: () => R): R {
+  try {
+    return f();
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e && typeof e.code === 'string' && e.code.startsWith('KVM_')) {
+      throw new TvctlError(e.code, e.message, 125, { cause: err });
+    }
+    throw err;
   }
-  throw err;
 }
 
 /** A KVM virtual machine: guest RAM, vCPUs, 8250 UARTs at COM1..COM4 (console on COM1), the i8042 reset line. */
@@ -231,8 +230,8 @@ export class KvmVm {
     if (!Number.isInteger(opts.memoryMiB) || opts.memoryMiB < 1) {
       throw new TvctlError('KVM_BAD_CONFIG', `guest memory must be a whole number of MiB >= 1 (got ${opts.memoryMiB})`);
     }
-    try {
-      return new KvmVm(
+    const machine = callAddon(
+      () =>
         new addon.KvmMachine({
           devicePath: opts.devicePath ?? DEFAULT_KVM_DEVICE,
           memoryBytes: opts.memoryMiB * 1024 * 1024,
@@ -240,10 +239,8 @@ export class KvmVm {
           irqchip: opts.irqchip ?? true,
           ...(opts.exitPort !== undefined ? { exitPort: opts.exitPort } : {}),
         }),
-      );
-    } catch (err) {
-      mapNativeError(err);
-    }
+    );
+    return new KvmVm(machine);
   }
 
   get memoryBytes(): number {
@@ -261,27 +258,27 @@ export class KvmVm {
 
   /** Copies bytes into guest RAM at a guest-physical address. */
   write(addr: number | bigint, data: Uint8Array): void {
-    this.call(() => this.m.write(addr, data));
+    callAddon(() => this.m.write(addr, data));
   }
   /** Copies bytes out of guest RAM. */
   read(addr: number | bigint, length: number): Buffer {
-    return this.call(() => this.m.read(addr, length));
+    return callAddon(() => this.m.read(addr, length));
   }
   getRegisters(vcpu = 0): Registers {
-    return this.call(() => this.m.getRegisters(vcpu));
+    return callAddon(() => this.m.getRegisters(vcpu));
   }
   setRegisters(vcpu: number, regs: Partial<Record<RegisterName, bigint | number>>): void {
-    this.call(() => this.m.setRegisters(vcpu, regs));
+    callAddon(() => this.m.setRegisters(vcpu, regs));
   }
   getSpecialRegisters(vcpu = 0): SpecialRegisters {
-    return this.call(() => this.m.getSpecialRegisters(vcpu));
+    return callAddon(() => this.m.getSpecialRegisters(vcpu));
   }
   setSpecialRegisters(vcpu: number, sregs: SpecialRegistersUpdate): void {
-    this.call(() => this.m.setSpecialRegisters(vcpu, sregs));
+    callAddon(() => this.m.setSpecialRegisters(vcpu, sregs));
   }
   /** Bytes for a serial port's receive buffer (default COM1, the console). */
   sendInput(data: Uint8Array | string, port = 0): void {
-    this.call(() => this.m.sendInput(typeof data === 'string' ? Buffer.from(data) : data, port));
+    callAddon(() => this.m.sendInput(typeof data === 'string' ? Buffer.from(data) : data, port));
   }
 
   /** Starts the vCPUs (each on its own thread); console output streams while the guest runs. */
@@ -293,7 +290,7 @@ export class KvmVm {
       new PassThrough(),
     ];
     const chunks: Buffer[][] = [[], [], [], []];
-    const native = this.call(() =>
+    const native = callAddon(() =>
       this.m.run(opts.timeoutMs, (chunk, port) => {
         chunks[port]?.push(chunk);
         serial[port]?.write(chunk);
@@ -336,13 +333,5 @@ export class KvmVm {
   /** Stops any run and releases every fd and mapping. Idempotent. */
   destroy(): void {
     this.m.destroy();
-  }
-
-  private call<R>(f: () => R): R {
-    try {
-      return f();
-    } catch (err) {
-      mapNativeError(err);
-    }
   }
 }

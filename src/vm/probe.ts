@@ -1,5 +1,5 @@
 /**
- * What kind of hypervisor sits behind /dev/kvm, in the seed's terms: hardware-assisted (Intel VT-x / AMD-V,
+ * What kind of hypervisor sits behind /dev/kvm, in the terms `tvctl info` explains (src/host/facts.ts): hardware-assisted (Intel VT-x / AMD-V,
  * modules kvm_intel / kvm_amd, cpu flags vmx / svm), software PVM (module kvm_pvm: the KVM API implemented
  * without virtualization extensions, guest code emulated/paravirtualized, much slower), or none. And, from
  * that, which VM engines can work on this host. The fact gathering takes its roots as parameters; the

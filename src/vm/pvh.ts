@@ -21,16 +21,21 @@ export const PVH_CMDLINE_ADDR = 0x20000;
 /** Decodes one LZ4 block (no frame) into `out` from `op`; returns the new output position. */
 export function lz4DecodeBlock(src: Uint8Array, start: number, end: number, out: Uint8Array, op: number): number {
   let ip = start;
-  while (ip < end) {
-    const token = src[ip++]!;
-    let litLen = token >> 4;
-    if (litLen === 15) {
+  // A 4-bit length of 15 continues in the following bytes, each added, until one is below 255.
+  const fullLength = (nibble: number): number => {
+    let len = nibble;
+    if (len === 15) {
       let b: number;
       do {
         b = src[ip++]!;
-        litLen += b;
+        len += b;
       } while (b === 255);
     }
+    return len;
+  };
+  while (ip < end) {
+    const token = src[ip++]!;
+    const litLen = fullLength(token >> 4);
     if (op + litLen > out.length || ip + litLen > end)
       throw new TvctlError('LZ4', 'corrupt LZ4 data (literal run out of bounds)');
     out.set(src.subarray(ip, ip + litLen), op);
@@ -40,15 +45,7 @@ export function lz4DecodeBlock(src: Uint8Array, start: number, end: number, out:
     const offset = src[ip]! | (src[ip + 1]! << 8);
     ip += 2;
     if (offset === 0 || offset > op) throw new TvctlError('LZ4', 'corrupt LZ4 data (bad match offset)');
-    let matchLen = token & 15;
-    if (matchLen === 15) {
-      let b: number;
-      do {
-        b = src[ip++]!;
-        matchLen += b;
-      } while (b === 255);
-    }
-    matchLen += 4;
+    const matchLen = fullLength(token & 15) + 4;
     if (op + matchLen > out.length) throw new TvctlError('LZ4', 'corrupt LZ4 data (match out of bounds)');
     let m = op - offset;
     if (offset >= matchLen) {

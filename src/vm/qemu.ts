@@ -4,12 +4,13 @@
  * stderr. Each UART's chardev is a socket fd QEMU inherits (Node's stdio pipes are socketpairs), so the three
  * streams never mix. The argv is built by a pure function; `runQemu` spawns it and follows the markers.
  */
-import { execa } from 'execa';
 // The cache checks run before every VM start: small synchronous reads, no thread-pool round trips.
 import { promises as fsp, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TvctlError, errorMessage } from '../errors.js';
+import { GuestConsoleMonitor, type GuestRunIO, type GuestRunResult } from './guest-protocol.js';
 import { findOnPath } from './probe.js';
+import { startCommand } from '../util/exec.js';
 import { trace } from '../util/trace.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
@@ -75,147 +76,28 @@ export function buildQemuArgv(spec: QemuSpec): string[] {
   ];
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Guest init markers (see native/guestinit/guestinit.c)
-
-export type GuestMarker =
-  | { kind: 'init'; uptimeMs: number }
-  | { kind: 'exit'; status: number; uptimeMs: number }
-  | { kind: 'fail'; message: string };
-
-/** Follows a console stream and yields the guest init's markers; tolerant of chunk boundaries and noise. */
-export class MarkerParser {
-  private buf = '';
-  private readonly re: RegExp;
-  constructor(nonce: string) {
-    if (!/^[0-9a-zA-Z]+$/.test(nonce)) throw new Error('marker nonce must be alphanumeric');
-    this.re = new RegExp(`@@tvctl:${nonce}:(init|exit|fail) ([^@\\r\\n]*)@@`, 'g');
-  }
-
-  push(chunk: string): GuestMarker[] {
-    this.buf += chunk;
-    const out: GuestMarker[] = [];
-    let m: RegExpExecArray | null;
-    let consumed = 0;
-    this.re.lastIndex = 0;
-    while ((m = this.re.exec(this.buf)) !== null) {
-      const marker = parseMarkerBody(m[1]!, m[2]!);
-      if (marker) out.push(marker);
-      consumed = this.re.lastIndex;
-    }
-    // keep only what could still be the start of a marker
-    const rest = this.buf.slice(consumed);
-    const at = rest.lastIndexOf('@@tvctl:');
-    this.buf = at >= 0 ? rest.slice(at) : rest.slice(-8);
-    if (this.buf.length > 4096) this.buf = this.buf.slice(-4096);
-    return out;
-  }
-}
-
-export function parseMarkerBody(kind: string, body: string): GuestMarker | undefined {
-  if (kind === 'init') {
-    const ms = Number(body);
-    return Number.isFinite(ms) ? { kind: 'init', uptimeMs: ms } : undefined;
-  }
-  if (kind === 'exit') {
-    const m = /^(\d+) (\d+)$/.exec(body.trim());
-    return m ? { kind: 'exit', status: Number(m[1]), uptimeMs: Number(m[2]) } : undefined;
-  }
-  if (kind === 'fail') return { kind: 'fail', message: body };
-  return undefined;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Running
-
-export interface QemuRunIO {
-  onStdout: (b: Buffer) => void;
-  onStderr: (b: Buffer) => void;
-  /** kernel console bytes (shown with --debug) */
-  onConsole?: (b: Buffer) => void;
-}
-
-export interface GuestRunResult {
-  /** the command's status as the guest init reported it; undefined if the guest never reported */
-  status?: number;
-  failure?: string;
-  /** host ms since spawn */
-  hostInitMs?: number;
-  hostExitMs?: number;
-  hostEndMs: number;
-  guestInitMs?: number;
-  guestExitMs?: number;
-  /** VMM exit code, for diagnostics */
-  vmmExitCode: number | undefined;
-  vmmStderr: string;
-}
-
-/**
- * What every engine does with the guest's console: pass it on (--debug), follow the guest init's markers
- * and record the command's status and the host/guest times into a GuestRunResult. Engines feed it the
- * console (ttyS0) bytes and route ttyS1/ttyS2 to `io.onStdout`/`io.onStderr` themselves.
- */
-export class GuestConsoleMonitor {
-  readonly result: GuestRunResult = { hostEndMs: 0, vmmExitCode: undefined, vmmStderr: '' };
-  private readonly parser: MarkerParser;
-  constructor(
-    nonce: string,
-    private readonly io: QemuRunIO,
-    /** host time (performance.now()) the VMM was started */
-    private readonly t0: number,
-  ) {
-    this.parser = new MarkerParser(nonce);
-  }
-
-  /** Console bytes; returns the markers they completed. */
-  console(b: Buffer, now: number = performance.now()): GuestMarker[] {
-    this.io.onConsole?.(b);
-    const markers = this.parser.push(b.toString('latin1'));
-    for (const m of markers) {
-      const at = now - this.t0;
-      if (m.kind === 'init') {
-        this.result.hostInitMs = at;
-        this.result.guestInitMs = m.uptimeMs;
-      } else if (m.kind === 'exit') {
-        this.result.hostExitMs = at;
-        this.result.guestExitMs = m.uptimeMs;
-        this.result.status = m.status;
-      } else {
-        this.result.failure = m.message;
-      }
-    }
-    return markers;
-  }
-
-  /** The run is over: stamps the end time. */
-  end(now: number = performance.now()): GuestRunResult {
-    this.result.hostEndMs = now - this.t0;
-    return this.result;
-  }
-}
-
 export async function runQemu(
   spec: Omit<QemuSpec, 'consoleFd' | 'stdoutFd' | 'stderrFd'>,
   nonce: string,
-  io: QemuRunIO,
+  io: GuestRunIO,
   opts: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<GuestRunResult> {
   const argv = buildQemuArgv({ ...spec, consoleFd: 3, stdoutFd: 4, stderrFd: 5 });
   const t0 = performance.now();
   const monitor = new GuestConsoleMonitor(nonce, io, t0);
   const result = monitor.result;
-  // execa directly (not runCommand): QEMU needs three extra pipes and streaming, not a buffered result.
+  // startCommand (not runCommand): QEMU needs three extra pipes and streaming, not a buffered result.
   trace('vm: spawning QEMU');
-  const child = execa(spec.binary, argv, {
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
-    buffer: false,
-    reject: false,
-    ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
-    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-  });
-  child.once('spawn', () => trace('vm: QEMU running'));
-  const [, , errStream, conStream, outStream, stderrStream] =
-    child.stdio as unknown as (NodeJS.ReadableStream | null)[];
+  const child = startCommand(
+    { file: spec.binary, args: argv },
+    {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    },
+  );
+  void child.spawned.then(() => trace('vm: QEMU running'));
+  const [errStream, conStream, outStream, stderrStream] = [2, 3, 4, 5].map((fd) => child.pipe(fd));
   errStream?.on('data', (b: Buffer) => {
     if (result.vmmStderr.length < 8192) result.vmmStderr += b.toString();
   });
@@ -228,15 +110,15 @@ export async function runQemu(
   });
   outStream?.on('data', io.onStdout);
   stderrStream?.on('data', io.onStderr);
-  const ended = (s: NodeJS.ReadableStream | null | undefined): Promise<void> =>
+  const ended = (s: NodeJS.ReadableStream | undefined): Promise<void> =>
     s ? new Promise((resolve) => s.once('close', () => resolve())) : Promise.resolve();
   const drained = Promise.all([ended(conStream), ended(outStream), ended(stderrStream)]);
-  const r = await child;
+  const r = await child.exited;
   await drained;
   monitor.end();
   // Killed by us after the last marker: that is the normal end of a run, not a QEMU failure.
   result.vmmExitCode = result.status !== undefined || result.failure !== undefined ? 0 : r.exitCode;
-  if ('code' in r && r.code === 'ENOENT') {
+  if (r.notFound) {
     throw new TvctlError('QEMU_NOT_FOUND', `${spec.binary}: not installed; apt-get install qemu-system-x86`);
   }
   return result;

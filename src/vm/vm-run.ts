@@ -9,7 +9,8 @@ import { TvctlError, isErrno } from '../errors.js';
 import { nativeBuildDir } from '../paths.js';
 import { trace } from '../util/trace.js';
 import { DEFAULT_PATH_ENV, ImageStore } from '../images/store.js';
-import { selectEngine, encodeGuestConfig, guestCmdline, type EngineRequest } from './engine.js';
+import { selectEngine, guestCmdline, type EngineRequest } from './engine.js';
+import { encodeGuestConfig } from './guest-protocol.js';
 import { ensureInitramfs, opaqueScannerFromHelper } from './initramfs.js';
 import { findKernel } from './kernel.js';
 import { vmlinuxFromBzImage } from './pvh.js';
@@ -119,30 +120,34 @@ export function idsByName(text: string | undefined, idField: number): Map<string
   return out;
 }
 
+/** The entry for `name` in the image's /etc/passwd or /etc/group. */
+async function imageIdEntry(
+  layerDirs: readonly string[],
+  file: 'passwd' | 'group',
+  name: string,
+): Promise<{ id: string; gid?: string }> {
+  const e = idsByName(await readFromLayers(layerDirs, `etc/${file}`), 2).get(name);
+  if (!e) {
+    const what = file === 'passwd' ? 'user' : 'group';
+    throw new TvctlError(
+      'USER_NOT_FOUND',
+      `unable to find ${what} ${name}: no matching entries in the image's /etc/${file}`,
+    );
+  }
+  return e;
+}
+
 /** The image's User ("name", "uid", "name:group", "uid:gid") as numeric uid:gid, looked up in the image. */
 export async function resolveUser(user: string, layerDirs: readonly string[]): Promise<string> {
   const [u, g] = user.split(':') as [string, string | undefined];
   let uid = u;
   let gid = g;
   if (!/^\d+$/.test(u)) {
-    const e = idsByName(await readFromLayers(layerDirs, 'etc/passwd'), 2).get(u);
-    if (!e)
-      throw new TvctlError(
-        'USER_NOT_FOUND',
-        `unable to find user ${u}: no matching entries in the image's /etc/passwd`,
-      );
+    const e = await imageIdEntry(layerDirs, 'passwd', u);
     uid = e.id;
     gid ??= e.gid;
   }
-  if (gid !== undefined && !/^\d+$/.test(gid)) {
-    const e = idsByName(await readFromLayers(layerDirs, 'etc/group'), 2).get(gid);
-    if (!e)
-      throw new TvctlError(
-        'USER_NOT_FOUND',
-        `unable to find group ${gid}: no matching entries in the image's /etc/group`,
-      );
-    gid = e.id;
-  }
+  if (gid !== undefined && !/^\d+$/.test(gid)) gid = (await imageIdEntry(layerDirs, 'group', gid)).id;
   return gid === undefined ? uid : `${uid}:${gid}`;
 }
 
@@ -195,7 +200,8 @@ export async function prepareKernel(
   await fsp.writeFile(tmp, elf);
   await fsp.rename(tmp, cached);
   for (const f of await fsp.readdir(dir)) {
-    // Older extractions of this kernel path, and entries from before the path was part of the key.
+    // Stale: other versions of this kernel path, and entries keyed by file identity alone (size-mtime-ino),
+    // which a data root written by an older tvctl may hold.
     const stale =
       f.endsWith('.elf') && join(dir, f) !== cached && (f.startsWith(`${pathKey}-`) || /^\d+-\d+-\d+\.elf$/.test(f));
     if (stale) await fsp.rm(join(dir, f), { force: true });

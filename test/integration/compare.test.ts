@@ -258,8 +258,7 @@ describe.skipIf(!isRoot)('tvctl info host facts', () => {
   it("--json reports this kernel's facts and the engines with reasons", async () => {
     const r = await tvctl(roots, ['info', '--json']);
     expect(r.exitCode).toBe(0);
-    const info = JSON.parse(String(r.stdout)) as { facts: CompareResult['host'] };
-    const f = info.facts;
+    const f = JSON.parse(String(r.stdout)) as CompareResult['host'];
     expect(f.kernel.release).toBe(release());
     expect(f.cgroups.mode).toBe(detectCgroupMode());
     expect(f.namespaces.sort()).toEqual(

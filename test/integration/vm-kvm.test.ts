@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeGuestConfig } from '../../src/vm/engine.js';
+import { decodeGuestConfig } from '../../src/vm/guest-protocol.js';
 import { KVM_ALLOW_SOFTWARE_ENV, KvmEngine } from '../../src/vm/kvm-engine.js';
 import { kvmAddonAvailable } from '../../src/vm/kvm.js';
 import { kernelPath, kernelVersionPath } from '../../src/vm/kernel.js';

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { TvctlCommand } from '../../cli/base-command.js';
-import { TvctlError } from '../../errors.js';
+import { requireImage } from '../../cli/image-target.js';
 import { parseMemory, vmRun, type VmRunResult } from '../../vm/vm-run.js';
 
 export default class VmRun extends TvctlCommand<VmRunResult> {
@@ -36,13 +36,8 @@ export default class VmRun extends TvctlCommand<VmRunResult> {
 
   /** argv → flags, image and command; no side effects (the snapshot build runs it, see cli/warm.ts). */
   async parseVmRun() {
-    const { flags, target: image, cmd } = await this.parseCommandLine(VmRun);
-    if (image === undefined)
-      throw new TvctlError(
-        'BAD_USAGE',
-        '"tvctl vm run" requires at least 1 argument: tvctl vm run [OPTIONS] IMAGE [COMMAND] [ARG...]',
-      );
-    return { flags, split: { image, cmd }, memoryMiB: parseMemory(flags.memory) };
+    const { flags, target, cmd } = await this.parseCommandLine(VmRun);
+    return { flags, split: { image: requireImage('vm run', target), cmd }, memoryMiB: parseMemory(flags.memory) };
   }
 
   async run(): Promise<VmRunResult> {

@@ -5,12 +5,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   assessContainerEngine,
   explainHost,
-  formatHostFacts,
   gatherCgroupFacts,
   hasOverlayfs,
-  v1ControllersFromEntries,
   vmEngineUses,
 } from '../../../src/host/facts.js';
+import { formatHostFacts, formatInfo } from '../../../src/host/format.js';
+import { v1ControllersFromEntries } from '../../../src/cgroups/detect.js';
 import { HOST } from '../compare/fixture.js';
 
 const dirs: string[] = [];
@@ -106,5 +106,25 @@ describe('host facts', () => {
     expect(text).toMatch(/cgroups: +hybrid/);
     expect(text).toMatch(/Namespaces: +cgroup, ipc, mnt, net, pid, uts/);
     expect(text).toMatch(/kvm +small guests only/);
+  });
+  it('tvctl info: the KVM device, each VM engine once per section, then the host facts', () => {
+    const lines = formatInfo({
+      ...HOST,
+      engines: [
+        ...HOST.engines.filter((e) => e.engine !== 'qemu'),
+        { engine: 'qemu', usable: true, fullLinux: false, needs: 'guest-kernel', accel: 'tcg', why: 'no guest kernel' },
+      ],
+    });
+    expect(lines.slice(0, 2)).toEqual(['Kernel:        6.18.44-test (x64)', 'KVM:           software (PVM)']);
+    expect(lines).toContain('  modules:     kvm, kvmPvm');
+    expect(lines).toContain('  cpu flags:   vmx=no svm=no hypervisor=yes');
+    expect(lines).not.toContainEqual(expect.stringMatching(/^ {2}extensions:/));
+    const vm = lines.slice(lines.indexOf('VM engines:') + 1, lines.indexOf(''));
+    expect(vm).toEqual([
+      '  kvm   small guests only: software PVM: small guests only',
+      '  qemu  full Linux (-accel tcg): no guest kernel',
+    ]);
+    expect(lines).toContain('  qemu      needs a guest kernel (-accel tcg): no guest kernel');
+    expect(lines.at(-1)).toBe(HOST.explanation.at(-1));
   });
 });

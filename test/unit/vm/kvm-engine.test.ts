@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeGuestConfig, encodeGuestConfig, guestCmdline } from '../../../src/vm/engine.js';
+import { guestCmdline } from '../../../src/vm/engine.js';
+import { decodeGuestConfig, encodeGuestConfig } from '../../../src/vm/guest-protocol.js';
 import {
   KVM_ALLOW_SOFTWARE_ENV,
   KVM_KERNEL_PARAMS,
@@ -8,7 +9,6 @@ import {
 } from '../../../src/vm/kvm-engine.js';
 import type { KvmDeviceProbe } from '../../../src/vm/kvm.js';
 import { assessVmEngines, classifyKvm, type KvmFacts } from '../../../src/vm/probe.js';
-import { GuestConsoleMonitor } from '../../../src/vm/qemu.js';
 
 const device: KvmDeviceProbe = {
   devicePath: '/dev/kvm',
@@ -88,41 +88,5 @@ describe('the kvm engine command line', () => {
       `console=ttyS0 loglevel=7 earlyprintk=ttyS0,115200 reboot=k panic=-1 cryptomgr.notests rdinit=/.tvctl-init -- ${cfg}`,
     );
     expect(decodeGuestConfig(line.split(' -- ')[1]!)).toEqual(['tvctl1', 'nn1', 'hh', 'w/', 'atrue']);
-  });
-});
-
-describe('GuestConsoleMonitor (shared by the qemu and kvm engines)', () => {
-  it('follows markers split across chunks, passes the console on, records host and guest times', () => {
-    const seen: string[] = [];
-    const m = new GuestConsoleMonitor(
-      'abc',
-      { onStdout: () => {}, onStderr: () => {}, onConsole: (b) => void seen.push(b.toString()) },
-      1000,
-    );
-    expect(m.console(Buffer.from('[ 0.1] boot\n@@tvctl:abc:in'), 1100)).toEqual([]);
-    expect(m.console(Buffer.from('it 250@@\nnoise @@tvctl:zzz:exit 9 1@@ '), 1300)).toEqual([
-      { kind: 'init', uptimeMs: 250 },
-    ]);
-    expect(m.console(Buffer.from('@@tvctl:abc:exit 3 400@@\n'), 1450)).toEqual([
-      { kind: 'exit', status: 3, uptimeMs: 400 },
-    ]);
-    const r = m.end(1500);
-    expect(r).toMatchObject({
-      status: 3,
-      hostInitMs: 300,
-      guestInitMs: 250,
-      hostExitMs: 450,
-      guestExitMs: 400,
-      hostEndMs: 500,
-    });
-    expect(seen.join('')).toContain('noise');
-  });
-
-  it('records a guest-init failure and no status', () => {
-    const m = new GuestConsoleMonitor('abc', { onStdout: () => {}, onStderr: () => {} }, 0);
-    m.console(Buffer.from('@@tvctl:abc:fail cannot open /dev/ttyS1: No such device@@'), 10);
-    const r = m.end(20);
-    expect(r.status).toBeUndefined();
-    expect(r.failure).toBe('cannot open /dev/ttyS1: No such device');
   });
 });

@@ -1,4 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { findOnPath } from '../../../src/vm/probe.js';
 import {
   lz4DecodeBlock,
   lz4DecodeLegacy,
@@ -26,6 +29,19 @@ describe('LZ4', () => {
     const bad = new Uint8Array([0x02, 0x21, 0x4c, 0x18, 3, 0, 0, 0, 0x00, 0x09, 0x00, 8, 0, 0, 0]);
     expect(() => lz4DecodeLegacy(bad)).toThrow(/corrupt LZ4|expected/);
   });
+  it.skipIf(!findOnPath('lz4'))(
+    "decodes what lz4 -l writes (the kernel build's format): long literal runs and long matches (needs lz4)",
+    () => {
+      // random runs (literal lengths continued over several bytes) between long repeats (long matches)
+      const parts: Buffer[] = [];
+      for (let i = 0; i < 40; i++) parts.push(randomBytes(300 + i * 37), Buffer.alloc(1000 + i * 101, i));
+      const input = Buffer.concat(parts);
+      const size = Buffer.alloc(4);
+      size.writeUInt32LE(input.length); // the kernel build appends it; lz4 does not
+      const frame = Buffer.concat([execFileSync('lz4', ['-l', '-c'], { input }), size]);
+      expect(Buffer.from(lz4DecodeLegacy(new Uint8Array(frame))).equals(input)).toBe(true);
+    },
+  );
 });
 
 /** A minimal ELF64 with one PT_LOAD and a Xen PHYS32_ENTRY note. */

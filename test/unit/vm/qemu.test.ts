@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildQemuArgv, MarkerParser, parseMarkerBody, qemuFailureLine } from '../../../src/vm/qemu.js';
-import {
-  KERNEL_CMDLINE_MAX,
-  decodeGuestConfig,
-  encodeGuestConfig,
-  guestCmdline,
-  hostTscKhz,
-  tcgKernelParams,
-} from '../../../src/vm/engine.js';
+import { buildQemuArgv, qemuFailureLine } from '../../../src/vm/qemu.js';
+import { KERNEL_CMDLINE_MAX, guestCmdline, hostTscKhz, tcgKernelParams } from '../../../src/vm/engine.js';
 import { mergeEnv, parseMemory } from '../../../src/vm/vm-run.js';
 
 const spec = {
@@ -64,58 +57,7 @@ describe('buildQemuArgv', () => {
   });
 });
 
-describe('MarkerParser', () => {
-  it('finds markers split across chunks and among kernel noise, and ignores other nonces', () => {
-    const p = new MarkerParser('n1');
-    expect(p.push('[ 0.1] noise\r\n@@tvctl:n1:in')).toEqual([]);
-    expect(p.push('it 812@@\r\n@@tvctl:zz:exit 9 1@@ more')).toEqual([{ kind: 'init', uptimeMs: 812 }]);
-    expect(p.push('\r\n@@tvctl:n1:exit 3 900')).toEqual([]);
-    expect(p.push('@@\r\n')).toEqual([{ kind: 'exit', status: 3, uptimeMs: 900 }]);
-  });
-
-  it('reports failures with their message', () => {
-    const p = new MarkerParser('abc');
-    expect(p.push('@@tvctl:abc:fail chdir /x: No such file@@')).toEqual([
-      { kind: 'fail', message: 'chdir /x: No such file' },
-    ]);
-  });
-
-  it('rejects malformed bodies and non-alphanumeric nonces', () => {
-    expect(parseMarkerBody('exit', 'x 1')).toBeUndefined();
-    expect(parseMarkerBody('init', 'abc')).toBeUndefined();
-    expect(() => new MarkerParser('a.b')).toThrow();
-  });
-});
-
-describe('guest configuration and kernel command line', () => {
-  it('round-trips records through base64url without spaces or quotes', () => {
-    const word = encodeGuestConfig({
-      nonce: 'n',
-      hostname: 'h',
-      cwd: '/w d',
-      env: ['A=1 2', 'B="x"'],
-      argv: ['sh', '-c', "echo 'hi'"],
-      user: '1000:1000',
-    });
-    expect(word).toMatch(/^[A-Za-z0-9_-]+$/);
-    expect(decodeGuestConfig(word)).toEqual([
-      'tvctl1',
-      'nn',
-      'hh',
-      'w/w d',
-      'u1000:1000',
-      'eA=1 2',
-      'eB="x"',
-      'ash',
-      'a-c',
-      "aecho 'hi'",
-    ]);
-  });
-
-  it('refuses NUL bytes', () => {
-    expect(() => encodeGuestConfig({ nonce: 'n', hostname: 'h', cwd: '/', env: [], argv: ['a\0b'] })).toThrow(/NUL/);
-  });
-
+describe('guest kernel command line', () => {
   it('is quiet by default, verbose with debug, passes the config after "--" and enforces the kernel limit', () => {
     expect(guestCmdline('CFG', false)).toBe(
       'console=ttyS0 quiet loglevel=0 panic=-1 cryptomgr.notests rdinit=/.tvctl-init -- CFG',
