@@ -17,7 +17,7 @@ export const isRoot = process.getuid?.() === 0;
 /** Why a root-only suite skips (it says so in its name); in CI not being root is a failure (prereq.ts). */
 export const notRoot = provided(isRoot ? undefined : 'needs root');
 
-/** What a container's /dev holds, as the foundation issue lists it (Docker's set, plus the devpts `ptmx`). */
+/** What a container's /dev holds: Docker's set, plus the devpts `ptmx`. */
 export const CONTAINER_DEV_ENTRIES: readonly string[] = [
   'fd',
   'full',

@@ -1,5 +1,5 @@
 /**
- * The issue's resource-limit scenarios through the real CLI (root): OOM → 137 + OOMKilled, fork bomb held by
+ * Resource limits through the real CLI (root): OOM → 137 + OOMKilled, fork bomb held by
  * --pids-limit, --cpus measured by `tvctl stats`, --cpuset-cpus, `tvctl update` live, devices, cleanup.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
