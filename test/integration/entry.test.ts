@@ -126,6 +126,7 @@ describe.skipIf(!isRoot)('bin/tvctl (snapshot) and bin/tvctl.js (oclif) behave t
       [['rm'], /^tvctl: Missing 1 required arg: container \(container ID, prefix or name\)$/],
       [['network', 'create'], /^tvctl: Missing 1 required arg: name/],
       [['ps', '--filter', 'bogus=1'], /^tvctl: invalid filter "bogus=1"/],
+      [['update', 'x'], /^tvctl: you must provide one or more flags/],
       [['images', '--filter', 'x=y'], /^tvctl: unsupported filter "x=y"/],
       [['ps', '--format', '{{.Bogus'], /^tvctl: template parsing error/],
       [['run', '--restart', 'always', '--rm', 'demo'], /^tvctl: conflicting options/],
