@@ -64,6 +64,12 @@ export function reportError(code: string, message: string, json: boolean): void 
   else process.stderr.write(`tvctl: ${oneLine(message)}\n`);
 }
 
+/** `--json` among the options (before a `--`), for an error raised before oclif has parsed them. */
+export function jsonRequested(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
 function parseErrorCode(err: Error): string {
   return err.constructor?.name === 'CLIError' || /flag|argument/i.test(err.message) ? 'BAD_USAGE' : 'INTERNAL';
 }

@@ -1,6 +1,6 @@
 import { Config, flush, handle, run } from '@oclif/core';
 import { EXIT_TVCTL } from '../errors.js';
-import { reportError } from './base-command.js';
+import { jsonRequested, reportError } from './base-command.js';
 
 /** Docker's exit status for a command it does not know (a flag it does not know is a usage error, 125). */
 const EXIT_UNKNOWN_COMMAND = 1;
@@ -39,10 +39,4 @@ export function unknownCommand(err: unknown, isTopic: (id: string) => boolean): 
   let n = 1;
   while (n < words.length && isTopic(words.slice(0, n).join(':'))) n++;
   return words.slice(0, n).join(' ');
-}
-
-/** `--json` among the options (before a `--`), as oclif reads it for a command it found. */
-export function jsonRequested(argv: readonly string[]): boolean {
-  const end = argv.indexOf('--');
-  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
