@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // The default output, then every skipped test with its reason (a skip must be seen, not only counted).
+    reporters: ['default', './test/helpers/skip-reporter.ts'],
     projects: [
       {
         test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 },

@@ -4,7 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(busybox-static zstd runc qemu-system-x86 umoci skopeo iproute2 nftables cpio util-linux make gcc g++ python3 libc6-dev libssl-dev chromium)
+# Every tool tvctl or a test runs. The tests fail, not skip, when one is missing under scripts/test.sh or CI
+# (test/helpers/prereq.ts), so a tool a test starts to use belongs here too.
+#   tvctl:  util-linux (unshare, nsenter), mount, iproute2 (ip), nftables (nft), procps (sysctl), tar, gzip, zstd,
+#           qemu-system-x86 (vm run), apt + dpkg (vm kernel install, always there on Debian)
+#   build:  make, gcc, g++, binutils, libc6-dev, libssl-dev (native/), busybox-static and cpio (the demo image,
+#           the guest initramfs)
+#   tests:  umoci, skopeo (image interop), python3 (xattr read-back), bsdutils (script: a terminal for the tty
+#           tests), procps (pgrep, pkill), findutils, binutils (as, ld: the tiny KVM guests), chromium (compare's
+#           HTML report), runc (bench/run-vs-runc)
+APT_PACKAGES=(
+  busybox-static zstd gzip tar runc qemu-system-x86 umoci skopeo iproute2 nftables cpio util-linux mount bsdutils
+  procps findutils make gcc g++ binutils python3 libc6-dev libssl-dev chromium
+)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

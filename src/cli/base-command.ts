@@ -1,5 +1,5 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
-import { TvctlError, errorMessage } from '../errors.js';
+import { EXIT_TVCTL, TvctlError, errorMessage } from '../errors.js';
 import { defaultRoots, type Roots } from '../paths.js';
 import { flagShapes, parserArgv, splitRunArgv } from './split-argv.js';
 
@@ -46,16 +46,28 @@ export abstract class TvctlCommand<T> extends Command {
     if (err.oclif?.exit !== undefined && !(err instanceof TvctlError)) {
       if (err.name === 'ExitError' || err.message.startsWith('EEXIT')) throw err;
     }
-    const code = err instanceof TvctlError ? err.exitCode : 125;
     const tag = err instanceof TvctlError ? err.code : parseErrorCode(err);
-    if (this.jsonEnabled()) {
-      process.stdout.write(JSON.stringify({ error: { code: tag, message: errorMessage(err) } }) + '\n');
-    } else {
-      process.stderr.write(`tvctl: ${oneLine(errorMessage(err))}\n`);
-    }
+    // A usage error is Docker's 125 wherever it is raised, whatever exit code its throw site picked.
+    const code = tag === 'BAD_USAGE' ? EXIT_TVCTL : err instanceof TvctlError ? err.exitCode : EXIT_TVCTL;
+    reportError(tag, errorMessage(err), this.jsonEnabled());
     process.exitCode = code;
     return this.exit(code);
   }
+}
+
+/**
+ * How every tvctl error reaches the user: with --json, `{"error":{"code","message"}}` on stdout (the message
+ * whole); else one `tvctl: ` line on stderr.
+ */
+export function reportError(code: string, message: string, json: boolean): void {
+  if (json) process.stdout.write(JSON.stringify({ error: { code, message } }) + '\n');
+  else process.stderr.write(`tvctl: ${oneLine(message)}\n`);
+}
+
+/** `--json` among the options (before a `--`), for an error raised before oclif has parsed them. */
+export function jsonRequested(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
 function parseErrorCode(err: Error): string {
@@ -67,6 +79,10 @@ function oneLine(msg: string): string {
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean);
-  // oclif parse errors span several lines ("Nonexistent flag: --x\nSee more help with --help"): keep the gist.
-  return lines.filter((l) => !l.startsWith('See more help')).join('; ');
+  // oclif parse errors span several lines ("Nonexistent flag: --x\nSee more help with --help"; "Missing 1
+  // required arg:\ncontainer  container ID, prefix or name\n…"): keep the gist, an argument with its description.
+  return lines
+    .filter((l) => !l.startsWith('See more help'))
+    .map((l) => l.replace(/^(\S+) {2,}(\S.*)$/, '$1 ($2)'))
+    .reduce((acc, l) => (acc === '' ? l : acc.endsWith(':') ? `${acc} ${l}` : `${acc}; ${l}`), '');
 }

@@ -21,9 +21,11 @@ import Start from '../commands/start.js';
 import Stop from '../commands/stop.js';
 import VmRun from '../commands/vm/run.js';
 import Wait from '../commands/wait.js';
+import { EXIT_TVCTL } from '../errors.js';
 import { releasePrefetch, takePrefetch } from '../images/prefetch.js';
 import { setPackageRoot } from '../paths.js';
 import { trace } from '../util/trace.js';
+import { jsonRequested, reportError } from './base-command.js';
 
 export const FAST_COMMANDS: Record<string, new (argv: string[], config: never) => Command> = {
   run: Run as never,
@@ -79,8 +81,8 @@ export async function fastMain(pkgRoot: string, argv: string[], version: string)
     const e = err as { oclif?: { exit?: number }; message?: string };
     if (e.oclif?.exit !== undefined) process.exitCode = e.oclif.exit;
     else {
-      process.stderr.write(`tvctl: ${e.message ?? String(err)}\n`);
-      process.exitCode = 125;
+      reportError('INTERNAL', e.message ?? String(err), jsonRequested(rest));
+      process.exitCode = EXIT_TVCTL;
     }
   }
   // a layer the launcher started for `image load` that the load did not take (or a failed run's)

@@ -1,11 +1,42 @@
-import { run, flush, handle } from '@oclif/core';
+import { Config, flush, handle, run } from '@oclif/core';
+import { EXIT_TVCTL } from '../errors.js';
+import { jsonRequested, reportError } from './base-command.js';
+
+/** Docker's exit status for a command it does not know (a flag it does not know is a usage error, 125). */
+const EXIT_UNKNOWN_COMMAND = 1;
 
 /** CLI entry (bundled to dist/main.mjs by scripts/bundle.mjs). */
 export async function main(argv: string[]): Promise<void> {
+  const config = await Config.load(import.meta.url);
   try {
-    await run(argv, import.meta.url);
+    await run(argv, config);
     await flush();
   } catch (err) {
-    await handle(err as Error);
+    const unknown = unknownCommand(err, (t) => config.findTopic(t) !== undefined);
+    if (unknown === undefined) return handle(err as Error);
+    const json = jsonRequested(argv);
+    if (unknown.startsWith('-')) {
+      reportError('BAD_USAGE', `unknown flag: ${unknown}; see 'tvctl --help'`, json);
+      process.exitCode = EXIT_TVCTL;
+    } else {
+      reportError('UNKNOWN_COMMAND', `'${unknown}' is not a tvctl command; see 'tvctl --help'`, json);
+      process.exitCode = EXIT_UNKNOWN_COMMAND;
+    }
   }
+}
+
+/**
+ * The words of a command oclif has not found, from its error (the one thing that carries them: "command
+ * image:frob:x not found" from the dispatcher, which joins every leading word; "Command frob not found." from
+ * `frob --help`): the topics the user named and the first word that is not one. Undefined for other errors.
+ */
+export function unknownCommand(err: unknown, isTopic: (id: string) => boolean): string | undefined {
+  const m = /^command (\S+) not found\.?$/i.exec(err instanceof Error ? err.message : '');
+  if (!m) return undefined;
+  const words = m[1]!.split(':');
+  // `tvctl help frob` asks for help on `frob`.
+  if (words[0] === 'help' && words.length > 1) words.shift();
+  let n = 1;
+  while (n < words.length && isTopic(words.slice(0, n).join(':'))) n++;
+  return words.slice(0, n).join(' ');
 }

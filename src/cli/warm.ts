@@ -1,7 +1,7 @@
 /**
  * Runs the start path's host-independent parts once while `node --build-snapshot` builds dist/tvctl.blob.
- * V8 keeps the bytecode of every function that has run in the snapshot, so a container start no longer
- * compiles the flag parser, execa's spawn machinery or the conf encoders lazily on its way (measured: about
+ * V8 keeps the bytecode of every function that has run in the snapshot, so a container start does not
+ * compile the flag parser, execa's spawn machinery or the conf encoders lazily on its way (measured: about
  * 5 ms of a ~105 ms `tvctl run --rm`). Nothing here reads host state that could differ at run time (no
  * cgroup detection, no store, no roots): only parsing, pure builders, and spawns of /bin/true through the
  * same launch code as the supervisor and QEMU. Every handle is closed before the snapshot is taken.

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { provided } from './prereq.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 /** What users run (package.json "bin"): the launcher that starts hot verbs from the startup snapshot. */
@@ -13,8 +14,10 @@ export const TVCTL_OCLIF = join(REPO, 'bin', 'tvctl.js');
 export const DEMO_TAR = join(REPO, 'build', 'demo-rootfs.tar');
 
 export const isRoot = process.getuid?.() === 0;
+/** Why a root-only suite skips (it says so in its name); in CI not being root is a failure (prereq.ts). */
+export const notRoot = provided(isRoot ? undefined : 'needs root');
 
-/** What a container's /dev holds, as the foundation issue lists it (Docker's set, plus the devpts `ptmx`). */
+/** What a container's /dev holds: Docker's set, plus the devpts `ptmx`. */
 export const CONTAINER_DEV_ENTRIES: readonly string[] = [
   'fd',
   'full',

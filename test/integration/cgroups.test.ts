@@ -29,13 +29,13 @@ import {
   type CgroupManager,
 } from '../../src/cgroups/index.js';
 import { packageRoot } from '../../src/paths.js';
+import { isRoot, notRoot } from '../helpers/cli.js';
+import { withReason } from '../helpers/prereq.js';
 
 const ROOT = '/sys/fs/cgroup';
-const isRoot = process.getuid?.() === 0;
 const mode = isRoot ? detectCgroupMode(ROOT) : 'v2';
 const v1Devices = mode !== 'v2' && existsSync(join(ROOT, 'devices'));
 const hybrid = mode === 'hybrid';
-if (!isRoot) console.warn('skipping cgroup integration tests: they need root');
 
 let m: CgroupManager;
 const ids: string[] = [];
@@ -95,7 +95,7 @@ function leftovers(id: string): string[] {
   return [...new Set(found)];
 }
 
-describe.skipIf(!isRoot)(`cgroups on this host (${mode})`, () => {
+describe.skipIf(!isRoot)(withReason(`cgroups on this host (${mode})`, notRoot), () => {
   beforeAll(() => {
     m = createCgroupManager();
     if (!existsSync(cgdevPath())) spawnSync('make', ['-C', join(packageRoot(), 'native')], { stdio: 'inherit' });

@@ -85,4 +85,71 @@ describe.skipIf(!isRoot)('bin/tvctl (snapshot) and bin/tvctl.js (oclif) behave t
       await execa(TVCTL, ['rm', '-f', id], { env: roots.env, reject: false });
     }
   });
+
+  it("an unknown command: one tvctl line naming it, exit 1 (Docker's), with --json the error object", async () => {
+    const cases: [string[], string][] = [
+      [['frobnicate'], 'frobnicate'],
+      [['frobnicate', 'x', '--all'], 'frobnicate'],
+      [['frobnicate', '--help'], 'frobnicate'],
+      [['help', 'frobnicate'], 'frobnicate'],
+      [['image', 'frob', 'x'], 'image frob'],
+      [['vm', 'frob'], 'vm frob'],
+      [['network', 'frob'], 'network frob'],
+    ];
+    for (const [args, named] of cases) {
+      const { fast, plain } = await both(args);
+      for (const r of [fast, plain]) {
+        expect(r.exitCode, args.join(' ')).toBe(1);
+        expect(r.stdout, args.join(' ')).toBe('');
+        expect(r.stderr, args.join(' ')).toBe(`tvctl: '${named}' is not a tvctl command; see 'tvctl --help'`);
+      }
+    }
+    const { fast, plain } = await both(['frobnicate', '--json']);
+    for (const r of [fast, plain]) {
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout)).toEqual({
+        error: { code: 'UNKNOWN_COMMAND', message: "'frobnicate' is not a tvctl command; see 'tvctl --help'" },
+      });
+    }
+  });
+
+  it('a usage error (bad flag, missing argument, bad value) is one tvctl line and exit 125 on both entries', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--bogus'], /^tvctl: unknown flag: --bogus; see 'tvctl --help'$/],
+      [['ps', '--bogus'], /^tvctl: Nonexistent flag: --bogus$/],
+      [['info', '--bogus'], /^tvctl: Nonexistent flag: --bogus$/],
+      [['run', '--memory'], /^tvctl: flag needs an argument: --memory$/],
+      [['run', '--rm'], /^tvctl: "tvctl run" requires at least 1 argument/],
+      [['exec'], /^tvctl: "tvctl exec" requires at least 2 arguments/],
+      [['vm', 'run'], /^tvctl: "tvctl vm run" requires at least 1 argument/],
+      [['rm'], /^tvctl: Missing 1 required arg: container \(container ID, prefix or name\)$/],
+      [['network', 'create'], /^tvctl: Missing 1 required arg: name/],
+      [['ps', '--filter', 'bogus=1'], /^tvctl: invalid filter "bogus=1"/],
+      [['update', 'x'], /^tvctl: you must provide one or more flags/],
+      [['images', '--filter', 'x=y'], /^tvctl: unsupported filter "x=y"/],
+      [['ps', '--format', '{{.Bogus'], /^tvctl: template parsing error/],
+      [['run', '--restart', 'always', '--rm', 'demo'], /^tvctl: conflicting options/],
+    ];
+    for (const [args, line] of cases) {
+      const { fast, plain } = await both(args);
+      for (const r of [fast, plain]) {
+        expect(r.exitCode, args.join(' ')).toBe(125);
+        expect(r.stdout, args.join(' ')).toBe('');
+        expect(r.stderr, args.join(' ')).toMatch(line);
+      }
+    }
+    for (const args of [
+      ['ps', '--bogus', '--json'],
+      ['ps', '--filter', 'bogus=1', '--json'],
+      ['--bogus', '--json'],
+    ]) {
+      const { fast, plain } = await both(args);
+      for (const r of [fast, plain]) {
+        expect(r.exitCode, args.join(' ')).toBe(125);
+        expect(r.stderr, args.join(' ')).toBe('');
+        expect(JSON.parse(r.stdout).error.code, args.join(' ')).toBe('BAD_USAGE');
+      }
+    }
+  });
 });

@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   REPO,
   TVCTL,
@@ -29,6 +29,7 @@ import {
   waitFor,
   type TestRoots,
 } from '../helpers/cli.js';
+import { missingTools, withReason } from '../helpers/prereq.js';
 import {
   buildImage,
   layoutTar,
@@ -40,7 +41,9 @@ import {
   type FixtureEntry,
 } from '../fixtures/images/build.js';
 
-const have = async (cmd: string) => (await execa('which', [cmd], { reject: false })).exitCode === 0;
+const noUmociSkopeo = missingTools('umoci', 'skopeo');
+const noSkopeo = missingTools('skopeo');
+const noPython = missingTools('python3');
 
 let roots: TestRoots;
 let work: string;
@@ -104,9 +107,6 @@ const busybox = readFileSync('/bin/busybox');
 
 describe.skipIf(!isRoot)('image interop with umoci and skopeo (root)', () => {
   let layout: string;
-  beforeAll(async () => {
-    if (!(await have('umoci')) || !(await have('skopeo'))) return;
-  });
 
   const buildWithUmoci = (dir: string): Promise<string> =>
     buildUmociTwoLayerImage(dir, { layer2Extra: [{ path: 'data/added', data: 'added\n' }] });
@@ -125,52 +125,61 @@ describe.skipIf(!isRoot)('image interop with umoci and skopeo (root)', () => {
     expect(env.stdout).toBe('bar\n/etc');
   }
 
-  it('loads a two-layer umoci image (deletion + opaque dir) from a directory and from a skopeo oci-archive', async () => {
-    if (!(await have('umoci')) || !(await have('skopeo'))) return console.log('SKIP: umoci/skopeo not installed');
-    layout = await buildWithUmoci(work);
-    const r1 = await load(layout, '--tag', 'umo:dir');
-    expect(r1.exitCode, r1.stderr).toBe(0);
-    expect(r1.stderr).toBe(''); // no progress bar when not a terminal
-    await checkMerged('umo:dir');
+  it.skipIf(noUmociSkopeo)(
+    withReason(
+      'loads a two-layer umoci image (deletion + opaque dir) from a directory and from a skopeo oci-archive',
+      noUmociSkopeo,
+    ),
+    async () => {
+      layout = await buildWithUmoci(work);
+      const r1 = await load(layout, '--tag', 'umo:dir');
+      expect(r1.exitCode, r1.stderr).toBe(0);
+      expect(r1.stderr).toBe(''); // no progress bar when not a terminal
+      await checkMerged('umo:dir');
 
-    const archive = join(work, 'copy.tar');
-    await execa('skopeo', ['copy', `oci:${layout}:latest`, `oci-archive:${archive}:latest`]);
-    const roots2 = roots;
-    const r2 = await load(archive, '--tag', 'umo:archive');
-    expect(r2.exitCode, r2.stderr).toBe(0);
-    await checkMerged('umo:archive');
-    // Same content → same image id and shared layers.
-    expect((await inspect('umo:archive')).Id).toBe((await inspect('umo:dir')).Id);
-    expect(readdirSync(join(imagesDir(), 'layers'))).toHaveLength(2);
-    void roots2;
-  });
+      const archive = join(work, 'copy.tar');
+      await execa('skopeo', ['copy', `oci:${layout}:latest`, `oci-archive:${archive}:latest`]);
+      const r2 = await load(archive, '--tag', 'umo:archive');
+      expect(r2.exitCode, r2.stderr).toBe(0);
+      await checkMerged('umo:archive');
+      // Same content → same image id and shared layers.
+      expect((await inspect('umo:archive')).Id).toBe((await inspect('umo:dir')).Id);
+      expect(readdirSync(join(imagesDir(), 'layers'))).toHaveLength(2);
+    },
+  );
 
-  it('writes `image save` archives that skopeo reads back and that load again to the same image', async () => {
-    if (!(await have('skopeo'))) return console.log('SKIP: skopeo not installed');
-    await importDemo(roots);
-    const id = (await inspect('demo')).Id;
-    const out = join(work, 'saved.tar');
-    const s = await tvctl(roots, ['image', 'save', '-o', out, 'demo']);
-    expect(s.exitCode, s.stderr).toBe(0);
-    const sk = JSON.parse((await execa('skopeo', ['inspect', `oci-archive:${out}`])).stdout);
-    expect(sk.Digest).toBe((await inspect('demo')).ManifestDigest);
-    expect(sk.Layers).toEqual([(await inspect('demo')).RootFS.Layers[0]]);
-    const raw = JSON.parse((await execa('skopeo', ['inspect', '--config', '--raw', `oci-archive:${out}`])).stdout);
-    expect(sha256(Buffer.from(JSON.stringify(raw)))).toBeDefined();
-    // into a fresh store, by stdin
-    const other = await makeRoots();
-    try {
-      const r = await tvctlFile(other, ['image', 'load'], out);
-      expect(r.exitCode, r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/Loaded image: demo:latest/);
-      const again = await tvctl(other, ['image', 'inspect', 'demo', '--json']);
-      expect(JSON.parse(again.stdout)[0].Id).toBe(id);
-      const hi = await tvctl(other, ['run', '--rm', '--network', 'none', 'demo', 'cat', '/var/www/index.html']);
-      expect(hi.stdout).toMatch(/hello from tvctl/);
-    } finally {
-      await other.cleanup();
-    }
-  });
+  it.skipIf(noSkopeo)(
+    withReason('writes `image save` archives that skopeo reads back and that load again to the same image', noSkopeo),
+    async () => {
+      await importDemo(roots);
+      const id = (await inspect('demo')).Id;
+      const out = join(work, 'saved.tar');
+      const s = await tvctl(roots, ['image', 'save', '-o', out, 'demo']);
+      expect(s.exitCode, s.stderr).toBe(0);
+      const sk = JSON.parse((await execa('skopeo', ['inspect', `oci-archive:${out}`])).stdout);
+      expect(sk.Digest).toBe((await inspect('demo')).ManifestDigest);
+      expect(sk.Layers).toEqual([(await inspect('demo')).RootFS.Layers[0]]);
+      // The config blob, byte for byte: its digest is the image id.
+      const config = await execa('skopeo', ['inspect', '--config', '--raw', `oci-archive:${out}`], {
+        encoding: 'buffer',
+        stripFinalNewline: false,
+      });
+      expect(sha256(Buffer.from(config.stdout))).toBe(id);
+      // into a fresh store, by stdin
+      const other = await makeRoots();
+      try {
+        const r = await tvctlFile(other, ['image', 'load'], out);
+        expect(r.exitCode, r.stderr).toBe(0);
+        expect(r.stdout).toMatch(/Loaded image: demo:latest/);
+        const again = await tvctl(other, ['image', 'inspect', 'demo', '--json']);
+        expect(JSON.parse(again.stdout)[0].Id).toBe(id);
+        const hi = await tvctl(other, ['run', '--rm', '--network', 'none', 'demo', 'cat', '/var/www/index.html']);
+        expect(hi.stdout).toMatch(/hello from tvctl/);
+      } finally {
+        await other.cleanup();
+      }
+    },
+  );
 });
 
 describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => {
@@ -472,75 +481,82 @@ describe.skipIf(!isRoot)('image load formats and store behaviour (root)', () => 
     );
   });
 
-  it('converts whiteouts for overlayfs and keeps device nodes, setuid bits and allowed xattrs; drops trusted.* from archives', async () => {
-    const l1 = makeTar([
-      ...base,
-      { path: 'etc/gone', data: 'x' },
-      { path: 'opq/', type: 'Directory' },
-      { path: 'opq/old', data: 'o' },
-      { path: 'sneaky/', type: 'Directory' },
-      { path: 'sneaky/visible', data: 'v' },
-    ]);
-    const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex'); // cap_net_raw+ep (binary)
-    const l2 = makeTar([
-      { path: 'etc/.wh.gone', data: '' },
-      { path: 'opq/.wh..wh..opq', data: '' },
-      { path: 'opq/new', data: 'n' },
-      { path: 'dev/', type: 'Directory' },
-      { path: 'dev/mynull', type: 'CharacterDevice', devmaj: 1, devmin: 3, mode: 0o666 },
-      { path: 'dev/fifo', type: 'FIFO', mode: 0o600 },
-      { path: 'usr/bin/su', data: 'suid', mode: 0o4755, uid: 0 },
+  it.skipIf(noPython)(
+    withReason(
+      'converts whiteouts for overlayfs and keeps device nodes, setuid bits and allowed xattrs; drops trusted.* from archives',
+      noPython,
+    ),
+    async () => {
+      const l1 = makeTar([
+        ...base,
+        { path: 'etc/gone', data: 'x' },
+        { path: 'opq/', type: 'Directory' },
+        { path: 'opq/old', data: 'o' },
+        { path: 'sneaky/', type: 'Directory' },
+        { path: 'sneaky/visible', data: 'v' },
+      ]);
+      const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex'); // cap_net_raw+ep (binary)
+      const l2 = makeTar([
+        { path: 'etc/.wh.gone', data: '' },
+        { path: 'opq/.wh..wh..opq', data: '' },
+        { path: 'opq/new', data: 'n' },
+        { path: 'dev/', type: 'Directory' },
+        { path: 'dev/mynull', type: 'CharacterDevice', devmaj: 1, devmin: 3, mode: 0o666 },
+        { path: 'dev/fifo', type: 'FIFO', mode: 0o600 },
+        { path: 'usr/bin/su', data: 'suid', mode: 0o4755, uid: 0 },
+        {
+          path: 'usr/bin/ping',
+          data: 'ping',
+          mode: 0o755,
+          pax: { 'SCHILY.xattr.security.capability': cap, 'SCHILY.xattr.user.note': 'hello' },
+        },
+        // an archive must not be able to set overlayfs's own attributes (e.g. hide lower content)
+        { path: 'sneaky/', type: 'Directory', pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y' } },
+        { path: 'owned', data: 'o', uid: 1234, gid: 5678, mode: 0o2750 },
+      ]);
+      const img = buildImage({ layers: [l1, l2] });
+      writeFileSync(join(work, 'img.tar'), layoutTar([img], { refName: 'wh:1' }));
+      const r = await load(join(work, 'img.tar'));
+      expect(r.exitCode, r.stderr).toBe(0);
+      const top = (await inspect('wh:1')).LayerDirs[1];
+      const st = lstatSync(join(top, 'etc/gone'));
+      expect(st.isCharacterDevice() && st.rdev === 0).toBe(true);
+      expect(existsSync(join(top, 'etc/.wh.gone'))).toBe(false);
+      expect(lstatSync(join(top, 'dev/mynull')).isCharacterDevice()).toBe(true);
+      expect(lstatSync(join(top, 'dev/mynull')).rdev).toBe(0x103);
+      expect(lstatSync(join(top, 'dev/fifo')).isFIFO()).toBe(true);
+      expect(statSync(join(top, 'usr/bin/su')).mode & 0o7777).toBe(0o4755);
+      const o = statSync(join(top, 'owned'));
+      expect([o.uid, o.gid, o.mode & 0o7777]).toEqual([1234, 5678, 0o2750]);
       {
-        path: 'usr/bin/ping',
-        data: 'ping',
-        mode: 0o755,
-        pax: { 'SCHILY.xattr.security.capability': cap, 'SCHILY.xattr.user.note': 'hello' },
-      },
-      // an archive must not be able to set overlayfs's own attributes (e.g. hide lower content)
-      { path: 'sneaky/', type: 'Directory', pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y' } },
-      { path: 'owned', data: 'o', uid: 1234, gid: 5678, mode: 0o2750 },
-    ]);
-    const img = buildImage({ layers: [l1, l2] });
-    writeFileSync(join(work, 'img.tar'), layoutTar([img], { refName: 'wh:1' }));
-    const r = await load(join(work, 'img.tar'));
-    expect(r.exitCode, r.stderr).toBe(0);
-    const top = (await inspect('wh:1')).LayerDirs[1];
-    const st = lstatSync(join(top, 'etc/gone'));
-    expect(st.isCharacterDevice() && st.rdev === 0).toBe(true);
-    expect(existsSync(join(top, 'etc/.wh.gone'))).toBe(false);
-    expect(lstatSync(join(top, 'dev/mynull')).isCharacterDevice()).toBe(true);
-    expect(lstatSync(join(top, 'dev/mynull')).rdev).toBe(0x103);
-    expect(lstatSync(join(top, 'dev/fifo')).isFIFO()).toBe(true);
-    expect(statSync(join(top, 'usr/bin/su')).mode & 0o7777).toBe(0o4755);
-    const o = statSync(join(top, 'owned'));
-    expect([o.uid, o.gid, o.mode & 0o7777]).toEqual([1234, 5678, 0o2750]);
-    if (await have('python3')) {
-      const x = async (p: string, n: string) =>
-        (
-          await execa('python3', [
-            '-c',
-            'import os,sys\ntry: print(os.getxattr(sys.argv[1], sys.argv[2]).hex())\nexcept OSError: print("none")',
-            p,
-            n,
-          ])
-        ).stdout;
-      expect(await x(join(top, 'usr/bin/ping'), 'security.capability')).toBe(cap.toString('hex'));
-      expect(await x(join(top, 'usr/bin/ping'), 'user.note')).toBe(Buffer.from('hello').toString('hex'));
-      expect(await x(join(top, 'opq'), 'trusted.overlay.opaque')).toBe(Buffer.from('y').toString('hex'));
-      expect(await x(join(top, 'sneaky'), 'trusted.overlay.opaque')).toBe('none');
-    } else console.log('SKIP xattr read-back: python3 missing');
-    // The merged view in a container
-    const ls = await run(
-      'wh:1',
-      'sh',
-      '-c',
-      'ls -A /etc /opq /sneaky; test -e /etc/gone && echo GONE-VISIBLE; find / -xdev -name ".wh.*"',
-    );
-    expect(ls.exitCode, ls.stderr).toBe(0);
-    expect(ls.stdout).not.toMatch(/GONE-VISIBLE|\.wh\.|old/);
-    expect(ls.stdout).toMatch(/new/);
-    expect(ls.stdout).toMatch(/visible/);
-  });
+        // Node has no getxattr: python3 reads the attributes back.
+        const x = async (p: string, n: string) =>
+          (
+            await execa('python3', [
+              '-c',
+              'import os,sys\ntry: print(os.getxattr(sys.argv[1], sys.argv[2]).hex())\nexcept OSError: print("none")',
+              p,
+              n,
+            ])
+          ).stdout;
+        expect(await x(join(top, 'usr/bin/ping'), 'security.capability')).toBe(cap.toString('hex'));
+        expect(await x(join(top, 'usr/bin/ping'), 'user.note')).toBe(Buffer.from('hello').toString('hex'));
+        expect(await x(join(top, 'opq'), 'trusted.overlay.opaque')).toBe(Buffer.from('y').toString('hex'));
+        expect(await x(join(top, 'sneaky'), 'trusted.overlay.opaque')).toBe('none');
+      }
+      // The merged view in a container
+      const ls = await run(
+        'wh:1',
+        'sh',
+        '-c',
+        'ls -A /etc /opq /sneaky; test -e /etc/gone && echo GONE-VISIBLE; find / -xdev -name ".wh.*"',
+      );
+      expect(ls.exitCode, ls.stderr).toBe(0);
+      expect(ls.stdout).not.toMatch(/GONE-VISIBLE|\.wh\.|old/);
+      expect(ls.stdout).toMatch(/new/);
+      expect(ls.stdout).toMatch(/visible/);
+    },
+  );
 
   describe('hostile layers: nothing outside the store, one clear error, nothing registered', () => {
     let outside: string;

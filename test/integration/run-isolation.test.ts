@@ -19,15 +19,23 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MASKED_PATHS } from '../../src/namespaces/defaults.js';
 import { tvinitPath } from '../../src/namespaces/launch.js';
-import { CONTAINER_DEV_ENTRIES, TVCTL, importDemo, isRoot, makeRoots, tvctl, type TestRoots } from '../helpers/cli.js';
+import {
+  CONTAINER_DEV_ENTRIES,
+  TVCTL,
+  importDemo,
+  isRoot,
+  makeRoots,
+  notRoot,
+  tvctl,
+  type TestRoots,
+} from '../helpers/cli.js';
+import { withReason } from '../helpers/prereq.js';
 import { buildEscapeProbe, parseProbe } from '../helpers/escape-probe.js';
-
-if (!isRoot) console.warn('run-isolation tests skipped: they need root');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const NET = ['--network', 'none'];
 
-describe.skipIf(!isRoot)('tvctl run isolation (root, real CLI)', () => {
+describe.skipIf(!isRoot)(withReason('tvctl run isolation (root, real CLI)', notRoot), () => {
   let roots: TestRoots;
   let probeDir = '';
   let secret = '';

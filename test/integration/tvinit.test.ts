@@ -38,11 +38,8 @@ import {
 import { packageRoot } from '../../src/paths.js';
 import { TvctlError } from '../../src/errors.js';
 import { buildEscapeProbe, parseProbe } from '../helpers/escape-probe.js';
-import { CONTAINER_DEV_ENTRIES } from '../helpers/cli.js';
-
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.warn('tvinit integration tests skipped: they need root (namespaces, mounts, pivot_root)');
-const suite = isRoot ? describe : describe.skip;
+import { CONTAINER_DEV_ENTRIES, isRoot, notRoot } from '../helpers/cli.js';
+import { withReason } from '../helpers/prereq.js';
 
 const SEAL_FD = 5;
 const CONF_FD = 6;
@@ -154,7 +151,7 @@ function readExit(stateDir: string): {
   return JSON.parse(readFileSync(join(stateDir, 'exit'), 'utf8'));
 }
 
-suite('tvinit (real namespaces, overlay, pivot_root)', () => {
+describe.skipIf(!isRoot)(withReason('tvinit (real namespaces, overlay, pivot_root)', notRoot), () => {
   beforeAll(() => {
     const root = packageRoot();
     execFileSync('make', ['-s', '-C', join(root, 'native')], { stdio: 'inherit' });
@@ -672,12 +669,11 @@ suite('tvinit (real namespaces, overlay, pivot_root)', () => {
     expect((await shim.output!).stdout).toBe('ready\ngot-term\n');
   });
 
-  it('joins the cgroups before anything runs and reports an OOM kill (v1 memory controller)', async () => {
+  it('joins the cgroups before anything runs and reports an OOM kill (v1 memory controller)', async (ctx) => {
     const memRoot = '/sys/fs/cgroup/memory';
-    if (!existsSync(join(memRoot, 'memory.oom_control'))) {
-      console.warn('skipped: no cgroup v1 memory controller at /sys/fs/cgroup/memory');
-      return;
-    }
+    // The host's cgroup layout, not something set-up installs: a skip everywhere.
+    if (!existsSync(join(memRoot, 'memory.oom_control')))
+      ctx.skip('no cgroup v1 memory controller at /sys/fs/cgroup/memory');
     const cg = join(memRoot, `tvinit-it-${process.pid}`);
     mkdirSync(cg);
     try {

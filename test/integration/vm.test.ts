@@ -21,6 +21,7 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TVCTL, importDemo, isRoot, makeRoots, tvctl, type TestRoots } from '../helpers/cli.js';
+import { missingTools, withReason } from '../helpers/prereq.js';
 import { buildUmociTwoLayerImage } from '../fixtures/images/umoci.js';
 import { kvmAddonAvailable } from '../../src/vm/kvm.js';
 import { probeKvm } from '../../src/vm/probe.js';
@@ -29,7 +30,8 @@ import { prepareKernel } from '../../src/vm/vm-run.js';
 // On hardware-assisted KVM `auto` picks the kvm engine and `--engine kvm` works (vm-kvm.test.ts covers it).
 const hardwareKvm = kvmAddonAvailable() && probeKvm().kind === 'hardware';
 
-const have = async (cmd: string): Promise<boolean> => (await execa('which', [cmd], { reject: false })).exitCode === 0;
+const noQemu = missingTools('qemu-system-x86_64');
+const noUmoci = missingTools('umoci');
 
 let roots: TestRoots;
 let work: string;
@@ -46,12 +48,8 @@ function expectOneLineError(r: { exitCode: number; stderr: string }, re: RegExp)
   expect(r.stderr).toMatch(re);
 }
 
-describe.skipIf(!isRoot)('tvctl vm run (QEMU)', () => {
+describe.skipIf(!isRoot || noQemu)(withReason('tvctl vm run (QEMU)', noQemu), () => {
   beforeAll(async () => {
-    if (!(await have('qemu-system-x86_64'))) {
-      console.log('SKIP: qemu-system-x86_64 is not installed');
-      return;
-    }
     roots = await makeRoots();
     work = mkdtempSync(join(tmpdir(), 'tvctl-vm-'));
     await importDemo(roots);
@@ -147,30 +145,35 @@ describe.skipIf(!isRoot)('tvctl vm run (QEMU)', () => {
     expect(j.timings.bootToInitMs).toBeGreaterThan(0);
   });
 
-  it('honours layer deletions, opaque dirs and the config (Cmd, Env, WorkingDir, User) of a two-layer umoci image', async () => {
-    if (!(await have('umoci'))) return console.log('SKIP: umoci not installed');
-    const img = await buildUmociTwoLayerImage(work, {
-      passwd: 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n',
-      user: 'nobody',
-    });
-    const load = await tvctl(roots, ['image', 'load', '-i', img, '--tag', 'umo:vm'], { timeout: 120_000 });
-    expect(load.exitCode, load.stderr).toBe(0);
-    const target = 'umo:vm';
-    const def = await vm([target]);
-    expect(def).toMatchObject({ exitCode: 0, stdout: 'keep' }); // the image's Cmd
-    const ls = await vm([
-      target,
-      '/bin/busybox',
-      'sh',
-      '-c',
-      '/bin/busybox ls -A /etc /etc/conf; /bin/busybox id -u; echo $FOO; /bin/busybox pwd',
-    ]);
-    expect(ls.exitCode, ls.stderr).toBe(0);
-    expect(ls.stdout).toMatch(/keep/);
-    expect(ls.stdout).toMatch(/new/);
-    expect(ls.stdout).not.toMatch(/gone|old1|\.wh\./);
-    expect(ls.stdout).toMatch(/\n65534\nbar\n\/etc$/); // the image's User, Env and WorkingDir
-  });
+  it.skipIf(noUmoci)(
+    withReason(
+      'honours layer deletions, opaque dirs and the config (Cmd, Env, WorkingDir, User) of a two-layer umoci image',
+      noUmoci,
+    ),
+    async () => {
+      const img = await buildUmociTwoLayerImage(work, {
+        passwd: 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n',
+        user: 'nobody',
+      });
+      const load = await tvctl(roots, ['image', 'load', '-i', img, '--tag', 'umo:vm'], { timeout: 120_000 });
+      expect(load.exitCode, load.stderr).toBe(0);
+      const target = 'umo:vm';
+      const def = await vm([target]);
+      expect(def).toMatchObject({ exitCode: 0, stdout: 'keep' }); // the image's Cmd
+      const ls = await vm([
+        target,
+        '/bin/busybox',
+        'sh',
+        '-c',
+        '/bin/busybox ls -A /etc /etc/conf; /bin/busybox id -u; echo $FOO; /bin/busybox pwd',
+      ]);
+      expect(ls.exitCode, ls.stderr).toBe(0);
+      expect(ls.stdout).toMatch(/keep/);
+      expect(ls.stdout).toMatch(/new/);
+      expect(ls.stdout).not.toMatch(/gone|old1|\.wh\./);
+      expect(ls.stdout).toMatch(/\n65534\nbar\n\/etc$/); // the image's User, Env and WorkingDir
+    },
+  );
 
   it('fails with one line and 125 for a bad kernel path, an unknown image, --engine kvm without hardware KVM', async () => {
     expectOneLineError(await vm(['--kernel', join(work, 'nope'), 'demo', 'true']), /kernel .*nope/);
