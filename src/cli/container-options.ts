@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { limitFlagsFromCli, parseLimits, type LimitCliFlags } from '../cgroups/limits.js';
 import { TvctlError } from '../errors.js';
 import { parsePublish } from '../network/publish.js';
-import { parseEnvFile, resolveEnvArgs } from '../runtime/process.js';
+import { parseEnvFile, resolveEnvArgs } from '../util/env.js';
 import type { ContainerOptions } from '../runtime/types.js';
 import { parseLabels, parseRestart, parseVolume } from './run-flags.js';
 

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { TvctlError } from '../errors.js';
-import { resolveEnvArgs } from '../runtime/process.js';
+import { resolveEnvArgs } from '../util/env.js';
 import { Runtime } from '../runtime/runtime.js';
 
 export default class Exec extends TvctlCommand<{ exitCode: number }> {

@@ -2,7 +2,7 @@
  * One `tvctl compare` from the user's request to its result: the modes planned from the host's facts, the
  * one-time preparation of each mode, the measured runs (runCompare), and the HTML report when asked for.
  */
-import { renameSync, writeFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 import { join } from 'node:path';
 import { TvctlError, errorMessage } from '../errors.js';
 import { gatherHostFacts } from '../host/facts.js';
@@ -58,9 +58,7 @@ export async function compareImage(req: CompareRequest): Promise<CompareResult> 
     ...(req.onProgress ? { onProgress: req.onProgress } : {}),
   });
   if (req.reportPath) {
-    const tmp = `${req.reportPath}.tmp-${process.pid}`;
-    writeFileSync(tmp, renderHtml(result));
-    renameSync(tmp, req.reportPath);
+    writeFileAtomicSync(req.reportPath, renderHtml(result), 0o644);
   }
   return result;
 }

@@ -23,8 +23,5 @@ export const DEFAULT_READONLY_PATHS: readonly string[] = [
   '/proc/sysrq-trigger',
 ];
 
-/** Docker's default PATH when the image sets none. */
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
 /** Device nodes created in the container's /dev tmpfs (plus pts/, shm/, mqueue/ and the fd links). */
 export const DEFAULT_DEVICES: readonly string[] = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];

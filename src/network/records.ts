@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { access, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { access, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from '../errors.js';
 import type { Ipam } from './ipam.js';
@@ -99,12 +99,7 @@ async function readJsonDir<T>(dir: string): Promise<T[]> {
 
 async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await mkdir(join(path, '..'), { recursive: true });
-  const tmp = `${path}.tmp.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, JSON.stringify(value, null, 2) + '\n');
-  await rename(tmp, path).catch(async (err: unknown) => {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  });
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n', 0o644);
 }
 
 /**

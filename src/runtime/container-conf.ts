@@ -17,7 +17,8 @@ import {
   type RestartPolicy as ShimRestartPolicy,
   type ShimSpec,
 } from '../namespaces/index.js';
-import { buildProcessConfig, mergeEnv } from './process.js';
+import { buildProcessConfig } from './process.js';
+import { mergeEnv } from '../util/env.js';
 import type { ContainerOptions, ContainerRecord, ExecOptions, PortBinding, VolumeMount } from './types.js';
 
 /**
@@ -215,7 +216,7 @@ export function execSpec(rec: ContainerRecord, opts: ExecOptions): ExecSpec {
   return {
     process: {
       args: opts.cmd,
-      env: mergeEnv(rec.process.env, opts.env ?? [], rec.config.hostname),
+      env: mergeEnv(rec.process.env, opts.env ?? [], { hostname: rec.config.hostname }),
       cwd: opts.workingDir || rec.process.workingDir,
       user: opts.user ?? rec.process.user,
       ...privileges(rec),

@@ -1,27 +1,12 @@
 import { readFileSync } from 'node:fs';
-import {
-  createExclusive,
-  mkdir,
-  readFile,
-  readdir,
-  removeTreeFast,
-  rename,
-  unlink,
-  writeFile,
-} from '../util/fs-fast.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { createExclusive, mkdir, readFile, readdir, removeTreeFast, unlink } from '../util/fs-fast.js';
 import { join } from 'node:path';
 import { TvctlError, errorMessage, isErrno } from '../errors.js';
 import type { Roots } from '../paths.js';
 import { isValidName } from './ids.js';
 import { pidAlive } from '../util/lock.js';
 import type { ContainerFacts, ContainerRecord, ExitRecord } from './types.js';
-
-/** Writes a file atomically: a temp file in the same dir, then rename over the target. */
-export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): Promise<void> {
-  const tmp = `${path}.tmp.${process.pid}.${Math.random().toString(36).slice(2, 8)}`;
-  await writeFile(tmp, data, { mode });
-  await rename(tmp, path);
-}
 
 /** Where a container's files live. Runtime facts under the state root, the writable layer and logs under data. */
 export class ContainerPaths {

@@ -14,9 +14,9 @@ import {
   renameSync,
   rmSync,
   statSync,
-  writeFileSync,
 } from 'node:fs';
 import { chmodSync } from 'node:fs';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TvctlError } from '../errors.js';
@@ -149,8 +149,7 @@ export async function installKernel(
       copyFileSync(join(boot, image), `${dest}.tmp`);
       renameSync(`${dest}.tmp`, dest);
     }
-    writeFileSync(`${kernelVersionPath(dataRoot)}.tmp`, `${version}\n`);
-    renameSync(`${kernelVersionPath(dataRoot)}.tmp`, kernelVersionPath(dataRoot));
+    writeFileAtomicSync(kernelVersionPath(dataRoot), `${version}\n`, 0o644);
     return {
       path: dest,
       version,

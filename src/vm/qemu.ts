@@ -6,6 +6,7 @@
  */
 // The cache checks run before every VM start: small synchronous reads, no thread-pool round trips.
 import { promises as fsp, readFileSync, statSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { join } from 'node:path';
 import { TvctlError, errorMessage } from '../errors.js';
 import { GuestConsoleMonitor, type GuestRunIO, type GuestRunResult } from './guest-protocol.js';
@@ -187,9 +188,7 @@ export async function readAccelProbe(file: string, key: string): Promise<AccelPr
 
 export async function writeAccelProbe(file: string, r: AccelProbeResult): Promise<void> {
   await fsp.mkdir(join(file, '..'), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await fsp.writeFile(tmp, JSON.stringify(r, null, 1) + '\n');
-  await fsp.rename(tmp, file);
+  await writeFileAtomic(file, JSON.stringify(r, null, 1) + '\n', 0o644);
 }
 
 export function describeProbeFailure(r: GuestRunResult, timeoutMs: number): string {

@@ -3,12 +3,14 @@
  * → engine (kvm: the addon; qemu) → the command's stdout/stderr on ours, its exit status as ours.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { accessSync, promises as fsp, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 import { nativeBuildDir } from '../paths.js';
 import { trace } from '../util/trace.js';
-import { DEFAULT_PATH_ENV, ImageStore } from '../images/store.js';
+import { ImageStore } from '../images/store.js';
+import { mergeEnv } from '../util/env.js';
 import { selectEngine, guestCmdline, type EngineRequest } from './engine.js';
 import { encodeGuestConfig } from './guest-protocol.js';
 import { ensureInitramfs, opaqueScannerFromHelper } from './initramfs.js';
@@ -78,24 +80,6 @@ export function parseMemory(s: string): number {
   const mib = unit === 'g' ? n * 1024 : unit === 'k' ? Math.ceil(n / 1024) : n;
   if (mib < 64) throw new TvctlError('BAD_USAGE', `--memory ${s} is too small for a Linux guest (at least 64m)`);
   return mib;
-}
-
-/** Docker's env merge: image Env, then -e (KEY=V sets, bare KEY takes the host's value). */
-export function mergeEnv(
-  image: readonly string[],
-  overrides: readonly string[],
-  hostEnv: NodeJS.ProcessEnv = process.env,
-): string[] {
-  const out = new Map<string, string>();
-  for (const e of image) out.set(e.split('=')[0]!, e);
-  for (const e of overrides) {
-    const k = e.split('=')[0]!;
-    if (!k) throw new TvctlError('BAD_USAGE', `invalid environment variable "${e}"`);
-    if (e.includes('=')) out.set(k, e);
-    else if (hostEnv[k] !== undefined) out.set(k, `${k}=${hostEnv[k]}`);
-  }
-  if (![...out.keys()].includes('PATH')) out.set('PATH', DEFAULT_PATH_ENV);
-  return [...out.values()];
 }
 
 /** The file as the merged image shows it: the topmost layer that has it (whiteouts are rare for /etc/passwd). */
@@ -196,9 +180,7 @@ export async function prepareKernel(
     return { bzImage, bootable: bzImage };
   }
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = `${cached}.tmp-${process.pid}`;
-  await fsp.writeFile(tmp, elf);
-  await fsp.rename(tmp, cached);
+  await writeFileAtomic(cached, elf, 0o644);
   for (const f of await fsp.readdir(dir)) {
     // Stale: other versions of this kernel path, and entries keyed by file identity alone (size-mtime-ino),
     // which a data root written by an older tvctl may hold.
@@ -243,8 +225,7 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
   trace('vm: initramfs ready');
   const nonce = randomBytes(8).toString('hex');
   const hostname = randomBytes(6).toString('hex');
-  const env = mergeEnv(image.config.env, o.env);
-  if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${hostname}`);
+  const env = mergeEnv(image.config.env, o.env, { hostname });
   if (!env.some((e) => e.startsWith('HOME='))) env.push('HOME=/root');
   const user = image.config.user ? await resolveUser(image.config.user, image.layerDirs) : undefined;
   const cfg = encodeGuestConfig({

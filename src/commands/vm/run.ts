@@ -1,4 +1,5 @@
 import { Args, Flags } from '@oclif/core';
+import { resolveEnvArgs } from '../../util/env.js';
 import { TvctlCommand } from '../../cli/base-command.js';
 import { requireImage } from '../../cli/image-target.js';
 import { parseMemory, vmRun, type VmRunResult } from '../../vm/vm-run.js';
@@ -47,7 +48,7 @@ export default class VmRun extends TvctlCommand<VmRunResult> {
       dataRoot: this.roots(flags).data,
       image: split.image,
       cmd: split.cmd,
-      env: flags.env ?? [],
+      env: resolveEnvArgs(flags.env ?? [], process.env),
       ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
       engine: flags.engine as 'auto' | 'kvm' | 'qemu',
       ...(flags.kernel !== undefined ? { kernel: flags.kernel } : {}),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildProcessConfig, mergeEnv, parseEnvFile, resolveEnvArgs } from '../../../src/runtime/process.js';
+import { buildProcessConfig } from '../../../src/runtime/process.js';
 
 const image = {
   entrypoint: ['/entry'],
@@ -33,16 +33,5 @@ describe('buildProcessConfig (Docker merge rules)', () => {
     expect(() => buildProcessConfig({ env: [], exposedPorts: [] }, { image: 'x' }, 'h')).toThrow(
       /no command specified/,
     );
-  });
-
-  it('merges env by key: defaults < image < flags', () => {
-    expect(mergeEnv(['PATH=/img', 'A=1'], ['A=2', 'B=3'], 'box')).toEqual(['PATH=/img', 'HOSTNAME=box', 'A=2', 'B=3']);
-    expect(mergeEnv([], [], 'box')[0]).toMatch(/^PATH=\/usr\/local\/sbin:/);
-    expect(() => mergeEnv([], ['=x'], 'h')).toThrow(/invalid environment variable/);
-  });
-
-  it('copies bare -e KEY from our environment, dropping unset ones; reads env files', () => {
-    expect(resolveEnvArgs(['X', 'Y', 'Z=1'], { X: 'from-host' })).toEqual(['X=from-host', 'Z=1']);
-    expect(parseEnvFile('# c\nA=1\n\nB\r\n')).toEqual(['A=1', 'B']);
   });
 });

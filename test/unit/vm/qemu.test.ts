@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildQemuArgv, qemuFailureLine } from '../../../src/vm/qemu.js';
 import { KERNEL_CMDLINE_MAX, guestCmdline, hostTscKhz, tcgKernelParams } from '../../../src/vm/engine.js';
-import { mergeEnv, parseMemory } from '../../../src/vm/vm-run.js';
+import { parseMemory } from '../../../src/vm/vm-run.js';
 
 const spec = {
   binary: '/usr/bin/qemu-system-x86_64',
@@ -83,16 +83,6 @@ describe('options', () => {
     expect(parseMemory('512')).toBe(512);
     expect(() => parseMemory('12m')).toThrow(/too small/);
     expect(() => parseMemory('lots')).toThrow(/invalid/);
-  });
-
-  it('merges env like Docker: -e overrides the image, bare KEY takes ours, PATH defaults', () => {
-    expect(mergeEnv(['PATH=/bin', 'A=1'], ['A=2', 'B=3', 'H', 'NOPE'], { H: 'host' })).toEqual([
-      'PATH=/bin',
-      'A=2',
-      'B=3',
-      'H=host',
-    ]);
-    expect(mergeEnv([], [], {})[0]).toMatch(/^PATH=\/usr\/local\/sbin/);
   });
 
   it('picks the line that explains a QEMU failure', () => {
