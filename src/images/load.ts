@@ -16,7 +16,8 @@ import { formatRef, parseRef } from './reference.js';
 import { ImageStore, type StagedLayer, type Staging, type StoredImage } from './store.js';
 import { FileSource, PipeSource, bytesOf } from './file-source.js';
 import { ByteReader, TarFormatError, readTar } from './tar-reader.js';
-import { LayerError, decompress, looksLikeLayer, sniffCompression, type LayerSource, type PipeRest } from './unpack.js';
+import { decompress, looksLikeLayer, sniffCompression } from './compression.js';
+import type { LayerSource, PipeRest } from './layer.js';
 
 export interface LoadProgress {
   /** input bytes read so far, and the total when known */
@@ -717,5 +718,3 @@ async function storedCompression(store: ImageStore, digest: string): Promise<str
     await fd.close();
   }
 }
-
-export { LayerError };

@@ -7,7 +7,9 @@ import { pidAlive as alive, withLock } from '../util/lock.js';
 import { formatRef, parseRef, shortImageId } from './reference.js';
 import { FileSource, PipeSource, isFileRegion } from './file-source.js';
 import { adoptPrefetched } from './prefetch.js';
-import { sniffCompression, unpackLayer, type LayerSource } from './unpack.js';
+import { sniffCompression } from './compression.js';
+import type { LayerSource } from './layer.js';
+import { unpackLayer } from './unpack.js';
 import { hasTarSplit, rebuildLayerTar, rebuiltSize } from './tar-split.js';
 import { MEDIA, type OciDescriptor, type OciImageConfig, type OciManifest } from './oci.js';
 

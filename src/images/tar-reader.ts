@@ -1,3 +1,5 @@
+import { EXIT_TVCTL, TvctlError } from '../errors.js';
+
 /**
  * A streaming tar reader: header blocks (checksum, ustar prefix, base-256 numbers; decoded as npm tar's
  * Header does, without loading that package on the `image load` path), the framing and the pax / GNU
@@ -18,7 +20,16 @@ export interface TarEntry {
   xattrs: Map<string, Buffer>;
 }
 
-export class TarFormatError extends Error {}
+/**
+ * A malformed tar stream. Callers that know what the stream was (an image archive, a layer) rethrow it with
+ * their own code; the code here is for the rare case that one reaches the user as it is.
+ */
+export class TarFormatError extends TvctlError {
+  constructor(message: string) {
+    super('BAD_TAR', message, EXIT_TVCTL);
+    this.name = 'TarFormatError';
+  }
+}
 
 /** Pulls exact byte counts out of an async chunk source, without copying where it can. */
 export class ByteReader {
@@ -185,6 +196,15 @@ export class ByteReader {
       }
       if (!(await this.fill())) return;
     }
+  }
+}
+
+/** Everything a reader has left, chunk by chunk as it comes (no copies). */
+export async function* restOf(r: ByteReader): AsyncGenerator<Buffer> {
+  for (;;) {
+    const b = await r.readSome();
+    if (!b) return;
+    yield b;
   }
 }
 
