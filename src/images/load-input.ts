@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import { join, posix } from 'node:path';
 import { TvctlError, isErrno } from '../errors.js';
 import { decompress, sniffCompression } from './compression.js';
-import { FileSource, PipeSource } from './file-source.js';
+import { FileSource, PipeSource, stdinAsFile, stdinIsPipe } from './file-source.js';
 import { LoadError } from './load-plan.js';
 import { ByteReader, TarFormatError, readTar, restOf } from './tar-reader.js';
 
@@ -17,6 +17,12 @@ export interface LoadInput {
   stream?: NodeJS.ReadableStream;
   /** a pipe read with our own bounded reads (see PipeSource), so that the extractor can go on reading it */
   pipeFd?: number;
+}
+
+/** Standard input, as the fastest way to read it: as a file if it is one, else as a pipe or a stream. */
+export function stdinInput(): LoadInput {
+  const file = stdinAsFile();
+  return file !== undefined ? { file } : stdinIsPipe() ? { pipeFd: 0 } : { stream: process.stdin };
 }
 
 /**

@@ -62,6 +62,18 @@ export async function loadImages(
   }
 }
 
+/**
+ * `image load --tag`: also tags the one image the archive held (the tag as the store normalized it joins
+ * its repoTags).
+ */
+export async function tagLoadedImage(store: ImageStore, loaded: LoadedImage[], tag: string): Promise<void> {
+  if (loaded.length !== 1)
+    throw new TvctlError('BAD_USAGE', `--tag needs exactly one image in the archive; it has ${loaded.length}`);
+  const image = loaded[0]!;
+  await store.tag(image.id, tag);
+  image.repoTags.push((await store.lookup(tag)).repoTags.find((t) => t.startsWith(tag.split(':')[0]!)) ?? tag);
+}
+
 interface StageContext {
   store: ImageStore;
   s: Staging;
