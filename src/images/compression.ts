@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { TvctlError } from '../errors.js';
 import { streamThroughCommand } from '../util/exec.js';
 import { LayerError } from './layer.js';
-import { ByteReader, restOf } from './tar-reader.js';
+import { ByteReader, restOf } from './byte-reader.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 

@@ -9,7 +9,8 @@ import { TvctlError, isErrno } from '../errors.js';
 import { decompress, sniffCompression } from './compression.js';
 import { FileSource, PipeSource, stdinAsFile, stdinIsPipe } from './file-source.js';
 import { LoadError } from './load-plan.js';
-import { ByteReader, TarFormatError, readTar, restOf } from './tar-reader.js';
+import { ByteReader, restOf } from './byte-reader.js';
+import { TarFormatError, readTar } from './tar-reader.js';
 
 export interface LoadInput {
   /** an archive file or an OCI layout directory */

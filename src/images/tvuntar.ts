@@ -13,7 +13,8 @@ import { trace } from '../util/trace.js';
 import { ZSTD_DECOMPRESS, decompress, sniffCompression, zstdCorrupt } from './compression.js';
 import type { FileRegion } from './file-source.js';
 import { LayerError, type LayerStream, type LayerUnpackResult, type PipeRest, type UnpackOptions } from './layer.js';
-import { ByteReader, TarFormatError, restOf } from './tar-reader.js';
+import { ByteReader, restOf } from './byte-reader.js';
+import { TarFormatError } from './tar-reader.js';
 
 /** The native extractor's path if it is built and not switched off (TVCTL_UNTAR=js). */
 export function untarHelper(): string | undefined {

@@ -5,7 +5,8 @@ import { TvctlError } from '../errors.js';
 import { runCommand } from '../util/exec.js';
 import { decompress } from './compression.js';
 import { LayerError, type LayerStream, type LayerUnpackResult, type UnpackOptions } from './layer.js';
-import { ByteReader, META_TOTAL_LIMIT, TarFormatError, readTar, type TarEntry } from './tar-reader.js';
+import { ByteReader } from './byte-reader.js';
+import { META_TOTAL_LIMIT, TarFormatError, readTar, type TarEntry } from './tar-reader.js';
 import { TarSplitRecorder, type FileRef } from './tar-split.js';
 
 /** xattrs we carry over from archives. trusted.* (overlayfs's own controls) and others are dropped. */
