@@ -1,7 +1,8 @@
 /**
  * The native extractor, native/untar (`tvuntar`): where it is, how it is started, how the layer's bytes reach
  * it (a pipe it hands over, a file region it reads by itself, or the rest of our stdin), and its result line.
- * native/untar documents the protocol from its side; this is the only TS module that speaks it.
+ * native/untar documents the protocol from its side; here are its command line, its hand-over and the lines it
+ * prints, for the unpackers and for prefetch.ts (the launcher's tvuntar child).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
