@@ -113,6 +113,7 @@ export class ArchiveStager implements ArchiveVisitor, PlanContext<ArchiveFile> {
     await Promise.allSettled(this.pending);
   }
 
+  /** One file of the input, staged in one of the ways below and checked against its blob name. */
   async file(path: string, size: number, body: AsyncIterable<Buffer>, at: FileAt | undefined): Promise<void> {
     const peeked = await peek(body, 512);
     const { head } = peeked;
