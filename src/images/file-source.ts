@@ -121,7 +121,7 @@ export function stdinIsPipe(): boolean {
 /**
  * A pipe (stdin) read with bounded reads of our own rather than through process.stdin, which reads ahead:
  * the descriptor's position is then always just past what was handed out, so that a helper can go on
- * reading it (an uncompressed layer: see load.ts).
+ * reading it (an uncompressed layer: see load-stage.ts).
  */
 export class PipeSource implements AsyncIterable<Buffer> {
   private total = 0;
