@@ -32,9 +32,10 @@ export async function loadImages(
   progress: LoadProgress = {},
 ): Promise<LoadedImage[]> {
   trace(`image load: start (${input.file !== undefined ? 'file' : 'stream'})`);
+  const known = await knownLayerBlobs(store);
   const s = await store.newStaging();
-  const ctx: StageContext = { store, s, known: await knownLayerBlobs(store) };
-  const archive = new ArchiveStager(store, s, ctx.known, progress);
+  const ctx: StageContext = { store, s, known };
+  const archive = new ArchiveStager(store, s, known, progress);
   try {
     await walkInput(input, archive, (read, total) => progress.onBytes?.(read, total));
     await archive.unpacked();
