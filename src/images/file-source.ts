@@ -75,6 +75,21 @@ export class FileSource implements AsyncIterable<Buffer> {
   }
 }
 
+/** A whole file in fresh 1 MiB chunks, read synchronously (a blob written into an archive). */
+export function* fileChunks(path: string): Generator<Buffer> {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) return;
+      yield Buffer.from(buf.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /**
  * stdin as a file path when it is a regular file read from its start (`tvctl image load < image.tar`), so
  * that the load takes the same path as `-i FILE` (the extractor reads layers in place). The path names
@@ -106,7 +121,7 @@ export function stdinIsPipe(): boolean {
 /**
  * A pipe (stdin) read with bounded reads of our own rather than through process.stdin, which reads ahead:
  * the descriptor's position is then always just past what was handed out, so that a helper can go on
- * reading it (an uncompressed layer: see load.ts).
+ * reading it (an uncompressed layer: see load-stage.ts).
  */
 export class PipeSource implements AsyncIterable<Buffer> {
   private total = 0;

@@ -15,39 +15,8 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { trace } from '../util/trace.js';
 import type { FileRegion } from './file-source.js';
-import { parseUntarResult, resultOfLength, type LayerUnpackResult } from './unpack.js';
-
-export interface PrefetchHello {
-  pid: number;
-  dev: bigint;
-  ino: bigint;
-  offset: number;
-  length: number;
-  /** the staging dir; the layer is DIR/layer (fs/ and tar-split, as stageLayer makes it) */
-  dir: string;
-}
-
-/**
- * The child's first line: undefined for "none" or anything unexpected (then there is nothing to adopt).
- * Its directory must be one of our own staging dirs (images/tmp/OURPID-RANDOM), and it must be the child
- * the launcher told us about: nothing from the pipe makes us kill or remove anything else.
- */
-export function parseHello(
-  line: string | undefined,
-  expect: { self: number; child: number },
-): PrefetchHello | undefined {
-  const m = /^prefetch (\d+) (\d+) (\d+) (\d+) (\d+) (\/.*)$/.exec(line ?? '');
-  if (!m || Number(m[1]) !== expect.child) return undefined;
-  if (!new RegExp(`/images/tmp/${expect.self}-[0-9a-f]{12}$`).test(m[6]!)) return undefined;
-  return {
-    pid: Number(m[1]),
-    dev: BigInt(m[2]!),
-    ino: BigInt(m[3]!),
-    offset: Number(m[4]),
-    length: Number(m[5]),
-    dir: m[6]!,
-  };
-}
+import type { LayerUnpackResult } from './layer.js';
+import { LineSplitter, parseHello, parseUntarResult, resultOfLength, type PrefetchHello } from './tvuntar.js';
 
 /** Whether the load's layer region is the prefetched one: 'yes', 'later' (it may still come), or 'no'. */
 export function matchRegion(
@@ -63,7 +32,7 @@ export function matchRegion(
 
 /** Lines from the child, and its end (EOF: it exited, as only it holds the pipe's write end). */
 class ChildPipe {
-  private buf = '';
+  private readonly splitter = new LineSplitter();
   private readonly lines: string[] = [];
   private ended = false;
   private waiters: (() => void)[] = [];
@@ -71,11 +40,7 @@ class ChildPipe {
   constructor(private readonly sock: Socket) {
     sock.setEncoding('utf8');
     sock.on('data', (c: string) => {
-      this.buf += c;
-      for (let nl = this.buf.indexOf('\n'); nl >= 0; nl = this.buf.indexOf('\n')) {
-        this.lines.push(this.buf.slice(0, nl));
-        this.buf = this.buf.slice(nl + 1);
-      }
+      this.lines.push(...this.splitter.push(c));
       this.wake();
     });
     const end = (): void => {

@@ -1,4 +1,4 @@
-import type { LoadProgress } from './load.js';
+import type { LoadProgress } from './load-stage.js';
 
 /** A one-line progress bar (bytes and layers) on a terminal; nothing otherwise. */
 export function progressBar(stream: NodeJS.WriteStream, enabled: boolean): LoadProgress & { finish(): void } {

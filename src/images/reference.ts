@@ -41,6 +41,13 @@ export function splitRepoTag(t: string): ImageRef {
   return colon > slash ? { name: t.slice(0, colon), tag: t.slice(colon + 1) } : { name: t, tag: 'latest' };
 }
 
+/** The hex part of a sha256 digest; any other digest is refused. */
+export function digestHex(digest: string): string {
+  const m = /^sha256:([0-9a-f]{64})$/.exec(digest);
+  if (!m) throw new TvctlError('BAD_DIGEST', `unsupported digest "${digest}" (only sha256 is supported)`);
+  return m[1]!;
+}
+
 export function shortImageId(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);
 }

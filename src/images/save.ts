@@ -1,8 +1,53 @@
 import * as fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { MEDIA, type OciDescriptor, type OciIndex } from './oci.js';
-import { splitRepoTag } from './reference.js';
+import { formatRef, parseRef, splitRepoTag } from './reference.js';
 import { SideTarWriter } from './tar-writer.js';
 import type { ImageStore, StoredImage } from './store.js';
+
+/** An image to save, with the tags the archive gives it. */
+export interface ImageToSave {
+  img: StoredImage;
+  tags: string[];
+}
+
+/**
+ * The images that `refs` name, each once: a name saves that tag, an id all of the image's tags.
+ */
+export async function pickImagesToSave(store: ImageStore, refs: string[]): Promise<ImageToSave[]> {
+  const picked = new Map<string, ImageToSave>();
+  for (const ref of refs) {
+    const img = await store.lookup(ref);
+    const entry = picked.get(img.id) ?? { img, tags: [] };
+    let tag: string | undefined;
+    try {
+      tag = formatRef(parseRef(ref));
+    } catch {
+      tag = undefined;
+    }
+    const tags = tag && img.repoTags.includes(tag) ? [tag] : img.repoTags;
+    for (const t of tags) if (!entry.tags.includes(t)) entry.tags.push(t);
+    picked.set(img.id, entry);
+  }
+  return [...picked.values()];
+}
+
+/** saveImages into `file`, which appears only once it is complete. */
+export async function saveImagesToFile(
+  store: ImageStore,
+  images: ImageToSave[],
+  file: string,
+): Promise<{ bytes: number; blobs: number }> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    const r = await saveImages(store, images, tmp);
+    await fsp.rename(tmp, file);
+    return r;
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
+}
 
 /**
  * `image save`: an OCI image layout as a tar (oci-layout, index.json, blobs/sha256/…), plus Docker's
@@ -11,7 +56,7 @@ import type { ImageStore, StoredImage } from './store.js';
  */
 export async function saveImages(
   store: ImageStore,
-  images: { img: StoredImage; tags: string[] }[],
+  images: ImageToSave[],
   out: string | number,
 ): Promise<{ bytes: number; blobs: number }> {
   const blobs = new Map<string, number>();

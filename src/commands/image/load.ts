@@ -2,8 +2,8 @@ import { Flags } from '@oclif/core';
 import { isatty } from 'node:tty';
 import { TvctlCommand } from '../../cli/base-command.js';
 import { TvctlError } from '../../errors.js';
-import { loadImages, type LoadedImage } from '../../images/load.js';
-import { stdinAsFile, stdinIsPipe } from '../../images/file-source.js';
+import { loadImages, tagLoadedImage, type LoadedImage } from '../../images/load.js';
+import { stdinInput } from '../../images/load-input.js';
 import { progressBar } from '../../images/progress.js';
 import { shortImageId } from '../../images/reference.js';
 import { ImageStore } from '../../images/store.js';
@@ -34,23 +34,11 @@ export default class ImageLoad extends TvctlCommand<LoadedImage[]> {
     const bar = progressBar(process.stderr, !flags.quiet && !this.jsonEnabled() && process.stderr.isTTY === true);
     let loaded: LoadedImage[];
     try {
-      const file = fromStdin ? stdinAsFile() : flags.input!;
-      loaded = await loadImages(
-        store,
-        file !== undefined ? { file } : stdinIsPipe() ? { pipeFd: 0 } : { stream: process.stdin },
-        bar,
-      );
+      loaded = await loadImages(store, fromStdin ? stdinInput() : { file: flags.input! }, bar);
     } finally {
       bar.finish();
     }
-    if (flags.tag) {
-      if (loaded.length !== 1)
-        throw new TvctlError('BAD_USAGE', `--tag needs exactly one image in the archive; it has ${loaded.length}`);
-      await store.tag(loaded[0]!.id, flags.tag);
-      loaded[0]!.repoTags.push(
-        (await store.lookup(flags.tag)).repoTags.find((t) => t.startsWith(flags.tag!.split(':')[0]!)) ?? flags.tag,
-      );
-    }
+    if (flags.tag) await tagLoadedImage(store, loaded, flags.tag);
     if (!this.jsonEnabled()) {
       for (const l of loaded) {
         if (l.repoTags.length === 0) this.log(`Loaded image ID: ${l.id}`);

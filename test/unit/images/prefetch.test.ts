@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { matchRegion, parseHello } from '../../../src/images/prefetch.js';
+import { matchRegion } from '../../../src/images/prefetch.js';
+import { parseHello } from '../../../src/images/tvuntar.js';
 
 describe("parseHello: the launcher's extractor's first line", () => {
   const who = { self: 41, child: 42 };

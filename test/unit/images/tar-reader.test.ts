@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Header } from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileSource } from '../../../src/images/file-source.js';
-import { ByteReader, decodeHeader, readTar } from '../../../src/images/tar-reader.js';
+import { ByteReader } from '../../../src/images/byte-reader.js';
+import { decodeHeader, readTar } from '../../../src/images/tar-reader.js';
 import { makeTar } from '../../fixtures/images/build.js';
 
 let dir: string;

@@ -18,7 +18,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it as itBase } from 'vitest';
-import { cleanEntryPath, sniffCompression, unpackLayer, untarHelper } from '../../../src/images/unpack.js';
+import { sniffCompression } from '../../../src/images/compression.js';
+import { untarHelper } from '../../../src/images/tvuntar.js';
+import { cleanEntryPath } from '../../../src/images/unpack-js.js';
+import { unpackLayer } from '../../../src/images/unpack.js';
 import { rebuildLayerTar, rebuiltSize } from '../../../src/images/tar-split.js';
 import { makeTar, sha256, zstd, type FixtureEntry } from '../../fixtures/images/build.js';
 
@@ -79,15 +82,16 @@ describe('sniffCompression', () => {
 });
 
 // Both unpackers follow the same rules: the native extractor (native/untar, when built) and the JS one.
+// A skipped native run says why in its title (vitest lists skipped suites by title).
 const nativeBuilt = untarHelper() !== undefined;
-if (!nativeBuilt) console.log('SKIP native unpacker tests: native/out/tvuntar is not built (make -C native)');
+const nativeMissing = nativeBuilt ? '' : ' [skipped: native/out/tvuntar is not built; run make -C native]';
 // The native one also reads uncompressed layers in place (mapped under a lease), so its rules run again there.
 const impls = [
-  { impl: 'native', env: undefined, skip: !nativeBuilt, mapped: false },
-  { impl: 'native', env: undefined, skip: !nativeBuilt, mapped: true },
-  { impl: 'js', env: 'js', skip: false, mapped: false },
+  { impl: 'native', env: undefined, skip: !nativeBuilt, mapped: false, why: nativeMissing },
+  { impl: 'native', env: undefined, skip: !nativeBuilt, mapped: true, why: nativeMissing },
+  { impl: 'js', env: 'js', skip: false, mapped: false, why: '' },
 ];
-describe.each(impls)('unpackLayer ($impl, layer in a file: $mapped)', ({ impl, env, skip, mapped }) => {
+describe.each(impls)('unpackLayer ($impl, layer in a file: $mapped)$why', ({ impl, env, skip, mapped }) => {
   const saved = process.env.TVCTL_UNTAR;
   beforeAll(() => {
     inPlace = mapped;
@@ -99,7 +103,7 @@ describe.each(impls)('unpackLayer ($impl, layer in a file: $mapped)', ({ impl, e
     if (saved === undefined) delete process.env.TVCTL_UNTAR;
     else process.env.TVCTL_UNTAR = saved;
   });
-  const it = skip ? itBase.skip : itBase;
+  const it = itBase.skipIf(skip);
   const basic: FixtureEntry[] = [
     { path: './', type: 'Directory', mode: 0o755 },
     { path: 'etc/', type: 'Directory', mode: 0o750 },
@@ -345,7 +349,7 @@ describe.each(impls)('unpackLayer ($impl, layer in a file: $mapped)', ({ impl, e
 // The native extractor reads a layer that lies in a file by itself: under a read lease, mapped and hashed
 // on a second thread; without a lease, read and hashed in line. Both must give the same result, and a
 // writer that turns up during the load must stop it.
-describe.skipIf(!nativeBuilt)('native extractor, a layer in a file', () => {
+describe.skipIf(!nativeBuilt)(`native extractor, a layer in a file${nativeMissing}`, () => {
   const layerIn = (tar: Buffer) => {
     const file = join(base, 'archive.bin');
     writeFileSync(file, Buffer.concat([Buffer.alloc(700, 1), tar, Buffer.alloc(3000, 2)])); // not part of it
