@@ -3,6 +3,7 @@
  * samples. No I/O here, so unit tests check the numbers and the formatting directly.
  */
 import type { CgroupStats } from './types.js';
+import { binaryBytes, decimalBytes } from '../util/units.js';
 
 export interface StatsRow {
   id: string;
@@ -74,31 +75,6 @@ export function parseNetDev(text: string): { rx: number; tx: number } {
   return { rx, tx };
 }
 
-/** C's %.Ng: N significant digits, trailing zeros dropped. */
-function g(n: number, digits: number): string {
-  return String(Number(n.toPrecision(digits)));
-}
-
-function scaled(bytes: number, base: number, units: readonly string[], digits: number): string {
-  let v = bytes;
-  let i = 0;
-  while (v >= base && i < units.length - 1) {
-    v /= base;
-    i++;
-  }
-  return `${g(v, digits)}${units[i]}`;
-}
-
-/** Docker's units.BytesSize ("%.4g", base 1024): memory columns, e.g. 1.953MiB, 32MiB. */
-export function formatBinaryBytes(bytes: number): string {
-  return scaled(bytes, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'], 4);
-}
-
-/** Docker's units.HumanSizeWithPrecision(3) (base 1000): I/O columns, e.g. 1.2kB, 648B. */
-export function formatDecimalBytes(bytes: number): string {
-  return scaled(bytes, 1000, ['B', 'kB', 'MB', 'GB', 'TB', 'PB'], 3);
-}
-
 export const STATS_HEADERS = [
   'CONTAINER ID',
   'NAME',
@@ -112,12 +88,12 @@ export const STATS_HEADERS = [
 
 export function formatStatsCells(r: StatsRow, idWidth = 12): string[] {
   const pair = (a: number | null, b: number | null): string =>
-    a === null || b === null ? '--' : `${formatDecimalBytes(a)} / ${formatDecimalBytes(b)}`;
+    a === null || b === null ? '--' : `${decimalBytes(a)} / ${decimalBytes(b)}`;
   return [
     r.id.slice(0, idWidth),
     r.name,
     `${r.cpuPercent.toFixed(2)}%`,
-    `${formatBinaryBytes(r.memoryUsageBytes)} / ${formatBinaryBytes(r.memoryLimitBytes)}`,
+    `${binaryBytes(r.memoryUsageBytes)} / ${binaryBytes(r.memoryLimitBytes)}`,
     `${r.memoryPercent.toFixed(2)}%`,
     pair(r.netRxBytes, r.netTxBytes),
     pair(r.blockReadBytes, r.blockWriteBytes),

@@ -1,7 +1,8 @@
 import { shortId } from '../runtime/ids.js';
 import { commandColumn } from '../runtime/inspect.js';
 import { portsColumn } from '../runtime/list.js';
-import { describeStatus, humanDuration } from '../runtime/status.js';
+import { describeStatus } from '../runtime/status.js';
+import { humanAgo } from '../util/units.js';
 import type { ContainerInfo } from '../runtime/types.js';
 import { goTime } from './go-template.js';
 
@@ -13,7 +14,7 @@ export function psTableRow(c: ContainerInfo, noTrunc: boolean, now = Date.now())
     noTrunc ? c.id : shortId(c.id),
     c.image,
     commandText(c, noTrunc),
-    `${humanDuration(now - Date.parse(c.created))} ago`,
+    humanAgo(c.created, now),
     describeStatus(c.state, now),
     portsColumn(c),
     c.name,
@@ -48,7 +49,7 @@ export function psFormatFields(
     Image: c.image,
     Command: commandText(c, noTrunc),
     CreatedAt: goTime(c.created),
-    RunningFor: `${humanDuration(now - Date.parse(c.created))} ago`,
+    RunningFor: humanAgo(c.created, now),
     Ports: portsColumn(c),
     State: c.state.status,
     Status: describeStatus(c.state, now),

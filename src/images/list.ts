@@ -1,7 +1,9 @@
 /** `tvctl images`: the rows, their filters and the ways to print them, as `docker images` does. */
 import { goTime } from '../cli/go-template.js';
 import { TvctlError } from '../errors.js';
-import { humanAgo, humanSize, imageRows, matchesReference, renderTable, type ImageRow } from './format.js';
+import { formatTable } from '../cli/table.js';
+import { decimalBytes, humanAgo } from '../util/units.js';
+import { imageRows, matchesReference, type ImageRow } from './format.js';
 import { shortImageId } from './reference.js';
 import type { ImageRecord } from './store.js';
 
@@ -39,7 +41,7 @@ export function imageFormatFields(row: ImageRow, noTrunc: boolean, now = Date.no
     Digest: '<none>',
     CreatedSince: humanAgo(row.created, now),
     CreatedAt: goTime(row.created),
-    Size: humanSize(row.size),
+    Size: decimalBytes(row.size),
   };
 }
 
@@ -55,8 +57,8 @@ export const IMAGE_FORMAT_HEADERS: Record<string, string> = {
 
 /** The default listing. */
 export function imageTable(rows: ImageRow[], noTrunc: boolean, now = Date.now()): string {
-  return renderTable(
+  return formatTable(
     ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'],
-    rows.map((r) => [r.repository, r.tag, idOf(r.id, noTrunc), humanAgo(r.created, now), humanSize(r.size)]),
+    rows.map((r) => [r.repository, r.tag, idOf(r.id, noTrunc), humanAgo(r.created, now), decimalBytes(r.size)]),
   );
 }

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { writeFileAtomicSync } from '../util/atomic-write.js';
 import { TvctlError, isErrno } from '../errors.js';
 import { formatRef, parseRef } from './reference.js';
 import type { ImageRecord, StoredImage } from './store.js';
@@ -22,9 +23,7 @@ export function readRepositories(path: string): RepositoriesDb {
 
 /** Replaces the file atomically (a new file renamed over it); the caller holds the store lock. */
 export function writeRepositories(path: string, db: RepositoriesDb): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(db, null, 1) + '\n', { mode: 0o600 });
-  fs.renameSync(tmp, path);
+  writeFileAtomicSync(path, JSON.stringify(db, null, 1) + '\n');
 }
 
 export function imageNotFound(ref: string): TvctlError {

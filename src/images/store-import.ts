@@ -6,7 +6,8 @@ import type { LayerSource } from './layer.js';
 import { MEDIA, type OciDescriptor, type OciImageConfig, type OciManifest } from './oci.js';
 import { formatRef, parseRef } from './reference.js';
 import { toRecord } from './store-db.js';
-import { DEFAULT_PATH_ENV, type ImageRecord, type ImageStore } from './store.js';
+import { DEFAULT_PATH_ENV } from '../util/env.js';
+import type { ImageRecord, ImageStore } from './store.js';
 
 /**
  * `docker import`: one rootfs tar (or tar.gz / tar.zst) becomes a one-layer image. `input` is a file

@@ -68,8 +68,6 @@ export interface Staging {
 
 export type InUseCheck = (imageId: string) => Promise<boolean>;
 
-export const DEFAULT_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
 /**
  * The content-addressed image store under <dataRoot>/images:
  *   blobs/sha256/<hex>        manifests, configs and layer blobs exactly as loaded (verified)

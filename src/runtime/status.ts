@@ -1,4 +1,5 @@
 import type { ContainerFacts, ContainerState, ContainerStatus } from './types.js';
+import { humanDuration } from '../util/units.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 /** The exit code reported when the container's own is unknown: 125, tvctl's "failed itself" code. */
@@ -79,22 +80,4 @@ export function describeStatus(state: ContainerState, now = Date.now()): string 
     case 'dead':
       return 'Dead';
   }
-}
-
-/** Docker's go-units HumanDuration. */
-export function humanDuration(ms: number): string {
-  const s = Math.round(Math.max(0, ms) / 1000);
-  if (s < 1) return 'Less than a second';
-  if (s === 1) return '1 second';
-  if (s < 60) return `${s} seconds`;
-  const m = Math.round(s / 60);
-  if (m === 1) return 'About a minute';
-  if (m < 60) return `${m} minutes`;
-  const h = Math.round(s / 3600);
-  if (h === 1) return 'About an hour';
-  if (h < 48) return `${h} hours`;
-  if (h < 24 * 7 * 2) return `${Math.round(h / 24)} days`;
-  if (h < 24 * 30 * 2) return `${Math.round(h / 24 / 7)} weeks`;
-  if (h < 24 * 365 * 2) return `${Math.round(h / 24 / 30)} months`;
-  return `${Math.round(h / 24 / 365)} years`;
 }

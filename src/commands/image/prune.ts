@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { TvctlCommand } from '../../cli/base-command.js';
-import { humanSize } from '../../images/format.js';
+import { decimalBytes } from '../../util/units.js';
 import { containersUsingImage } from '../../images/in-use.js';
 import { ImageStore } from '../../images/store.js';
 
@@ -27,7 +27,7 @@ export default class ImagePrune extends TvctlCommand<ImagePruneResult> {
     if (!this.jsonEnabled()) {
       for (const t of r.untagged) this.log(`untagged: ${t}`);
       for (const d of r.deleted) this.log(`deleted: ${d}`);
-      this.log(`Total reclaimed space: ${humanSize(r.spaceReclaimed)}`);
+      this.log(`Total reclaimed space: ${decimalBytes(r.spaceReclaimed)}`);
     }
     return r;
   }

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { TvctlCommand } from '../../cli/base-command.js';
-import { renderTable } from '../../images/format.js';
+import { formatTable } from '../../cli/table.js';
 import { NetworkManager, type NetworkListing } from '../../network/index.js';
 
 export default class NetworkLs extends TvctlCommand<NetworkListing[]> {
@@ -20,7 +20,7 @@ export default class NetworkLs extends TvctlCommand<NetworkListing[]> {
     if (flags.quiet) for (const r of rows) this.log(id(r.id));
     else
       this.log(
-        renderTable(
+        formatTable(
           ['NETWORK ID', 'NAME', 'DRIVER', 'BRIDGE', 'SUBNET', 'INTERNAL'],
           rows.map((r) => [
             id(r.id),

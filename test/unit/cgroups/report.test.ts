@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mergeLimitUpdate } from '../../../src/cgroups/merge.js';
-import {
-  buildStatsRow,
-  cpuPercent,
-  formatBinaryBytes,
-  formatDecimalBytes,
-  formatStatsCells,
-  parseNetDev,
-} from '../../../src/cgroups/report.js';
+import { buildStatsRow, cpuPercent, formatStatsCells, parseNetDev } from '../../../src/cgroups/report.js';
 import { parseLimits } from '../../../src/cgroups/limits.js';
 import type { CgroupStats } from '../../../src/cgroups/types.js';
 
@@ -29,17 +22,6 @@ describe('stats report', () => {
     expect(cpuPercent(0, 4e9, 2e9)).toBeCloseTo(200);
     expect(cpuPercent(5, 1, 1e9)).toBe(0); // counter reset (container restarted)
     expect(cpuPercent(0, 1, 0)).toBe(0);
-  });
-
-  it('formats bytes as Docker does: binary for memory, decimal for I/O', () => {
-    expect(formatBinaryBytes(0)).toBe('0B');
-    expect(formatBinaryBytes(32 * MiB)).toBe('32MiB');
-    expect(formatBinaryBytes(2_048_000)).toBe('1.953MiB');
-    expect(formatBinaryBytes(332 * 1024)).toBe('332KiB');
-    expect(formatBinaryBytes(25_276_502_016)).toBe('23.54GiB');
-    expect(formatDecimalBytes(648)).toBe('648B');
-    expect(formatDecimalBytes(1234)).toBe('1.23kB');
-    expect(formatDecimalBytes(12_345_678)).toBe('12.3MB');
   });
 
   it('builds a row: unlimited memory shows the host total; I/O pairs; pids', () => {

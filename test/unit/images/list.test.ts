@@ -31,7 +31,7 @@ describe('tvctl images listing', () => {
       Digest: '<none>',
       CreatedSince: '30 seconds ago',
       CreatedAt: '2024-01-01 00:00:00 +0000 UTC',
-      Size: '4.30MB',
+      Size: '4.3MB',
     });
     const later = Date.parse('2024-01-02T01:00:00Z');
     expect(imageTable(listImageRows(images, ['dangling=true']), false, later).split('\n')).toEqual([

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatRef, parseRef, splitRepoTag } from '../../../src/images/reference.js';
-import { humanSize, imageRows, matchesReference } from '../../../src/images/format.js';
+import { imageRows, matchesReference } from '../../../src/images/format.js';
 
 describe('image references', () => {
   it('parses name[:tag] with latest as default and registry ports', () => {
@@ -35,10 +35,5 @@ describe('images table helpers', () => {
     expect(rows.filter((r) => matchesReference(r, 'demo')).length).toBe(1);
     expect(rows.filter((r) => matchesReference(r, '*')).map((r) => r.repository)).toEqual(['demo', '<none>']);
     expect(rows.filter((r) => matchesReference(r, 'my/*:1')).length).toBe(1);
-  });
-  it('prints sizes in decimal units as Docker does', () => {
-    expect(humanSize(1_982_449)).toBe('1.98MB');
-    expect(humanSize(999)).toBe('999B');
-    expect(humanSize(123_456_789)).toBe('123MB');
   });
 });

@@ -37,5 +37,11 @@ describe("Docker's units", () => {
     expect(decimalBytes(5_600_000)).toBe('5.6MB');
     expect(binaryBytes(32 * 1024 * 1024)).toBe('32MiB');
     expect(binaryBytes(2_048_000)).toBe('1.953MiB');
+    expect(binaryBytes(0)).toBe('0B');
+    expect(binaryBytes(332 * 1024)).toBe('332KiB');
+    expect(binaryBytes(25_276_502_016)).toBe('23.54GiB');
+    expect(decimalBytes(648)).toBe('648B');
+    expect(decimalBytes(1234)).toBe('1.23kB');
+    expect(decimalBytes(12_345_678)).toBe('12.3MB');
   });
 });
