@@ -81,7 +81,7 @@ export async function writeControl(fs: CgroupFs, path: string, value: string | n
           : code === 'ENOENT'
             ? ' (controller not enabled for this cgroup)'
             : '';
-    throw new TvctlError('CGROUP_WRITE', `cannot write "${value}" to ${path}: ${code}${hint}`, 125, { cause: err });
+    throw new TvctlError('CGROUP_WRITE', `cannot write "${value}" to ${path}: ${code}${hint}`, { cause: err });
   }
 }
 
@@ -149,7 +149,7 @@ export async function removeDir(fs: CgroupFs, dir: string, timeoutMs = 5000): Pr
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return;
       if (!isErrno(err, 'EBUSY') || Date.now() > deadline) {
-        throw new TvctlError('CGROUP_REMOVE', `cannot remove cgroup ${dir}: ${errorMessage(err)}`, 125, { cause: err });
+        throw new TvctlError('CGROUP_REMOVE', `cannot remove cgroup ${dir}: ${errorMessage(err)}`, { cause: err });
       }
       await sleep(20);
     }

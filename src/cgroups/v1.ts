@@ -105,7 +105,7 @@ export class CgroupV1Manager implements CgroupManager {
             await mkdirUnderParent(this.fs, d, () => this.ensureParent(dirname(dirname(d))));
           } catch (err) {
             if (isErrno(err, 'EEXIST'))
-              throw new TvctlError('CGROUP_EXISTS', `cgroup ${d} already exists`, 125, { cause: err });
+              throw new TvctlError('CGROUP_EXISTS', `cgroup ${d} already exists`, { cause: err });
             throw err;
           }
         }),

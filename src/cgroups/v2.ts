@@ -92,8 +92,7 @@ export class CgroupV2Manager implements CgroupManager {
         await this.enableControllers(parent);
       });
     } catch (err) {
-      if (isErrno(err, 'EEXIST'))
-        throw new TvctlError('CGROUP_EXISTS', `cgroup ${d} already exists`, 125, { cause: err });
+      if (isErrno(err, 'EEXIST')) throw new TvctlError('CGROUP_EXISTS', `cgroup ${d} already exists`, { cause: err });
       throw err;
     }
     try {

@@ -1,5 +1,5 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
-import { EXIT_TVCTL, TvctlError, errorMessage } from '../errors.js';
+import { TvctlError, errorMessage, exitCodeOf, type ErrorCode } from '../errors.js';
 import { defaultRoots, type Roots } from '../paths.js';
 import { flagShapes, parserArgv, splitRunArgv } from './split-argv.js';
 
@@ -47,8 +47,7 @@ export abstract class TvctlCommand<T> extends Command {
       if (err.name === 'ExitError' || err.message.startsWith('EEXIT')) throw err;
     }
     const tag = err instanceof TvctlError ? err.code : parseErrorCode(err);
-    // A usage error is Docker's 125 wherever it is raised, whatever exit code its throw site picked.
-    const code = tag === 'BAD_USAGE' ? EXIT_TVCTL : err instanceof TvctlError ? err.exitCode : EXIT_TVCTL;
+    const code = exitCodeOf(tag);
     reportError(tag, errorMessage(err), this.jsonEnabled());
     process.exitCode = code;
     return this.exit(code);
@@ -70,7 +69,7 @@ export function jsonRequested(argv: readonly string[]): boolean {
   return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
-function parseErrorCode(err: Error): string {
+function parseErrorCode(err: Error): ErrorCode {
   return err.constructor?.name === 'CLIError' || /flag|argument/i.test(err.message) ? 'BAD_USAGE' : 'INTERNAL';
 }
 

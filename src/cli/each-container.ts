@@ -18,6 +18,6 @@ export async function eachContainer<T>(cmd: Command, refs: string[], fn: (ref: s
       process.stderr.write(`tvctl: ${errorMessage(err)}\n`);
     }
   }
-  if (failures.length > 0) throw new TvctlError('PARTIAL_FAILURE', `${failures.length} of ${refs.length} failed`, 1);
+  if (failures.length > 0) throw new TvctlError('PARTIAL_FAILURE', `${failures.length} of ${refs.length} failed`);
   return done;
 }

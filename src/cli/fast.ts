@@ -21,7 +21,7 @@ import Start from '../commands/start.js';
 import Stop from '../commands/stop.js';
 import VmRun from '../commands/vm/run.js';
 import Wait from '../commands/wait.js';
-import { EXIT_TVCTL } from '../errors.js';
+import { exitCodeOf } from '../errors.js';
 import { releasePrefetch, takePrefetch } from '../images/prefetch.js';
 import { setPackageRoot } from '../paths.js';
 import { trace } from '../util/trace.js';
@@ -82,7 +82,7 @@ export async function fastMain(pkgRoot: string, argv: string[], version: string)
     if (e.oclif?.exit !== undefined) process.exitCode = e.oclif.exit;
     else {
       reportError('INTERNAL', e.message ?? String(err), jsonRequested(rest));
-      process.exitCode = EXIT_TVCTL;
+      process.exitCode = exitCodeOf('INTERNAL');
     }
   }
   // a layer the launcher started for `image load` that the load did not take (or a failed run's)

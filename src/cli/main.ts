@@ -1,9 +1,6 @@
 import { Config, flush, handle, run } from '@oclif/core';
-import { EXIT_TVCTL } from '../errors.js';
+import { exitCodeOf } from '../errors.js';
 import { jsonRequested, reportError } from './base-command.js';
-
-/** Docker's exit status for a command it does not know (a flag it does not know is a usage error, 125). */
-const EXIT_UNKNOWN_COMMAND = 1;
 
 /** CLI entry (bundled to dist/main.mjs by scripts/bundle.mjs). */
 export async function main(argv: string[]): Promise<void> {
@@ -17,10 +14,10 @@ export async function main(argv: string[]): Promise<void> {
     const json = jsonRequested(argv);
     if (unknown.startsWith('-')) {
       reportError('BAD_USAGE', `unknown flag: ${unknown}; see 'tvctl --help'`, json);
-      process.exitCode = EXIT_TVCTL;
+      process.exitCode = exitCodeOf('BAD_USAGE');
     } else {
       reportError('UNKNOWN_COMMAND', `'${unknown}' is not a tvctl command; see 'tvctl --help'`, json);
-      process.exitCode = EXIT_UNKNOWN_COMMAND;
+      process.exitCode = exitCodeOf('UNKNOWN_COMMAND');
     }
   }
 }

@@ -24,7 +24,6 @@ export default class Exec extends TvctlCommand<{ exitCode: number }> {
       throw new TvctlError(
         'BAD_USAGE',
         '"tvctl exec" requires at least 2 arguments: tvctl exec [OPTIONS] CONTAINER COMMAND [ARG...]',
-        1,
       );
     }
     const runtime = new Runtime({ roots: this.roots(flags) });

@@ -21,7 +21,6 @@ export default class Prune extends TvctlCommand<{ containersDeleted: string[] }>
       throw new TvctlError(
         'PARTIAL_FAILURE',
         `${failed.length} of ${removed.length + failed.length} stopped containers could not be removed`,
-        1,
       );
     }
     return { containersDeleted: removed };

@@ -28,7 +28,6 @@ export default class Update extends TvctlCommand<UpdateResult[]> {
       throw new TvctlError(
         'BAD_USAGE',
         'you must provide one or more flags when using this command (e.g. --memory, --cpus, --pids-limit)',
-        1,
       );
     }
     const runtime = new Runtime({ roots: this.roots(flags) });

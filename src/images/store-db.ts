@@ -30,7 +30,6 @@ export function imageNotFound(ref: string): TvctlError {
   return new TvctlError(
     'IMAGE_NOT_FOUND',
     `image "${ref}" not found; run "tvctl images" or "tvctl image import FILE NAME"`,
-    125,
   );
 }
 

@@ -34,14 +34,12 @@ export async function removeImage(
     throw new TvctlError(
       'IMAGE_CONFLICT',
       `image ${shortImageId(cur.id)} is referenced by ${cur.repoTags.length} tags (${cur.repoTags.join(', ')}); remove them by name or use -f`,
-      125,
     );
   }
   if (opts.isInUse && (await opts.isInUse(cur.id))) {
     throw new TvctlError(
       'IMAGE_IN_USE',
       `image "${ref}" (${shortImageId(cur.id)}) is used by a container; remove the container first`,
-      125,
     );
   }
   delete db.images[cur.id];

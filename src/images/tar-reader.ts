@@ -1,4 +1,4 @@
-import { EXIT_TVCTL, TvctlError } from '../errors.js';
+import { TvctlError } from '../errors.js';
 import type { ByteReader } from './byte-reader.js';
 
 /**
@@ -27,7 +27,7 @@ export interface TarEntry {
  */
 export class TarFormatError extends TvctlError {
   constructor(message: string) {
-    super('BAD_TAR', message, EXIT_TVCTL);
+    super('BAD_TAR', message);
     this.name = 'TarFormatError';
   }
 }

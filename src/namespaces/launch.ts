@@ -50,10 +50,11 @@ export function parseSyncLines(text: string): { initPid?: number; error?: { exit
   return out;
 }
 
+/** The init's 127 and 126 are Docker's "command not found" and "cannot invoke"; anything else is tvctl's 125. */
 function startError(exitCode: number, message: string): TvctlError {
   const code =
     exitCode === 127 ? 'COMMAND_NOT_FOUND' : exitCode === 126 ? 'COMMAND_NOT_EXECUTABLE' : 'CONTAINER_START_FAILED';
-  return new TvctlError(code, message, exitCode);
+  return new TvctlError(code, message);
 }
 
 export function launchShim(opts: LaunchShimOptions): LaunchedShim {
@@ -93,14 +94,7 @@ export function launchShim(opts: LaunchShimOptions): LaunchedShim {
       else if (parsed.initPid !== undefined) resolve({ initPid: parsed.initPid });
       else {
         void exited.then(
-          (code) =>
-            reject(
-              new TvctlError(
-                'CONTAINER_START_FAILED',
-                `container failed to start (shim exited with ${code})`,
-                code === 0 ? 125 : code,
-              ),
-            ),
+          (code) => reject(startError(code, `container failed to start (shim exited with ${code})`)),
           reject,
         );
       }

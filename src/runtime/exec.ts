@@ -21,7 +21,7 @@ export async function execInContainer(rt: Runtime, ref: string, opts: ExecOption
   const rec = await rt.store.load(id);
   const state = deriveState(await rt.store.facts(id));
   if (!state.running || state.pid === 0) {
-    throw new TvctlError('NOT_RUNNING', `container ${shortId(id)} is not running`, 1);
+    throw new TvctlError('NOT_RUNNING', `container ${shortId(id)} is not running`);
   }
   const execDir = join(rt.store.paths(id).stateDir, 'exec', newId().slice(0, 16));
   await mkdir(execDir, { recursive: true, mode: 0o700 });

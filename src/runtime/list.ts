@@ -27,7 +27,7 @@ export function parseFilter(spec: string): ContainerFilter {
   const eq = spec.indexOf('=');
   const key = spec.slice(0, eq);
   if (eq <= 0 || !['status', 'name', 'label', 'id'].includes(key)) {
-    throw new TvctlError('BAD_USAGE', `invalid filter "${spec}": use status=, name=, label= or id=`, 1);
+    throw new TvctlError('BAD_USAGE', `invalid filter "${spec}": use status=, name=, label= or id=`);
   }
   return { key: key as ContainerFilter['key'], value: spec.slice(eq + 1) };
 }

@@ -39,7 +39,6 @@ export function parseSince(value: string, now = Date.now()): number {
     throw new TvctlError(
       'BAD_USAGE',
       `invalid value for "since": "${value}" (use a date, a Unix time or a duration like 10m)`,
-      1,
     );
   return t;
 }

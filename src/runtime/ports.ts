@@ -17,7 +17,7 @@ export function publishedPorts(info: ContainerInfo, ref: string, privatePort?: s
   const proto = (m[2] ?? 'tcp').toLowerCase();
   const matching = ports.filter((p) => p.containerPort === want && p.protocol === proto);
   if (matching.length === 0) {
-    throw new TvctlError('PORT_NOT_PUBLISHED', `no public port "${want}/${proto}" published for ${ref}`, 1);
+    throw new TvctlError('PORT_NOT_PUBLISHED', `no public port "${want}/${proto}" published for ${ref}`);
   }
   return matching;
 }

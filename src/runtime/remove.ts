@@ -18,7 +18,6 @@ export async function removeContainer(rt: Runtime, ref: string, opts: { force?: 
       throw new TvctlError(
         'CONTAINER_RUNNING',
         `cannot remove container ${shortId(id)}: container is ${state.status}: stop the container before attempting removal or force remove`,
-        1,
       );
     }
     if (state.running || state.status === 'restarting') {

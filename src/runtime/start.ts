@@ -34,7 +34,6 @@ export async function startContainer(rt: Runtime, ref: string, opts: StartOption
       throw new TvctlError(
         'CANNOT_START',
         `cannot start container ${shortId(id)}: container is ${state.status}${state.error ? `: ${state.error}` : ''}`,
-        1,
       );
     }
     if (facts.shimPid !== undefined) {

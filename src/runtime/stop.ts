@@ -11,7 +11,7 @@ export async function killContainer(rt: Runtime, ref: string, signal: string | n
   const sig = toSignal(signal);
   const state = deriveState(await rt.store.facts(id));
   if (!canKill(state.status) || state.pid === 0) {
-    throw new TvctlError('NOT_RUNNING', `cannot kill container ${shortId(id)}: container is not running`, 1);
+    throw new TvctlError('NOT_RUNNING', `cannot kill container ${shortId(id)}: container is not running`);
   }
   const rec = await rt.store.load(id);
   // An explicit kill with the stop signal or SIGKILL is a manual stop: the restart policy must not undo it.
@@ -44,7 +44,7 @@ export async function waitContainer(rt: Runtime, ref: string): Promise<number> {
   const id = await rt.store.resolve(ref);
   await waitStopped(rt, id, Number.POSITIVE_INFINITY);
   const state = deriveState(await rt.store.facts(id));
-  if (state.status === 'dead') throw new TvctlError('CONTAINER_DEAD', `container ${shortId(id)}: ${state.error}`, 1);
+  if (state.status === 'dead') throw new TvctlError('CONTAINER_DEAD', `container ${shortId(id)}: ${state.error}`);
   return state.exitCode;
 }
 
@@ -65,11 +65,11 @@ export function toSignal(sig: string | number): NodeJS.Signals {
   if (typeof sig === 'number' || /^\d+$/.test(sig)) {
     const n = Number(sig);
     const name = Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0];
-    if (!name) throw new TvctlError('INVALID_SIGNAL', `invalid signal: ${sig}`, 1);
+    if (!name) throw new TvctlError('INVALID_SIGNAL', `invalid signal: ${sig}`);
     return name as NodeJS.Signals;
   }
   const name = (sig.toUpperCase().startsWith('SIG') ? sig.toUpperCase() : `SIG${sig.toUpperCase()}`) as NodeJS.Signals;
-  if (!(name in osConstants.signals)) throw new TvctlError('INVALID_SIGNAL', `invalid signal: ${sig}`, 1);
+  if (!(name in osConstants.signals)) throw new TvctlError('INVALID_SIGNAL', `invalid signal: ${sig}`);
   return name;
 }
 

@@ -133,7 +133,7 @@ export class ContainerStore {
     const matches = (await this.ids()).filter((id) => id.startsWith(ref));
     if (matches.length === 1) return matches[0]!;
     if (matches.length > 1) {
-      throw new TvctlError('AMBIGUOUS_ID', `multiple containers found with provided prefix: ${ref}`, 1);
+      throw new TvctlError('AMBIGUOUS_ID', `multiple containers found with provided prefix: ${ref}`);
     }
     throw noSuchContainer(ref);
   }
@@ -230,5 +230,5 @@ async function removeTree(dir: string): Promise<void> {
 }
 
 export function noSuchContainer(ref: string): TvctlError {
-  return new TvctlError('NO_SUCH_CONTAINER', `no such container: ${ref}`, 1);
+  return new TvctlError('NO_SUCH_CONTAINER', `no such container: ${ref}`);
 }

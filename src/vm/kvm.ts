@@ -211,7 +211,7 @@ function callAddon<R>(f: () => R): R {
   } catch (err) {
     const e = err as Error & { code?: string };
     if (e && typeof e.code === 'string' && e.code.startsWith('KVM_')) {
-      throw new TvctlError(e.code, e.message, 125, { cause: err });
+      throw new TvctlError(e.code as `KVM_${string}`, e.message, { cause: err });
     }
     throw err;
   }
