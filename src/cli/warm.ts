@@ -10,16 +10,15 @@ import { existsSync } from 'node:fs';
 import type { Config } from '@oclif/core';
 import Run from '../commands/run.js';
 import VmRun from '../commands/vm/run.js';
-import { capabilityMask } from '../namespaces/caps.js';
-import { buildUnshareArgv } from '../namespaces/argv.js';
 import { initConf, shimConf } from '../namespaces/conf.js';
-import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../namespaces/defaults.js';
 import { launchShim } from '../namespaces/launch.js';
-import { buildProcessConfig } from '../runtime/process.js';
+import { buildContainerRecord, containerInitSpec, containerShimSpec } from '../runtime/container-conf.js';
 import { streamThroughCommand } from '../util/exec.js';
 import { guestCmdline, tcgKernelParams } from '../vm/engine.js';
 import { encodeGuestConfig } from '../vm/guest-protocol.js';
 import { runQemu } from '../vm/qemu.js';
+
+const WARM_IMAGE = { env: ['PATH=/bin'], cmd: ['sh'], exposedPorts: [] };
 
 export async function warmUp(config: Config): Promise<void> {
   const run = new Run(
@@ -27,38 +26,34 @@ export async function warmUp(config: Config): Promise<void> {
     config,
   );
   const { opts } = await run.parseRun();
-  const proc = buildProcessConfig({ env: ['PATH=/bin'], cmd: ['sh'], exposedPorts: [] }, opts, 'warm');
-  const init = initConf({
-    rootfs: '/nonexistent/rootfs',
-    lowerDirs: ['/nonexistent/l1', '/nonexistent/l0'],
-    upperDir: '/nonexistent/upper',
-    workDir: '/nonexistent/work',
+  // The start path's own conf assembly, on placeholder paths: the same pure functions `tvctl run` calls.
+  const rec = buildContainerRecord({
+    id: '0'.repeat(64),
+    name: 'warm',
     hostname: 'warm',
-    mounts: [{ source: '/tmp', destination: '/mnt', readonly: true }],
-    maskedPaths: [...DEFAULT_MASKED_PATHS],
-    readonlyPaths: [...DEFAULT_READONLY_PATHS],
-    loopbackUp: true,
-    process: {
-      args: proc.args,
-      env: proc.env,
-      cwd: proc.workingDir,
-      user: proc.user,
-      caps: capabilityMask([], []),
-      noNewPrivileges: true,
-      seccomp: 'default',
-      tty: false,
-    },
+    created: new Date(0).toISOString(),
+    opts,
+    image: { id: 'sha256:' + '0'.repeat(64), layerDirs: ['/nonexistent/l0', '/nonexistent/l1'], config: WARM_IMAGE },
   });
-  const shim = shimConf({
-    argv: buildUnshareArgv({ tvinit: '/proc/self/fd/5', initConf: '/nonexistent/init.conf' }),
-    cgroupProcs: ['/nonexistent/cgroup.procs'],
-    stateDir: '/nonexistent',
-    syncFd: 3,
-    tty: false,
-    stdin: false,
-    oomFiles: [],
-    sealFd: 5,
-  });
+  const etc = {
+    hosts: '/nonexistent/hosts',
+    hostname: '/nonexistent/hostname',
+    resolvConf: '/nonexistent/resolv.conf',
+  };
+  const init = initConf(
+    containerInitSpec(
+      rec,
+      { rootfs: '/nonexistent/rootfs', upper: '/nonexistent/upper', work: '/nonexistent/work' },
+      { netnsPath: undefined, etc },
+    ),
+  );
+  const shim = shimConf(
+    containerShimSpec(
+      rec,
+      { initConf: '/nonexistent/init.conf', stateDir: '/nonexistent', log: '/nonexistent/log' },
+      { attach: true, netnsPath: undefined, cgroupProcs: ['/nonexistent/cgroup.procs'], oomFiles: [], onExit: [] },
+    ),
+  );
   if (init.length === 0 || shim.length === 0) throw new Error('warm-up: empty conf');
   // The launch path: /bin/true stands in for tvinit, exits 0 without a `pid` line, so `ready` rejects.
   if (existsSync('/bin/true')) {

@@ -2,6 +2,7 @@ import { writeFile } from '../util/fs-fast.js';
 import os from 'node:os';
 import { join } from 'node:path';
 import { TvctlError } from '../errors.js';
+import { SHIM_SYNC_FD } from './fds.js';
 import { nativeBuildDir } from '../paths.js';
 import { readText, startCommand } from '../util/exec.js';
 
@@ -38,7 +39,7 @@ export interface LaunchedShim {
   output?: Promise<{ stdout: string; stderr: string }>;
 }
 
-/** The shim relays on fd 3 of its own: `pid N` then EOF, or `error CODE MESSAGE` then EOF. */
+/** The shim relays on its fd SHIM_SYNC_FD: `pid N` then EOF, or `error CODE MESSAGE` then EOF. */
 export function parseSyncLines(text: string): { initPid?: number; error?: { exitCode: number; message: string } } {
   const out: { initPid?: number; error?: { exitCode: number; message: string } } = {};
   for (const line of text.split('\n')) {
@@ -62,6 +63,7 @@ export function launchShim(opts: LaunchShimOptions): LaunchedShim {
   const sub = startCommand(
     { file: opts.tvinit ?? tvinitPath(), args: ['shim', opts.shimConfPath] },
     {
+      // stdin, stdout, stderr, then the sync pipe at index SHIM_SYNC_FD (3)
       stdio: io === 'pipe' ? ['ignore', 'pipe', 'pipe', 'pipe'] : [io, io, io, 'pipe'],
       detached: opts.detached,
       // The container's environment comes from its conf, not from ours; the shim itself needs only PATH.
@@ -82,7 +84,7 @@ export function launchShim(opts: LaunchShimOptions): LaunchedShim {
       throw new TvctlError('SHIM_START_FAILED', `${opts.tvinit ?? tvinitPath()} not found; run "npm run build"`);
     return 125;
   });
-  const sync = sub.pipe(3);
+  const sync = sub.pipe(SHIM_SYNC_FD);
   const ready = new Promise<{ initPid: number }>((resolve, reject) => {
     if (!sync) {
       reject(new TvctlError('SHIM_START_FAILED', 'no sync pipe to the shim'));

@@ -40,6 +40,7 @@ import { TvctlError } from '../../src/errors.js';
 import { buildEscapeProbe, parseProbe } from '../helpers/escape-probe.js';
 import { CONTAINER_DEV_ENTRIES, isRoot, notRoot } from '../helpers/cli.js';
 import { withReason } from '../helpers/prereq.js';
+import { SHIM_SYNC_FD } from '../../src/namespaces/fds.js';
 
 const SEAL_FD = 5;
 const CONF_FD = 6;
@@ -110,7 +111,7 @@ async function prepare(
       argv: buildUnshareArgv({ tvinit: `/proc/self/fd/${SEAL_FD}`, initConf: initPath }),
       cgroupProcs: [],
       stateDir,
-      syncFd: 3,
+      syncFd: SHIM_SYNC_FD,
       tty: false,
       stdin: false,
       sealFd: SEAL_FD,
@@ -458,7 +459,7 @@ describe.skipIf(!isRoot)(withReason('tvinit (real namespaces, overlay, pivot_roo
         argv: buildUnshareArgv({ tvinit: `/proc/self/fd/${SEAL_FD}`, initConf: join(q.dir, 'init.conf') }),
         cgroupProcs: [],
         stateDir: q.stateDir,
-        syncFd: 3,
+        syncFd: SHIM_SYNC_FD,
         logFile: log,
         tty: false,
         stdin: false,
@@ -489,7 +490,7 @@ describe.skipIf(!isRoot)(withReason('tvinit (real namespaces, overlay, pivot_roo
         argv: buildUnshareArgv({ tvinit: `/proc/self/fd/${SEAL_FD}`, initConf: join(q.dir, 'init.conf') }),
         cgroupProcs: [],
         stateDir: q.stateDir,
-        syncFd: 3,
+        syncFd: SHIM_SYNC_FD,
         logFile: log,
         tty: false,
         stdin: false,
@@ -514,7 +515,7 @@ describe.skipIf(!isRoot)(withReason('tvinit (real namespaces, overlay, pivot_roo
         argv: buildUnshareArgv({ tvinit: `/proc/self/fd/${SEAL_FD}`, initConf: join(q.dir, 'init.conf') }),
         cgroupProcs: [],
         stateDir: q.stateDir,
-        syncFd: 3,
+        syncFd: SHIM_SYNC_FD,
         logFile: join(q.dir, 'ctr.log'),
         tty: false,
         stdin: false,
@@ -570,7 +571,7 @@ describe.skipIf(!isRoot)(withReason('tvinit (real namespaces, overlay, pivot_roo
         argv: buildNsenterExecArgv({ targetPid: initPid, sealFd: SEAL_FD, confFd: CONF_FD }),
         cgroupProcs: [],
         stateDir: execDir,
-        syncFd: 3,
+        syncFd: SHIM_SYNC_FD,
         tty: false,
         stdin: false,
         sealFd: SEAL_FD,
