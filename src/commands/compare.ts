@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { resolve } from 'node:path';
 import { TvctlCommand } from '../cli/base-command.js';
 import { flagShapes, splitRunArgv } from '../cli/split-argv.js';
@@ -7,6 +7,7 @@ import { ALL_MODES } from '../compare/modes.js';
 import { renderText } from '../compare/render-text.js';
 import { compareImage } from '../compare/session.js';
 import { TvctlError } from '../errors.js';
+import { imageArg } from '../cli/args.js';
 
 export default class Compare extends TvctlCommand<CompareResult> {
   static override description =
@@ -32,7 +33,7 @@ export default class Compare extends TvctlCommand<CompareResult> {
     }),
     report: Flags.string({ description: 'write a self-contained HTML report (inline SVG charts) to this file' }),
   };
-  static override args = { image: Args.string({ description: 'image name, ID or ID prefix' }) };
+  static override args = { image: imageArg };
 
   async run(): Promise<CompareResult> {
     // IMAGE -- CMD...: the command starts after "--" (or, Docker-style, after the image).

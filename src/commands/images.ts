@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core';
+import { Args } from '@oclif/core';
+import { listingFlags } from '../cli/args.js';
 import { TvctlCommand } from '../cli/base-command.js';
 import { renderFormat } from '../cli/go-template.js';
 import type { ImageRow } from '../images/format.js';
@@ -12,16 +13,7 @@ export default class Images extends TvctlCommand<ImageRow[]> {
     repository: Args.string({ description: 'only images of this repository (NAME or NAME:TAG)' }),
   };
   static override flags = {
-    quiet: Flags.boolean({ char: 'q', description: 'only image IDs' }),
-    filter: Flags.string({
-      char: 'f',
-      description: 'filter: reference=PATTERN or dangling=true|false',
-      multiple: true,
-    }),
-    'no-trunc': Flags.boolean({ description: 'full image IDs' }),
-    format: Flags.string({
-      description: "Go template per image ('table {{.Repository}}\\t{{.ID}}' for a table), or 'json'",
-    }),
+    ...listingFlags('image', 'reference=PATTERN or dangling=true|false', '{{.Repository}}\\t{{.ID}}'),
   };
 
   async run(): Promise<ImageRow[]> {

@@ -1,13 +1,14 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { GoTemplate } from '../cli/go-template.js';
 import { toDockerInspect } from '../runtime/inspect.js';
 import { Runtime } from '../runtime/runtime.js';
+import { containerArg } from '../cli/args.js';
 
 export default class Inspect extends TvctlCommand<Array<Record<string, unknown>>> {
   static override description = 'display detailed information on one or more containers (a JSON array, as Docker)';
   static override strict = false;
-  static override args = { container: Args.string({ required: true, description: 'container ID, prefix or name' }) };
+  static override args = { container: containerArg };
   static override flags = {
     format: Flags.string({ char: 'f', description: "format each object with a Go template, e.g. '{{.State.Pid}}'" }),
   };

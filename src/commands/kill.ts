@@ -1,13 +1,14 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { eachContainer } from '../cli/each-container.js';
 import { Runtime } from '../runtime/runtime.js';
+import { containerArg } from '../cli/args.js';
 
 export default class Kill extends TvctlCommand<string[]> {
   static override description = 'send a signal to one or more running containers';
   static override strict = false;
   static override flags = { signal: Flags.string({ char: 's', description: 'signal to send', default: 'KILL' }) };
-  static override args = { container: Args.string({ required: true, description: 'container ID, prefix or name' }) };
+  static override args = { container: containerArg };
 
   async run(): Promise<string[]> {
     const { argv, flags } = await this.parse(Kill);

@@ -1,7 +1,8 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { formatRecord, parseSince, type LogRecord } from '../runtime/logs.js';
 import { Runtime } from '../runtime/runtime.js';
+import { containerArg } from '../cli/args.js';
 
 export default class Logs extends TvctlCommand<LogRecord[]> {
   static override description = 'fetch the logs of a detached container (stdout and stderr, kept after it exits)';
@@ -15,7 +16,7 @@ export default class Logs extends TvctlCommand<LogRecord[]> {
     timestamps: Flags.boolean({ char: 't', description: 'show timestamps' }),
     since: Flags.string({ description: 'show logs since a timestamp (2026-01-02T13:23:37Z) or relative (42m)' }),
   };
-  static override args = { container: Args.string({ required: true, description: 'container ID, prefix or name' }) };
+  static override args = { container: containerArg };
 
   async run(): Promise<LogRecord[]> {
     const { args, flags } = await this.parse(Logs);

@@ -2,13 +2,14 @@ import { Args } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import type { PortMapping } from '../network/index.js';
 import { Runtime } from '../runtime/runtime.js';
+import { containerArg } from '../cli/args.js';
 
 export default class Port extends TvctlCommand<PortMapping[]> {
   static override description =
     'list the published ports of a running container, or the host address of one container port';
   static override examples = ['<%= config.bin %> port web', '<%= config.bin %> port web 80/tcp'];
   static override args = {
-    container: Args.string({ required: true, description: 'container ID, prefix or name' }),
+    container: containerArg,
     port: Args.string({ description: 'PRIVATE_PORT[/PROTO]' }),
   };
 

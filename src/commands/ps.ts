@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core';
+import { listingFlags } from '../cli/args.js';
 import { TvctlCommand } from '../cli/base-command.js';
 import { renderFormat } from '../cli/go-template.js';
 import { PS_FORMAT_HEADERS, PS_TABLE_HEADERS, psFormatFields, psTableRow } from '../cli/ps-columns.js';
@@ -12,16 +13,7 @@ export default class Ps extends TvctlCommand<PsEntry[]> {
   static override aliases = ['container ls'];
   static override flags = {
     all: Flags.boolean({ char: 'a', description: 'show all containers (default shows just running)' }),
-    quiet: Flags.boolean({ char: 'q', description: 'only display container IDs' }),
-    filter: Flags.string({
-      char: 'f',
-      description: 'filter output: status=, name=, label=KEY[=VALUE], id=',
-      multiple: true,
-    }),
-    'no-trunc': Flags.boolean({ description: "don't truncate output" }),
-    format: Flags.string({
-      description: "Go template per container ('table {{.ID}}\\t{{.Names}}' for a table), or 'json'",
-    }),
+    ...listingFlags('container', 'status=, name=, label=KEY[=VALUE], id=', '{{.ID}}\\t{{.Names}}'),
   };
 
   async run(): Promise<PsEntry[]> {

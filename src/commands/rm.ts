@@ -1,7 +1,8 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { eachContainer } from '../cli/each-container.js';
 import { Runtime } from '../runtime/runtime.js';
+import { containerArg } from '../cli/args.js';
 
 export default class Rm extends TvctlCommand<string[]> {
   static override description = 'remove one or more containers (a running one needs --force)';
@@ -9,7 +10,7 @@ export default class Rm extends TvctlCommand<string[]> {
   static override flags = {
     force: Flags.boolean({ char: 'f', description: 'force the removal of a running container (uses SIGKILL)' }),
   };
-  static override args = { container: Args.string({ required: true, description: 'container ID, prefix or name' }) };
+  static override args = { container: containerArg };
 
   async run(): Promise<string[]> {
     const { argv, flags } = await this.parse(Rm);

@@ -1,9 +1,9 @@
-import { Args } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { containerOptionsFromFlags } from '../cli/container-options.js';
 import { requireImage } from '../cli/image-target.js';
 import { containerFlags } from '../cli/run-flags.js';
 import { Runtime } from '../runtime/runtime.js';
+import { imageArg } from '../cli/args.js';
 
 export interface RunResult {
   id: string;
@@ -20,7 +20,7 @@ export default class Run extends TvctlCommand<RunResult> {
     '<%= config.bin %> run -d --name web -p 18080:80 demo httpd -f -p 80',
   ];
   static override flags = containerFlags;
-  static override args = { image: Args.string({ description: 'image name, ID or ID prefix' }) };
+  static override args = { image: imageArg };
 
   /** argv → flags and container options; no side effects (the snapshot build runs it, see cli/warm.ts). */
   async parseRun() {

@@ -1,12 +1,12 @@
-import { Args } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { eachContainer } from '../cli/each-container.js';
 import { Runtime } from '../runtime/runtime.js';
+import { containerArg } from '../cli/args.js';
 
 export default class Start extends TvctlCommand<string[]> {
   static override description = 'start one or more stopped containers (in the background)';
   static override strict = false;
-  static override args = { container: Args.string({ required: true, description: 'container ID, prefix or name' }) };
+  static override args = { container: containerArg };
 
   async run(): Promise<string[]> {
     const { argv, flags } = await this.parse(Start);

@@ -1,10 +1,11 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { eachContainer } from '../cli/each-container.js';
 import { limitFlagsFromCli, parseLimits } from '../cgroups/limits.js';
 import { isEmptyLimits } from '../cgroups/merge.js';
 import { TvctlError } from '../errors.js';
 import { Runtime, type UpdateResult } from '../runtime/runtime.js';
+import { containerArg } from '../cli/args.js';
 
 export default class Update extends TvctlCommand<UpdateResult[]> {
   static override description = 'update the resource limits of one or more containers (live when they run)';
@@ -18,7 +19,7 @@ export default class Update extends TvctlCommand<UpdateResult[]> {
     'cpuset-cpus': Flags.string({ description: 'CPUs in which to allow execution (0-3, 0,1)' }),
     'pids-limit': Flags.integer({ description: "tune the container's pids limit (-1 for unlimited)" }),
   };
-  static override args = { container: Args.string({ required: true, description: 'container ID, prefix or name' }) };
+  static override args = { container: containerArg };
 
   async run(): Promise<UpdateResult[]> {
     const { argv, flags } = await this.parse(Update);

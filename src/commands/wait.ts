@@ -1,11 +1,11 @@
-import { Args } from '@oclif/core';
 import { TvctlCommand } from '../cli/base-command.js';
 import { Runtime } from '../runtime/runtime.js';
+import { containerArg } from '../cli/args.js';
 
 export default class Wait extends TvctlCommand<number[]> {
   static override description = 'block until one or more containers stop, then print their exit codes';
   static override strict = false;
-  static override args = { container: Args.string({ required: true, description: 'container ID, prefix or name' }) };
+  static override args = { container: containerArg };
 
   async run(): Promise<number[]> {
     const { argv, flags } = await this.parse(Wait);

@@ -1,14 +1,15 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { TvctlCommand } from '../../cli/base-command.js';
 import type { NetworkAttachment } from '../../network/index.js';
 import { Runtime } from '../../runtime/runtime.js';
+import { containerArg, networkArg } from '../../cli/args.js';
 
 export default class NetworkConnect extends TvctlCommand<NetworkAttachment> {
   static override description =
     'connect a running container to one more network (a new interface ethN; no default route through it)';
   static override args = {
-    network: Args.string({ required: true, description: 'network name or ID prefix' }),
-    container: Args.string({ required: true, description: 'container ID, prefix or name' }),
+    network: networkArg,
+    container: containerArg,
   };
   static override flags = {
     alias: Flags.string({ description: 'extra name for the container on this network', multiple: true }),

@@ -1,12 +1,12 @@
-import { Args } from '@oclif/core';
 import { TvctlCommand } from '../../cli/base-command.js';
 import { Runtime } from '../../runtime/runtime.js';
+import { containerArg, networkArg } from '../../cli/args.js';
 
 export default class NetworkDisconnect extends TvctlCommand<{ network: string; container: string }> {
   static override description = 'disconnect a container from a network it was connected to with "network connect"';
   static override args = {
-    network: Args.string({ required: true, description: 'network name or ID prefix' }),
-    container: Args.string({ required: true, description: 'container ID, prefix or name' }),
+    network: networkArg,
+    container: containerArg,
   };
 
   async run(): Promise<{ network: string; container: string }> {

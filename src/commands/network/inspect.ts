@@ -1,12 +1,12 @@
-import { Args } from '@oclif/core';
 import { TvctlCommand } from '../../cli/base-command.js';
 import { NetworkManager, type NetworkInspect } from '../../network/index.js';
+import { networkArg } from '../../cli/args.js';
 
 export default class NetworkInspectCmd extends TvctlCommand<NetworkInspect[]> {
   static override description =
     'display detailed information on one or more networks (JSON), with the containers attached';
   static override strict = false;
-  static override args = { network: Args.string({ required: true, description: 'network name or ID prefix' }) };
+  static override args = { network: networkArg };
 
   async run(): Promise<NetworkInspect[]> {
     const { argv, flags } = await this.parse(NetworkInspectCmd);

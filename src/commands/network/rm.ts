@@ -1,12 +1,12 @@
-import { Args } from '@oclif/core';
 import { TvctlCommand } from '../../cli/base-command.js';
 import { NetworkManager } from '../../network/index.js';
+import { networkArg } from '../../cli/args.js';
 
 export default class NetworkRm extends TvctlCommand<string[]> {
   static override description = 'remove one or more networks (refused while a container is attached)';
   static override aliases = ['network:remove'];
   static override strict = false;
-  static override args = { network: Args.string({ required: true, description: 'network name or ID prefix' }) };
+  static override args = { network: networkArg };
 
   async run(): Promise<string[]> {
     const { argv, flags } = await this.parse(NetworkRm);

@@ -1,8 +1,9 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { resolveEnvArgs } from '../../util/env.js';
 import { TvctlCommand } from '../../cli/base-command.js';
 import { requireImage } from '../../cli/image-target.js';
 import { parseMemory, vmRun, type VmRunResult } from '../../vm/vm-run.js';
+import { imageArg } from '../../cli/args.js';
 
 export default class VmRun extends TvctlCommand<VmRunResult> {
   static override description = 'boot an image as a full virtual machine (its own kernel) and run a command in it';
@@ -33,7 +34,7 @@ export default class VmRun extends TvctlCommand<VmRunResult> {
     }),
     debug: Flags.boolean({ description: 'show the guest kernel console on stderr' }),
   };
-  static override args = { image: Args.string({ description: 'image name, ID or ID prefix' }) };
+  static override args = { image: imageArg };
 
   /** argv → flags, image and command; no side effects (the snapshot build runs it, see cli/warm.ts). */
   async parseVmRun() {
