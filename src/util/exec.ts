@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { onExit } from 'signal-exit';
 import { Readable } from 'node:stream';
 import type { Writable } from 'node:stream';
 import type { Options as ExecaOptions } from 'execa';
@@ -221,7 +222,10 @@ export function startCommand(cmd: CommandLine, opts: StartOptions): StartedComma
   let timedOut = false;
   let notFound = false;
   const timers: NodeJS.Timeout[] = [];
+  let terminating = false;
   const terminate = (): void => {
+    if (terminating) return; // a timeout and an abort: one SIGTERM, one SIGKILL timer
+    terminating = true;
     child.kill('SIGTERM');
     const force = setTimeout(
       () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'),
@@ -230,9 +234,10 @@ export function startCommand(cmd: CommandLine, opts: StartOptions): StartedComma
     force.unref();
     timers.push(force);
   };
-  // An attached child does not outlive us (a VMM or a foreground supervisor left running would be an orphan).
-  const killOnExit = (): void => void child.kill();
-  if (!opts.detached) process.once('exit', killOnExit);
+  // An attached child does not outlive us (a VMM or a foreground supervisor left running would be an orphan),
+  // also when a signal ends us: Node emits no 'exit' for a SIGTERM/SIGHUP/SIGINT without a handler, and
+  // signal-exit catches those, runs this, then re-raises the signal so that we still die of it.
+  const removeExitHook = opts.detached ? undefined : onExit(() => void child.kill());
   if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) {
     timers.push(
       setTimeout(() => {
@@ -250,7 +255,7 @@ export function startCommand(cmd: CommandLine, opts: StartOptions): StartedComma
   const exited = new Promise<ChildExit>((resolve) => {
     child.once('close', (code, signal) => {
       for (const t of timers) clearTimeout(t);
-      process.removeListener('exit', killOnExit);
+      removeExitHook?.();
       opts.signal?.removeEventListener('abort', onAbort);
       resolve({
         exitCode: typeof code === 'number' && code >= 0 ? code : undefined,
