@@ -24,8 +24,10 @@ const state = (means: string): ErrorKind => ({ exit: EXIT_FAILURE, means });
 
 /** Every error code tvctl raises, with its exit code. */
 export const ERROR_CODES = {
-  // Usage: the command line or a value in it is wrong.
-  BAD_USAGE: usage('a flag, argument or combination the command does not accept'),
+  // Usage: the command line or a value in it is wrong. Docker answers 125 for a flag (or a run option) it
+  // cannot accept, and 1 when the arguments are missing or too many (its "requires at least N arguments").
+  BAD_USAGE: usage('a flag, a flag value or a combination of options the command does not accept'),
+  BAD_ARGS: state('too few or too many arguments, or nothing for the command to do'),
   BAD_LIMIT: usage('a resource limit that cannot be parsed or applied (-m, --cpus, --pids-limit, …)'),
   BAD_REFERENCE: usage('an image reference that is not NAME[:TAG] or a digest'),
   BAD_NAME: usage('a name that is not [a-zA-Z0-9][a-zA-Z0-9_.-]+'),

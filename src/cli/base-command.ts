@@ -70,6 +70,7 @@ export function jsonRequested(argv: readonly string[]): boolean {
 }
 
 function parseErrorCode(err: Error): ErrorCode {
+  if (/^(Missing \d+ required arg|Unexpected arguments?:)/.test(err.message)) return 'BAD_ARGS';
   return err.constructor?.name === 'CLIError' || /flag|argument/i.test(err.message) ? 'BAD_USAGE' : 'INTERNAL';
 }
 

@@ -4,7 +4,7 @@ import { TvctlError } from '../errors.js';
 export function requireImage(verb: 'run' | 'vm run', image: string | undefined): string {
   if (image === undefined) {
     throw new TvctlError(
-      'BAD_USAGE',
+      'BAD_ARGS',
       `"tvctl ${verb}" requires at least 1 argument: tvctl ${verb} [OPTIONS] IMAGE [COMMAND] [ARG...]`,
     );
   }

@@ -14,7 +14,7 @@ export default class Create extends TvctlCommand<{ id: string }> {
 
   async run(): Promise<{ id: string }> {
     const { flags, target: image, cmd } = await this.parseCommandLine(Create);
-    if (image === undefined) throw new TvctlError('BAD_USAGE', '"tvctl create" requires at least 1 argument');
+    if (image === undefined) throw new TvctlError('BAD_ARGS', '"tvctl create" requires at least 1 argument');
     const runtime = new Runtime({ roots: this.roots(flags) });
     const info = await runtime.create(await containerOptionsFromFlags(flags, image, cmd));
     if (!this.jsonEnabled()) this.log(info.id);

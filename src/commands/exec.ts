@@ -22,7 +22,7 @@ export default class Exec extends TvctlCommand<{ exitCode: number }> {
     const { flags, target: container, cmd } = await this.parseCommandLine(Exec);
     if (container === undefined || cmd.length === 0) {
       throw new TvctlError(
-        'BAD_USAGE',
+        'BAD_ARGS',
         '"tvctl exec" requires at least 2 arguments: tvctl exec [OPTIONS] CONTAINER COMMAND [ARG...]',
       );
     }

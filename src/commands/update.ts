@@ -27,7 +27,7 @@ export default class Update extends TvctlCommand<UpdateResult[]> {
     const change = parseLimits(limitFlags, { forUpdate: true });
     if (isEmptyLimits(change)) {
       throw new TvctlError(
-        'BAD_USAGE',
+        'BAD_ARGS',
         'you must provide one or more flags when using this command (e.g. --memory, --cpus, --pids-limit)',
       );
     }

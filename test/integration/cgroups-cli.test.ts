@@ -246,7 +246,7 @@ describe.skipIf(!isRoot)('resource limits through the CLI (root)', () => {
     expect(none.exitCode).not.toBe(0);
     expect(none.stderr.trim().split('\n')).toHaveLength(1);
     const noFlags = await cli(roots, ['update', 'whatever']);
-    expect(noFlags.exitCode).toBe(125); // a usage error
+    expect(noFlags.exitCode).toBe(1); // Docker: nothing to do is a plain error, not a flag error
     expect(noFlags.stderr).toMatch(/one or more flags/);
   });
 
