@@ -4,12 +4,14 @@ import { jsonRequested, reportError } from './base-command.js';
 
 /** CLI entry (bundled to dist/main.mjs by scripts/bundle.mjs). */
 export async function main(argv: string[]): Promise<void> {
-  const config = await Config.load(import.meta.url);
+  let config: Config | undefined;
   try {
+    config = await Config.load(import.meta.url);
     await run(argv, config);
     await flush();
   } catch (err) {
-    const unknown = unknownCommand(err, (t) => config.findTopic(t) !== undefined);
+    const topics = config;
+    const unknown = topics && unknownCommand(err, (t) => topics.findTopic(t) !== undefined);
     if (unknown === undefined) return handle(err as Error);
     const json = jsonRequested(argv);
     if (unknown.startsWith('-')) {

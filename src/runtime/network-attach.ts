@@ -8,7 +8,9 @@ import type { ContainerRecord } from './types.js';
 /**
  * `network connect` / `network disconnect` as library operations: the kernel work through NetworkManager, and
  * the container's record (`network.connected`) updated under the container's lock, so that inspect shows the
- * networks a container is on, and a concurrent start, stop or rm sees a record that matches the kernel.
+ * networks a container is on and two connects or disconnects of one container are serialised. Stop and reap
+ * tear the interfaces down without rewriting the record: like Docker's, a stopped container's record keeps
+ * the networks it was on (the next start attaches eth0 afresh).
  */
 
 export interface NetworkAttachDeps {

@@ -49,6 +49,8 @@ export async function pruneStopped(
     try {
       result.removed.push(await remove(c.id));
     } catch (err) {
+      // started since the listing: not a stopped container any more, so not prune's to remove
+      if (err instanceof TvctlError && err.code === 'CONTAINER_RUNNING') continue;
       result.failed.push({ id: c.id, error: errorMessage(err) });
     }
   }
@@ -68,5 +70,8 @@ export async function releaseResources(rt: Runtime, id: string, rec?: ContainerR
 /** Everything of a container goes: host resources (unless already released), files, name. */
 export async function removeContainerFiles(rt: Runtime, id: string, name: string, released = false): Promise<void> {
   if (!released) await rt.releaseResources(id);
-  await Promise.all([rt.store.removeFiles(id), rt.store.releaseName(name, id)]);
+  // The name only once the files are gone: a removal that fails half-way leaves a listed container that
+  // still owns its name, so no new container can take it meanwhile.
+  await rt.store.removeFiles(id);
+  await rt.store.releaseName(name, id);
 }

@@ -173,7 +173,6 @@ export class Runtime {
     return publishedPorts(await this.inspect(ref), ref, privatePort);
   }
 
-  /** The supervisor's exit record, if the container has exited; a corrupt one is an error, not "none". */
   /** Connects a running container to one more network (see network-attach.ts). */
   connect(ref: string, network: string, opts: { aliases?: string[] } = {}): Promise<NetworkAttachment> {
     return connectContainer(this, ref, network, opts);
@@ -184,6 +183,7 @@ export class Runtime {
     return disconnectContainer(this, ref, network);
   }
 
+  /** The supervisor's exit record, if the container has exited; a corrupt one is an error, not "none". */
   async readExit(id: string): Promise<ExitRecord | undefined> {
     const file = this.store.paths(id).fact('exit');
     const text = await readFile(file, 'utf8').catch((err: unknown) => {

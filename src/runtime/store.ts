@@ -149,13 +149,19 @@ export class ContainerStore {
       num('shim.pid'),
       num('pid'),
       num('restarts'),
-      readFile(p.fact('exit'), 'utf8').catch((err: unknown) => {
-        if (isErrno(err, 'ENOENT')) return undefined;
-        throw err;
-      }),
+      // An exit file that exists but cannot be read makes this one container dead, as a corrupt one does,
+      // instead of failing every listing that derives its state.
+      readFile(p.fact('exit'), 'utf8').catch((err: unknown) =>
+        isErrno(err, 'ENOENT') ? undefined : { unreadable: errorMessage(err) },
+      ),
       readFile(join(p.stateDir, 'started'), 'utf8').catch(() => ''),
     ]);
-    const exit = exitText === undefined ? undefined : parseExitFile(exitText);
+    const exit =
+      exitText === undefined
+        ? undefined
+        : typeof exitText === 'string'
+          ? parseExitFile(exitText)
+          : { corrupt: `cannot be read (${exitText.unreadable})` };
     const facts: ContainerFacts = {
       shimAlive: shimPid !== undefined && processIs(shimPid, 'tvinit'),
       initAlive: initPid !== undefined && pidAlive(initPid),

@@ -130,14 +130,22 @@ describe('prune', () => {
       ({ id, state: { status, running: status === 'running' } }) as ContainerInfo;
     const tried: string[] = [];
     const result = await pruneStopped(
-      [info('run', 'running'), info('rst', 'restarting'), info('x', 'exited'), info('y', 'created')],
+      [
+        info('run', 'running'),
+        info('rst', 'restarting'),
+        info('x', 'exited'),
+        info('z', 'exited'),
+        info('y', 'created'),
+      ],
       async (id) => {
         tried.push(id);
         if (id === 'x') throw new TvctlError('CGROUP_REMOVE', 'cannot remove cgroup x: EBUSY');
+        // started between the listing and its removal: skipped, not a failure
+        if (id === 'z') throw new TvctlError('CONTAINER_RUNNING', 'cannot remove container z: container is running');
         return id;
       },
     );
-    expect(tried).toEqual(['x', 'y']);
+    expect(tried).toEqual(['x', 'z', 'y']);
     expect(result).toEqual({ removed: ['y'], failed: [{ id: 'x', error: 'cannot remove cgroup x: EBUSY' }] });
   });
 });
