@@ -234,7 +234,8 @@ export function finishModes(modes: ModeResult[]): boolean | undefined {
     put('cpu', m.cpuMs?.median, base?.cpuMs?.median);
     put('memory', m.memKiB?.median, base?.memKiB?.median);
     put('prep', m.prep?.ms, base?.prep?.ms);
-    put('work', m.workMs?.median, base?.workMs?.median);
+    // work times compare only for the same amount of work (emulated rungs run fewer iterations: see ns/op)
+    if (m.workload?.iterations === base?.workload?.iterations) put('work', m.workMs?.median, base?.workMs?.median);
     put('nsPerOp', m.workload?.nsPerOp.median, base?.workload?.nsPerOp.median);
   }
   const measured = modes.filter((m) => m.output);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatNs, phaseRows, phaseSeries, workloadRows, workloadSeries } from '../../../src/compare/phase-charts.js';
+import { finishModes } from '../../../src/compare/compare.js';
 import { renderHtml } from '../../../src/compare/render-html.js';
 import { isolationRows, renderText, timingRows } from '../../../src/compare/render-text.js';
 import { barChartSvg, boxPlotSvg, esc, makeScale } from '../../../src/compare/svg.js';
@@ -114,7 +115,18 @@ describe('phase and workload views', () => {
     expect(c!.workload).toMatchObject({ preset: 'syscall', iterations: 1000 });
     expect(c!.workload!.nsPerOp.median).toBe(201);
     expect(q!.ratios?.nsPerOp).toBeCloseTo(2001 / 201, 6);
+    // the same iteration count in both modes here, so their work times compare
+    expect(q!.ratios?.work).toBeCloseTo(201 / 21, 6);
     expect(r.outputIdentical).toBeUndefined();
+  });
+  it('no work ratio between different amounts of work (an emulated rung runs fewer iterations)', () => {
+    const r2 = fixtureResult({ workload: true });
+    const q = r2.modes[2]!;
+    for (const x of q.samples) x.stdout = x.stdout.replace('iterations=1000', 'iterations=100');
+    finishModes(r2.modes);
+    expect(q.workload!.iterations).toBe(100);
+    expect(q.ratios?.work).toBeUndefined();
+    expect(q.ratios?.nsPerOp).toBeGreaterThan(1);
   });
   it('phase series: every run, slowest rung first, and why a mode is missing', () => {
     const boot = phaseSeries(r, 'boot');
