@@ -176,7 +176,7 @@ static int take_work_times(struct proc_spec *p) {
     else p->env[j++] = p->env[i];
   }
   p->envc = j;
-  p->env[j] = NULL;
+  if (p->env) p->env[j] = NULL;
   return found;
 }
 
