@@ -37,7 +37,18 @@ export async function compareImage(req: CompareRequest): Promise<CompareResult> 
   } catch (err) {
     throw new TvctlError('BAD_USAGE', errorMessage(err));
   }
-  await new ImageStore(req.roots.data).lookup(req.image); // unknown image: fail now, before anything runs
+  const store = new ImageStore(req.roots.data);
+  await store.lookup(req.image); // unknown image: fail now, before anything runs
+  if (req.workload) {
+    // The workload replaces the image's Cmd; an Entrypoint would get it as arguments, and vm run cannot
+    // override one.
+    const { entrypoint } = (await store.resolve(req.image)).config;
+    if (entrypoint?.length)
+      throw new TvctlError(
+        'BAD_USAGE',
+        `image "${req.image}" has an ENTRYPOINT (${entrypoint.join(' ')}); --workload needs an image without one`,
+      );
+  }
   const host = gatherHostFacts({ dataRoot: req.roots.data });
   const plans = planModes(engines, {
     engines: host.engines,
