@@ -128,6 +128,7 @@ export const ERROR_CODES = {
   // VMs.
   VM_ENGINE_UNAVAILABLE: failed('the chosen VM engine cannot run on this host'),
   VM_INIT_MISSING: failed('the guest init helper is not built'),
+  WORKLOAD_MISSING: failed('the compare workload (native/workload) is not built'),
   VM_GUEST_FAILED: failed('the guest did not run the command to its end'),
   VM_STOPPED: failed('the VM stopped before the command ended'),
   KERNEL_NOT_FOUND: failed('no guest kernel is installed'),

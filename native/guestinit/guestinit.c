@@ -11,6 +11,12 @@
  *   @@tvctl:<nonce>:exit <status> <ms>@@   when the command has ended (Docker's status: code or 128+signal)
  *   @@tvctl:<nonce>:fail <message>@@       when it could not set the guest up
  * then powers the guest off. The nonce keeps command output from forging a marker by accident.
+ *
+ * With TVCTL_WORK_TIMES=1 among the environment records (tvctl compare sets it; it is not passed on to the
+ * command), the command's own time is reported as the last line of its stderr port:
+ *   @@tvctl-work:<start ns>:<end ns>@@     guest CLOCK_MONOTONIC just before execve, and when waitpid returned
+ * On the stderr port, not the marker port, so it reaches the host as every container's does (tvinit writes
+ * the same line on the container's stderr) and `vm run` needs no part in it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -33,6 +40,14 @@
 
 static const char *nonce = "-";
 static int marker_fd = -1;
+
+#define WORK_TIMES_ENV "TVCTL_WORK_TIMES=1"
+
+static unsigned long long monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
 
 static long uptime_ms(void) {
   struct timespec ts;
@@ -143,7 +158,7 @@ int main(int argc, char **argv) {
   int nargs = 0, nenvs = 0;
   const char *hostname = NULL, *cwd = NULL, *user = NULL;
   const char *out_dev = "/dev/ttyS1", *err_dev = "/dev/ttyS2", *mark_dev = NULL;
-  int version_ok = 0;
+  int version_ok = 0, work_times = 0;
   for (char *p = cfg; p < cfg + len; p += strlen(p) + 1) {
     if (!version_ok) {
       if (strcmp(p, "tvctl1") != 0) fail("unknown configuration version");
@@ -159,7 +174,10 @@ int main(int argc, char **argv) {
       case 'o': out_dev = v; break;
       case 'r': err_dev = v; break;
       case 'm': mark_dev = v; break;
-      case 'e': if (nenvs < MAX_ITEMS) envs[nenvs++] = v; break;
+      case 'e':
+        if (strcmp(v, WORK_TIMES_ENV) == 0) work_times = 1;
+        else if (nenvs < MAX_ITEMS) envs[nenvs++] = v;
+        break;
       case 'a': if (nargs < MAX_ITEMS) args[nargs++] = v; break;
       default: break;
     }
@@ -195,6 +213,13 @@ int main(int argc, char **argv) {
     if (chdir(cwd) != 0) fail("chdir %s: %s", cwd, strerror(errno));
   }
 
+  /* The child stamps its start into a shared page right before execve, after its own set-up. */
+  volatile unsigned long long *work_start = NULL;
+  if (work_times) {
+    void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m != MAP_FAILED) work_start = m;
+  }
+
   pid_t child = fork();
   if (child < 0) fail("fork: %s", strerror(errno));
   if (child == 0) {
@@ -220,6 +245,7 @@ int main(int argc, char **argv) {
     }
     clearenv();
     for (int i = 0; i < nenvs; i++) putenv(envs[i]);
+    if (work_start) *work_start = monotonic_ns();
     execvp(args[0], args);
     int e = errno;
     dprintf(2, "tvctl-init: exec %s: %s\n", args[0], strerror(e));
@@ -237,7 +263,9 @@ int main(int argc, char **argv) {
       break;
     }
   }
+  unsigned long long work_end = monotonic_ns();
   long end = uptime_ms();
+  if (work_start && *work_start) dprintf(err, "\n@@tvctl-work:%llu:%llu@@\n", *work_start, work_end);
   tcdrain(out);
   if (err != out) tcdrain(err);
   marker("exit %d %ld", status, end);

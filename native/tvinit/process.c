@@ -166,8 +166,24 @@ void setup_process(struct proc_spec *p, int slave, char *path_out, size_t cap) {
   if (p->seccomp && p->nnp && install_default_seccomp() < 0) fail_errno(EXIT_SETUP, "cannot load the seccomp filter");
 }
 
+/* TVCTL_WORK_TIMES=1 (set by tvctl compare) is tvctl's, not the program's: it is removed from the
+ * environment, and the start of the work is stamped as the last thing before execve (see init.c). */
+static int take_work_times(struct proc_spec *p) {
+  int found = 0;
+  size_t j = 0;
+  for (size_t i = 0; i < p->envc; i++) {
+    if (strcmp(p->env[i], "TVCTL_WORK_TIMES=1") == 0) found = 1;
+    else p->env[j++] = p->env[i];
+  }
+  p->envc = j;
+  if (p->env) p->env[j] = NULL;
+  return found;
+}
+
 void exec_process(struct proc_spec *p, const char *path) {
   reset_signals();
+  int stamp = take_work_times(p) && g_work_start;
+  if (stamp) *g_work_start = monotonic_ns();
   execve(path, p->argv, p->env);
   int e = errno;
   if (e == ENOENT)

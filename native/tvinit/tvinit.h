@@ -36,6 +36,9 @@ char **conf_all(const struct conf *c, const char *key, size_t *n);
 /* ---- util.c ---- */
 /* Where fail() reports (`error CODE MESSAGE\n`); -1 = stderr. */
 extern int g_report_fd;
+/* A page shared between the ns parent and PID 1 (NULL outside `init`): the work-times stamp, see init.c. */
+extern volatile unsigned long long *g_work_start;
+unsigned long long monotonic_ns(void);
 extern const char *g_prog; /* "tvinit shim" etc., for stderr messages */
 void fail(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 /* fail() with ": strerror(errno)" appended. */

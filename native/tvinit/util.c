@@ -15,6 +15,13 @@
 
 int g_report_fd = -1;
 const char *g_prog = "tvinit";
+volatile unsigned long long *g_work_start = NULL;
+
+unsigned long long monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
 
 int write_all(int fd, const void *buf, size_t len) {
   const char *p = buf;

@@ -17,8 +17,18 @@ import {
   type IsolationFacts,
   type IsolationProbe,
 } from './isolation.js';
+import { WORKLOAD_PATH } from '../vm/guest-protocol.js';
 import { measureRun, type RunSample } from './measure.js';
 import type { ModeId, ModePlan } from './modes.js';
+import {
+  PRESET_WHAT,
+  WORK_TIMES_ENV,
+  iterationsFor,
+  parseWorkloadLine,
+  workloadCommand,
+  type Phases,
+  type WorkloadPreset,
+} from './phases.js';
 import type { PrepMeasurement } from './prep.js';
 import { ratio, summarize, type Summary } from './stats.js';
 
@@ -48,11 +58,27 @@ export interface ModeResult {
   memKiB?: Summary;
   memCliKiB?: Summary;
   memStartedKiB?: Summary;
+  /** spawn → the command's execve; the command itself (in the mode's clock); reaped → exit (see phases.ts) */
+  bootMs?: Summary;
+  workMs?: Summary;
+  teardownMs?: Summary;
+  /** how each phase was obtained (the first measured run's; every run of a mode gets them the same way) */
+  phaseHow?: Phases['how'];
+  /** runs that did not report their work times (the phases summarise only those that did) */
+  phaseMissing?: number;
+  workload?: { preset: string; iterations: number; nsPerOp: Summary };
+  workloadError?: string;
   output?: ModeOutput;
   isolation?: IsolationFacts;
   isolationError?: string;
   /** median vs the container's median */
-  ratios?: { wall?: number; cpu?: number; memory?: number; prep?: number };
+  ratios?: { wall?: number; cpu?: number; memory?: number; prep?: number; work?: number; nsPerOp?: number };
+}
+
+export interface WorkloadSpec {
+  preset: WorkloadPreset;
+  /** on a container or hardware-assisted VM; emulated rungs run fewer (iterationsFor) */
+  iterations: number;
 }
 
 export interface CompareResult {
@@ -62,12 +88,15 @@ export interface CompareResult {
   command: string[];
   runs: number;
   warmups: number;
-  method: Record<'spawn' | 'wall' | 'memory' | 'cpu' | 'prep' | 'isolation' | 'output', string>;
+  /** the --workload preset, when one ran instead of a command */
+  workload?: WorkloadSpec & { what: string };
+  method: Record<'spawn' | 'wall' | 'phases' | 'workload' | 'memory' | 'cpu' | 'prep' | 'isolation' | 'output', string>;
   host: HostFacts;
   /** the same probe facts read on the host itself */
   hostProbe: IsolationProbe;
   modes: ModeResult[];
-  /** every measured mode printed the same bytes; undefined when fewer than two modes were measured */
+  /** every measured mode printed the same bytes; undefined when fewer than two modes were measured or a
+   * workload ran (its line carries its own timings) */
   outputIdentical: boolean | undefined;
 }
 
@@ -79,6 +108,10 @@ export interface CompareOptions {
   roots: Roots;
   /** bin/tvctl of this package */
   tvctlBin: string;
+  /** run a workload preset instead of `command` */
+  workload?: WorkloadSpec;
+  /** the host's tvctl-workload binary (bound read-only into containers; VMs have it in the initramfs) */
+  workloadBin?: string;
   host: HostFacts;
   /** one-time preparation measurements per mode */
   prepare?: Partial<Record<ModeId, () => Promise<PrepMeasurement>>>;
@@ -90,6 +123,14 @@ export const METHOD: CompareResult['method'] = {
   spawn:
     'each run spawns the tvctl CLI (bin/tvctl) as a user would type it, with stdin closed; every mode pays the same CLI start',
   wall: 'start → exit of that tvctl process (process.hrtime), one warm-up run per mode first, then N runs interleaved across modes',
+  phases:
+    "every run passes -e TVCTL_WORK_TIMES=1: the mode's init (tvinit for containers, the guest init for VMs) stamps CLOCK_MONOTONIC just before the command's execve and when it is reaped and writes both as the last stderr line. " +
+    "work = end − start in the mode's own clock (a container's is the host's; a VM's is the guest's, which under emulation is the emulated clock, not host time). " +
+    'Containers: boot = start − spawn and teardown = exit − end, both measured on the host clock. ' +
+    'VMs: teardown = exit − arrival of that stderr line (host clock), boot = total − work − teardown (derived)',
+  workload:
+    'native/workload (a freestanding static binary at /.tvctl-workload: bound read-only into containers, in the initramfs of VMs) times N operations with CLOCK_MONOTONIC inside the mode and prints ns/op; ' +
+    'compiled emulation runs N/10 and interpreted emulation N/100 operations',
   memory:
     "sum over the tvctl process tree of each process's peak RSS (VmHWM from /proc/<pid>/status, sampled every 5 ms while it runs; " +
     'the tree is walked through /proc/<pid>/task/*/children): "cli" is the tvctl Node process, "started" everything it started ' +
@@ -98,7 +139,8 @@ export const METHOD: CompareResult['method'] = {
   prep: 'the one-time work each mode needs before its first start, redone into a scratch dir and timed (layer unpack for containers, initramfs build for VMs)',
   isolation:
     'a probe script (uname -r, /proc/1/comm, nproc, MemTotal, boot_id, hostname) runs as the workload in each mode; the host reads the same facts directly',
-  output: 'stdout of every measured run compared byte for byte within and across modes',
+  output:
+    'stdout of every measured run compared byte for byte within and across modes (not for a workload, whose line carries its own timings)',
 };
 
 export function readHostProbe(): IsolationProbe {
@@ -136,6 +178,29 @@ export function lastLine(s: string): string {
   return s.trim().split('\n').filter(Boolean).pop() ?? '';
 }
 
+/** Pure: the phase summaries of a mode's runs, and its workload's ns/op when its runs printed the line. */
+export function summarizePhases(m: ModeResult): void {
+  const s = m.samples;
+  const withWork = s.filter((x) => x.phases.workMs !== undefined);
+  if (withWork.length < s.length) m.phaseMissing = s.length - withWork.length;
+  const pick = (k: 'bootMs' | 'workMs' | 'teardownMs'): Summary | undefined => {
+    const xs = withWork.map((x) => x.phases[k]).filter((v): v is number => v !== undefined);
+    return xs.length ? summarize(xs) : undefined;
+  };
+  const boot = pick('bootMs');
+  const work = pick('workMs');
+  const teardown = pick('teardownMs');
+  if (boot) m.bootMs = boot;
+  if (work) m.workMs = work;
+  if (teardown) m.teardownMs = teardown;
+  if (withWork[0]) m.phaseHow = withWork[0].phases.how;
+  const lines = s.map((x) => parseWorkloadLine(x.stdout));
+  const ok = lines.filter((l) => l !== undefined);
+  if (ok.length && ok.length === s.length) {
+    m.workload = { preset: ok[0]!.preset, iterations: ok[0]!.iterations, nsPerOp: summarize(ok.map((l) => l.nsPerOp)) };
+  }
+}
+
 /** Pure: summaries, output consistency and ratios from the raw samples. */
 export function finishModes(modes: ModeResult[]): boolean | undefined {
   for (const m of modes) {
@@ -148,6 +213,7 @@ export function finishModes(modes: ModeResult[]): boolean | undefined {
     m.memKiB = summarize(s.map((x) => x.memTotalKiB));
     m.memCliKiB = summarize(s.map((x) => x.memCliKiB));
     m.memStartedKiB = summarize(s.map((x) => x.memStartedKiB));
+    summarizePhases(m);
     const first = s[0]!;
     m.output = {
       stdout: first.stdout,
@@ -160,7 +226,7 @@ export function finishModes(modes: ModeResult[]): boolean | undefined {
   for (const m of modes) {
     if (m.status !== 'measured') continue;
     m.ratios = {};
-    const put = (k: 'wall' | 'cpu' | 'memory' | 'prep', v: number | undefined, b: number | undefined): void => {
+    const put = (k: keyof NonNullable<ModeResult['ratios']>, v: number | undefined, b: number | undefined): void => {
       const r = ratio(v, b);
       if (r !== undefined) m.ratios![k] = r;
     };
@@ -168,6 +234,9 @@ export function finishModes(modes: ModeResult[]): boolean | undefined {
     put('cpu', m.cpuMs?.median, base?.cpuMs?.median);
     put('memory', m.memKiB?.median, base?.memKiB?.median);
     put('prep', m.prep?.ms, base?.prep?.ms);
+    // work times compare only for the same amount of work (emulated rungs run fewer iterations: see ns/op)
+    if (m.workload?.iterations === base?.workload?.iterations) put('work', m.workMs?.median, base?.workMs?.median);
+    put('nsPerOp', m.workload?.nsPerOp.median, base?.workload?.nsPerOp.median);
   }
   const measured = modes.filter((m) => m.output);
   if (measured.length < 2) return undefined;
@@ -185,7 +254,18 @@ export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
     samples: [],
   }));
   const timeoutOf = (id: ModeId): number => opts.timeoutMs?.[id] ?? (id === 'container' ? 120_000 : 600_000);
-  const argvOf = (m: ModeResult, cmd: string[]): string[] => [...m.plan.tvctlArgs, opts.image, ...cmd];
+  const argvOf = (m: ModeResult, cmd: string[]): string[] => [
+    ...m.plan.tvctlArgs,
+    ...modeExtraArgs(m.plan, opts),
+    opts.image,
+    ...cmd,
+  ];
+  const commandOf = (m: ModeResult): string[] =>
+    opts.workload
+      ? workloadCommand(opts.workload.preset, iterationsFor(m.plan.kind, opts.workload.iterations))
+      : opts.command;
+  const measure = (m: ModeResult, argv: string[]): Promise<RunSample> =>
+    measureRun(opts.tvctlBin, argv, { env, timeoutMs: timeoutOf(m.plan.id), sameClock: m.plan.id === 'container' });
   const live = (): ModeResult[] => modes.filter((m) => m.status === 'measured');
 
   for (const m of live()) {
@@ -199,9 +279,9 @@ export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
     }
   }
   for (const m of live()) {
-    m.argv = argvOf(m, opts.command);
+    m.argv = argvOf(m, commandOf(m));
     log(`${m.plan.label}: warm-up (tvctl ${m.argv.join(' ')})`);
-    const w = await measureRun(opts.tvctlBin, m.argv, { env, timeoutMs: timeoutOf(m.plan.id) });
+    const w = await measure(m, m.argv);
     m.warmup = w;
     if (isTvctlFailure(w)) {
       m.status = 'failed';
@@ -211,7 +291,7 @@ export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
   for (let i = 0; i < opts.runs; i++) {
     for (const m of live()) {
       log(`${m.plan.label}: run ${i + 1}/${opts.runs}`);
-      const s = await measureRun(opts.tvctlBin, m.argv!, { env, timeoutMs: timeoutOf(m.plan.id) });
+      const s = await measure(m, m.argv!);
       if (isTvctlFailure(s)) {
         m.status = 'failed';
         m.error = `run ${i + 1}: ${lastLine(s.stderr).replace(/^tvctl: /, '')}`;
@@ -223,7 +303,7 @@ export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
   const hostProbe = readHostProbe();
   for (const m of live()) {
     log(`${m.plan.label}: isolation probe`);
-    const p = await measureRun(opts.tvctlBin, argvOf(m, probeCommand()), { env, timeoutMs: timeoutOf(m.plan.id) });
+    const p = await measure(m, argvOf(m, probeCommand()));
     if (p.exitCode !== 0) {
       m.isolationError = `probe exited ${p.exitCode}: ${lastLine(p.stderr)}`;
       continue;
@@ -234,18 +314,37 @@ export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
       m.plan.id === 'container' ? undefined : m.plan.accel,
     );
   }
-  const outputIdentical = finishModes(modes);
+  const identical = finishModes(modes);
+  if (opts.workload) {
+    for (const m of live())
+      if (!m.workload)
+        m.workloadError = `no "workload ${opts.workload.preset} …" line on stdout (${JSON.stringify(lastLine(m.samples[0]?.stdout ?? '') || lastLine(m.samples[0]?.stderr ?? ''))})`;
+  }
   return {
     version: 1,
     date: new Date().toISOString(),
     image: opts.image,
-    command: opts.command,
+    command: opts.workload ? workloadCommand(opts.workload.preset, opts.workload.iterations) : opts.command,
     runs: opts.runs,
     warmups: 1,
+    ...(opts.workload ? { workload: { ...opts.workload, what: PRESET_WHAT[opts.workload.preset] } } : {}),
     method: METHOD,
     host: opts.host,
     hostProbe,
     modes,
-    outputIdentical,
+    outputIdentical: opts.workload ? undefined : identical,
   };
+}
+
+/**
+ * Arguments every run of a mode gets before the image: the work-times request, and for a workload in a
+ * container the read-only bind of the host's workload binary (a VM has it in its initramfs).
+ */
+export function modeExtraArgs(plan: ModePlan, opts: Pick<CompareOptions, 'workload' | 'workloadBin'>): string[] {
+  const args = ['-e', WORK_TIMES_ENV];
+  if (opts.workload && plan.id === 'container') {
+    if (!opts.workloadBin) throw new Error('workloadBin is needed to run a workload in a container');
+    args.push('-v', `${opts.workloadBin}:${WORKLOAD_PATH}:ro`);
+  }
+  return args;
 }

@@ -3,7 +3,9 @@
  * waits for), sample its process tree's memory while it runs, and take wall time and children CPU time.
  * The child is started with startCommand (not runCommand) because the sampler needs its pid while it runs.
  */
+import type { Readable } from 'node:stream';
 import { readText, startCommand } from '../util/exec.js';
+import { computePhases, parseWorkTimes, type Phases } from './phases.js';
 import { childrenCpuMs, memoryCost, ProcessTreeSampler, type ProcessPeak } from './proctree.js';
 
 export interface RunSample {
@@ -20,7 +22,10 @@ export interface RunSample {
   memorySamples: number;
   exitCode: number;
   stdout: string;
+  /** without the mode's work-times line */
   stderr: string;
+  /** boot / work / teardown, when the mode reported its work times */
+  phases: Phases;
 }
 
 export interface MeasureOptions {
@@ -28,6 +33,24 @@ export interface MeasureOptions {
   timeoutMs?: number;
   /** process tree sampling period, ms */
   sampleEveryMs?: number;
+  /** the mode's CLOCK_MONOTONIC is the host's (containers), so its work stamps place on our clock */
+  sameClock?: boolean;
+}
+
+/** Text of a stream, with the host time (process.hrtime.bigint()) at which each chunk arrived. */
+function readTimedText(s: Readable | undefined): Promise<{ text: string; arrivals: { end: number; at: bigint }[] }> {
+  return new Promise((resolve) => {
+    let text = '';
+    const arrivals: { end: number; at: bigint }[] = [];
+    if (!s) return resolve({ text, arrivals });
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => {
+      text += c;
+      arrivals.push({ end: text.length, at: process.hrtime.bigint() });
+    });
+    s.on('error', () => resolve({ text, arrivals }));
+    s.on('close', () => resolve({ text, arrivals }));
+  });
 }
 
 export async function measureRun(file: string, args: readonly string[], opts: MeasureOptions = {}): Promise<RunSample> {
@@ -42,7 +65,7 @@ export async function measureRun(file: string, args: readonly string[], opts: Me
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     },
   );
-  const output = Promise.all([readText(child.pipe(1)), readText(child.pipe(2))]);
+  const output = Promise.all([readText(child.pipe(1)), readTimedText(child.pipe(2))]);
   const sampler = child.pid !== undefined ? new ProcessTreeSampler(child.pid) : undefined;
   sampler?.sample();
   const timer = setInterval(() => sampler?.sample(), every);
@@ -52,8 +75,18 @@ export async function measureRun(file: string, args: readonly string[], opts: Me
   } finally {
     clearInterval(timer);
   }
-  const [stdout, stderr] = await output;
-  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const [stdout, err] = await output;
+  const t1 = process.hrtime.bigint();
+  const wallMs = Number(t1 - t0) / 1e6;
+  const work = parseWorkTimes(err.text);
+  const lineAt = work ? err.arrivals.find((a) => a.end >= work.endOffset)?.at : undefined;
+  const phases = computePhases({
+    spawnNs: t0,
+    exitNs: t1,
+    ...(work ? { work } : {}),
+    ...(lineAt !== undefined ? { lineAtNs: lineAt } : {}),
+    sameClock: opts.sameClock ?? false,
+  });
   const cpu1 = childrenCpuMs();
   const processes = sampler?.result() ?? [];
   const mem = memoryCost(processes);
@@ -68,6 +101,7 @@ export async function measureRun(file: string, args: readonly string[], opts: Me
     memorySamples: sampler?.samples ?? 0,
     exitCode: r.exitCode ?? (r.signal ? 128 : 1),
     stdout,
-    stderr,
+    stderr: work ? work.stderr : err.text,
+    phases,
   };
 }

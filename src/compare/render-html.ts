@@ -4,11 +4,29 @@
  * the isolation table measured in each mode, host facts with the taxonomy sentences of src/host/facts.ts, the method, every raw sample.
  */
 import type { CompareResult, ModeResult } from './compare.js';
+import {
+  PHASES,
+  PHASE_HEADERS,
+  PHASE_TITLE,
+  WORKLOAD_HEADERS,
+  formatNs,
+  phaseRows,
+  phaseSeries,
+  workloadRows,
+  workloadSeries,
+  type SeriesData,
+} from './phase-charts.js';
+import { byRung } from './phases.js';
 import { isolationRows, timingRows } from './render-text.js';
 import { formatKiB, formatMs, formatRatio } from './stats.js';
 import { barChartSvg, boxPlotSvg, esc, type BarRow } from './svg.js';
 
-export const MODE_COLORS: Record<string, string> = { container: '#1b9e77', kvm: '#d95f02', qemu: '#7570b3' };
+export const MODE_COLORS: Record<string, string> = {
+  container: '#1b9e77',
+  kvm: '#d95f02',
+  qemu: '#7570b3',
+  bochs: '#e7298a',
+};
 const PART_COLORS = { cli: '#9aa5b1', user: '#4c78a8', sys: '#f58518' };
 
 function color(m: ModeResult): string {
@@ -41,8 +59,57 @@ function card(m: ModeResult): string {
   return `<div class="card" data-mode="${esc(m.plan.id)}" style="--c:${c}"><div class="k">${esc(m.plan.label)}</div><div class="kind">${esc(m.plan.kind)}</div><div class="big">${esc(formatMs(m.wallMs.median))}</div><div class="sub">median start → exit · ${esc(ratioText)}</div><div class="sub">${esc(formatKiB(m.memKiB?.median))} peak RSS · ${esc(formatMs(m.cpuMs?.median))} CPU</div></div>`;
 }
 
+/** One box plot of a series (slowest rung on top), with a line for every mode that is not in it. */
+function seriesChart(
+  r: CompareResult,
+  data: SeriesData,
+  o: { chart: string; title: string; format: (v: number) => string; axisLabel: string },
+): string {
+  const colorOf = (id: string): string => MODE_COLORS[id] ?? '#555';
+  const svg = data.rows.length
+    ? boxPlotSvg(
+        data.rows.map((row) => ({ id: row.id, label: row.label, color: colorOf(row.id), values: row.values })),
+        { ...o, log: true },
+      )
+    : `<p class="note" data-chart="${esc(o.chart)}">${esc(o.title)}: no mode reported it.</p>`;
+  const missing = data.missing.length
+    ? `<ul class="note" data-missing="${esc(o.chart)}">${data.missing.map((x) => `<li><b>${esc(x.label)}</b> is not shown: ${esc(x.why)}</li>`).join('')}</ul>`
+    : '';
+  return `${svg}${missing}`;
+}
+
+/** The phases section: one chart per phase, the phases table; and the workload's chart and table. */
+function phaseSections(r: CompareResult): string {
+  const charts = PHASES.map((p) =>
+    seriesChart(r, phaseSeries(r, p), {
+      chart: `phase-${p}`,
+      title: `${PHASE_TITLE[p]}, ${r.runs} runs per mode`,
+      format: formatMs,
+      axisLabel: 'milliseconds',
+    }),
+  ).join('\n');
+  const phases = `<section><h2>Where the time goes: boot, work, teardown</h2>${charts}<div class="scroll">${table(
+    PHASE_HEADERS.map((h) => h.toLowerCase()),
+    phaseRows(r),
+    'timing',
+  )}</div><p class="note">${esc(r.method.phases)}</p></section>`;
+  if (!r.workload) return phases;
+  const wl = seriesChart(r, workloadSeries(r), {
+    chart: `workload-${r.workload.preset}`,
+    title: `Workload ${r.workload.preset}: ns per ${r.workload.what}`,
+    format: formatNs,
+    axisLabel: 'nanoseconds per operation',
+  });
+  return `${phases}<section><h2>Workload: ${esc(r.workload.preset)}</h2>${wl}<div class="scroll">${table(
+    WORKLOAD_HEADERS.map((h) => h.toLowerCase()),
+    workloadRows(r),
+    'timing',
+  )}</div><p class="note">${esc(r.method.workload)}</p></section>`;
+}
+
 export function renderHtml(r: CompareResult): string {
-  const measured = r.modes.filter((m) => m.status === 'measured' && m.samples.length > 0);
+  // slowest rung first: interpreted → compiled → hardware-assisted → container
+  const measured = byRung(r.modes.filter((m) => m.status === 'measured' && m.samples.length > 0));
   const wall = boxPlotSvg(
     measured.map((m) => ({
       id: m.plan.id,
@@ -123,8 +190,9 @@ export function renderHtml(r: CompareResult): string {
     timingRows(r),
     'timing',
   );
-  const outputNote =
-    r.outputIdentical === undefined
+  const outputNote = r.workload
+    ? 'A workload prints its own timings, so its output is not compared between modes.'
+    : r.outputIdentical === undefined
       ? 'Only one mode ran, so there was nothing to compare the output with.'
       : r.outputIdentical
         ? `Every mode printed the same bytes (sha256 ${esc(measured[0]?.output?.sha256.slice(0, 16) ?? '')}…) and exited ${measured[0]?.output?.exitCode ?? '?'}.`
@@ -161,6 +229,9 @@ export function renderHtml(r: CompareResult): string {
         m.plan.label,
         tag,
         formatMs(s.wallMs),
+        s.phases.workMs === undefined
+          ? '-'
+          : `${formatMs(s.phases.bootMs)} / ${formatMs(s.phases.workMs)} / ${formatMs(s.phases.teardownMs)}`,
         `${formatMs(s.cpuUserMs)} + ${formatMs(s.cpuSysMs)}`,
         `${formatKiB(s.memTotalKiB)} (${s.processes.map((p) => `${p.name} ${formatKiB(p.hwmKiB)}`).join(', ')})`,
         String(s.exitCode),
@@ -221,17 +292,18 @@ details summary { cursor: pointer; font-weight: 600; }
 <main>
 <header>
 <h1>Container vs virtual machine, same image, same command</h1>
-<code class="cmd">tvctl compare --runs ${r.runs} ${esc(r.image)} -- ${esc(r.command.join(' '))}</code>
+<code class="cmd">tvctl compare --runs ${r.runs} ${r.workload ? `--workload ${esc(r.workload.preset)} --iterations ${r.workload.iterations} ${esc(r.image)}` : `${esc(r.image)} -- ${esc(r.command.join(' '))}`}</code>
 <div class="meta">${esc(r.date.replace('T', ' ').slice(0, 19))} UTC · host kernel ${esc(h.kernel.release)} · ${h.cpus} CPUs · /dev/kvm: ${esc(h.kvm.kind)} · ${r.runs} measured runs per mode after ${r.warmups} warm-up</div>
 </header>
-<div class="cards">${r.modes.map(card).join('\n')}</div>
+<div class="cards">${byRung(r.modes).map(card).join('\n')}</div>
 <section><h2>Timings</h2>${wall}<p class="note">Each dot is one run; the box spans the middle half of the runs, the thick bar is the median, whiskers reach min and max.</p></section>
+${phaseSections(r)}
 <section><h2>Cost on the host</h2>${mem}${cpu}${prep}</section>
 <section><h2>Summary table</h2><div class="scroll">${timing}</div><p class="note">Output check: <span class="${r.outputIdentical === false ? 'bad' : r.outputIdentical ? 'ok' : ''}">${outputNote}</span></p></section>
 <section><h2>Isolation, measured inside each mode</h2><div class="scroll">${isoTable}</div><p class="note">Facts printed by a probe (<code>uname -r</code>, <code>/proc/1/comm</code>, <code>nproc</code>, <code>/proc/meminfo</code>, <code>/proc/sys/kernel/random/boot_id</code>) run as the workload in each mode; the host column is read directly. A mode shares the host kernel when the kernel release and the boot id are the same.</p></section>
 <section><h2>This host</h2><ul class="taxonomy">${h.explanation.map((s) => `<li>${esc(s)}</li>`).join('')}</ul><div class="scroll">${table(['fact', 'value'], hostRows, 'host')}</div></section>
 <section><h2>Method</h2><dl>${method}</dl><ul class="note">${argvList}</ul></section>
-<section><details><summary>Every raw sample (${rawRows.length})</summary><div class="scroll">${table(['mode', 'run', 'wall', 'CPU user + sys', 'peak RSS (per process)', 'exit', 'stdout'], rawRows, 'raw')}</div></details></section>
+<section><details><summary>Every raw sample (${rawRows.length})</summary><div class="scroll">${table(['mode', 'run', 'wall', 'boot / work / teardown', 'CPU user + sys', 'peak RSS (per process)', 'exit', 'stdout'], rawRows, 'raw')}</div></details></section>
 </main>
 </body>
 </html>

@@ -1,6 +1,7 @@
 /** The terminal view of a compare: a timing/cost table with ratios to the container, and the isolation table. Pure. */
 import { formatTable } from '../cli/table.js';
 import type { CompareResult, ModeResult } from './compare.js';
+import { PHASE_HEADERS, WORKLOAD_HEADERS, phaseRows, workloadRows } from './phase-charts.js';
 import { formatKiB, formatMs, formatRatio } from './stats.js';
 
 export const TIMING_HEADERS = [
@@ -20,6 +21,8 @@ export const TIMING_HEADERS = [
 
 function outputCell(m: ModeResult, r: CompareResult): string {
   if (!m.output) return '-';
+  if (r.workload)
+    return m.workload ? `ns/op ${m.output.exitCode === 0 ? 'ok' : `exit ${m.output.exitCode}`}` : 'NO WORKLOAD LINE';
   const parts: string[] = [];
   parts.push(r.outputIdentical === undefined ? 'ok' : r.outputIdentical ? 'identical' : 'DIFFERS');
   if (!m.output.consistent) parts.push('varies between runs');
@@ -76,7 +79,7 @@ export function isolationRows(r: CompareResult): { headers: string[]; rows: stri
 export function renderText(r: CompareResult): string {
   const out: string[] = [];
   out.push(
-    `tvctl compare ${r.image} -- ${r.command.join(' ')}   (${r.runs} runs per mode after ${r.warmups} warm-up; ${r.date.slice(0, 16).replace('T', ' ')} UTC)`,
+    `tvctl compare ${r.workload ? `--workload ${r.workload.preset} --iterations ${r.workload.iterations} ${r.image}` : `${r.image} -- ${r.command.join(' ')}`}   (${r.runs} runs per mode after ${r.warmups} warm-up; ${r.date.slice(0, 16).replace('T', ' ')} UTC)`,
   );
   out.push(`host: ${r.host.kernel.release}, ${r.host.cpus} CPUs, /dev/kvm: ${r.host.kvm.kind}`);
   out.push('');
@@ -84,6 +87,28 @@ export function renderText(r: CompareResult): string {
   const other = timingRows(r).filter((row) => row.length === 2);
   if (measured.length) out.push(formatTable(TIMING_HEADERS, measured));
   for (const row of other) out.push(`${row[0]}: ${row[1]}`);
+  const phases = phaseRows(r);
+  if (phases.some((row) => row.length > 2)) {
+    out.push('');
+    out.push('phases (medians; "guest": timed in the VM\'s own clock, which under emulation is not host time):');
+    out.push(
+      formatTable(
+        PHASE_HEADERS,
+        phases.filter((row) => row.length > 2),
+      ),
+    );
+    // modes that did not run are listed above already; these ran but reported no phases
+    for (const row of phases)
+      if (row.length === 2 && !other.some((o) => o[0] === row[0])) out.push(`${row[0]}: ${row[1]}`);
+  }
+  if (r.workload) {
+    out.push('');
+    out.push(`workload ${r.workload.preset}: ns per ${r.workload.what} (timed inside each mode):`);
+    const wl = workloadRows(r);
+    const ran = wl.filter((row) => row.length > 2);
+    if (ran.length) out.push(formatTable(WORKLOAD_HEADERS, ran));
+    for (const row of wl) if (row.length === 2) out.push(`${row[0]}: ${row[1]}`);
+  }
   if (r.outputIdentical === false) {
     out.push('');
     out.push('OUTPUT DIFFERS between modes:');

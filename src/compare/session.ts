@@ -3,12 +3,13 @@
  * one-time preparation of each mode, the measured runs (runCompare), and the HTML report when asked for.
  */
 import { writeFileAtomicSync } from '../util/atomic-write.js';
+import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { TvctlError, errorMessage } from '../errors.js';
 import { gatherHostFacts } from '../host/facts.js';
 import { ImageStore } from '../images/store.js';
-import { packageRoot, type Roots } from '../paths.js';
-import { runCompare, type CompareResult } from './compare.js';
+import { nativeBuildDir, packageRoot, type Roots } from '../paths.js';
+import { runCompare, type CompareResult, type WorkloadSpec } from './compare.js';
 import { parseEngines, planModes, type ModeId } from './modes.js';
 import { measureInitramfsBuild, measureLayerUnpack, type PrepMeasurement } from './prep.js';
 import { renderHtml } from './render-html.js';
@@ -22,6 +23,8 @@ export interface CompareRequest {
   roots: Roots;
   /** whether this build has `tvctl vm run` (the VM modes need it) */
   vmRunBuilt: boolean;
+  /** run this workload preset in every mode instead of `command` */
+  workload?: WorkloadSpec;
   /** an absolute path: write the HTML report there */
   reportPath?: string;
   onProgress?: (msg: string) => void;
@@ -34,13 +37,36 @@ export async function compareImage(req: CompareRequest): Promise<CompareResult> 
   } catch (err) {
     throw new TvctlError('BAD_USAGE', errorMessage(err));
   }
-  await new ImageStore(req.roots.data).lookup(req.image); // unknown image: fail now, before anything runs
+  const store = new ImageStore(req.roots.data);
+  await store.lookup(req.image); // unknown image: fail now, before anything runs
+  if (req.workload) {
+    // The workload replaces the image's Cmd; an Entrypoint would get it as arguments, and vm run cannot
+    // override one.
+    const { entrypoint } = (await store.resolve(req.image)).config;
+    if (entrypoint?.length)
+      throw new TvctlError(
+        'BAD_USAGE',
+        `image "${req.image}" has an ENTRYPOINT (${entrypoint.join(' ')}); --workload needs an image without one`,
+      );
+  }
   const host = gatherHostFacts({ dataRoot: req.roots.data });
   const plans = planModes(engines, {
     engines: host.engines,
     vmRunBuilt: req.vmRunBuilt,
     guestKernelInstalled: host.guestKernel.installed,
   });
+  let workloadBin: string | undefined;
+  if (req.workload) {
+    workloadBin = join(nativeBuildDir(), 'tvctl-workload');
+    try {
+      accessSync(workloadBin, constants.X_OK);
+    } catch {
+      throw new TvctlError(
+        'WORKLOAD_MISSING',
+        `the workload ${workloadBin} is not built; run "make -C native" (or "npm run build")`,
+      );
+    }
+  }
   const prepare: Partial<Record<ModeId, () => Promise<PrepMeasurement>>> = {
     container: () => measureLayerUnpack(req.roots.data, req.image),
     kvm: () => measureInitramfsBuild(req.roots.data, req.image),
@@ -53,6 +79,8 @@ export async function compareImage(req: CompareRequest): Promise<CompareResult> 
     plans,
     roots: req.roots,
     tvctlBin: join(packageRoot(), 'bin', 'tvctl'),
+    ...(req.workload ? { workload: req.workload } : {}),
+    ...(workloadBin ? { workloadBin } : {}),
     host,
     prepare,
     ...(req.onProgress ? { onProgress: req.onProgress } : {}),

@@ -10,11 +10,18 @@
  *     @@tvctl:<nonce>:fail <message>@@       the guest could not be set up
  *   The command's stdout and stderr have UARTs of their own (ttyS1, ttyS2); the nonce (random per run)
  *   keeps anything else written to the console from forging a marker by accident.
+ * - with TVCTL_WORK_TIMES=1 among the env records (not passed on to the command), the guest init writes the
+ *   command's start and end (guest CLOCK_MONOTONIC, ns) as the last line of the stderr UART:
+ *   `@@tvctl-work:<start>:<end>@@` — the same line tvinit writes on a container's stderr, so the caller of
+ *   `vm run` reads it the way it reads a container's (src/compare/phases.ts parses it).
  */
 import { TvctlError } from '../errors.js';
 
 /** Where the guest init lives inside the initramfs (the kernel runs it via rdinit=). It unlinks itself. */
 export const GUEST_INIT_PATH = '/.tvctl-init';
+
+/** Where `tvctl compare --workload` finds its static workload (native/workload) in every mode's root. */
+export const WORKLOAD_PATH = '/.tvctl-workload';
 
 export const GUEST_CONFIG_VERSION = 'tvctl1';
 

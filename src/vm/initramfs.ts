@@ -10,7 +10,7 @@ import { accessSync, createReadStream, promises as fsp, readFileSync, type Stats
 import { join } from 'node:path';
 import { TvctlError } from '../errors.js';
 import { runCommand } from '../util/exec.js';
-import { GUEST_INIT_PATH } from './guest-protocol.js';
+import { GUEST_INIT_PATH, WORKLOAD_PATH } from './guest-protocol.js';
 
 export const CPIO_TRAILER = 'TRAILER!!!';
 
@@ -259,6 +259,8 @@ export interface BuildInitramfsOptions {
   layerDirs: readonly string[];
   /** the static guest init binary, stored at GUEST_INIT_PATH */
   guestInit: string;
+  /** the static compare workload (a few KB), stored at WORKLOAD_PATH when given */
+  workload?: string;
   out: string;
   scanOpaque: OpaqueScanner;
 }
@@ -285,10 +287,16 @@ export async function buildInitramfs(opts: BuildInitramfsOptions): Promise<{ byt
       pendingLen += chunk.length;
       if (pendingLen >= 1 << 20) await flush();
     });
+    // tvctl's own files replace any the image has at their paths (dropped before the tree is written)
+    tree.delete(GUEST_INIT_PATH.slice(1));
+    if (opts.workload) tree.delete(WORKLOAD_PATH.slice(1));
     await writeTree(w, tree);
     const init = await fsp.readFile(opts.guestInit);
-    tree.delete(GUEST_INIT_PATH.slice(1));
     await w.add({ name: GUEST_INIT_PATH.slice(1), mode: S_IFREG | 0o755, uid: 0, gid: 0, mtime: 0 }, init);
+    if (opts.workload) {
+      const wl = await fsp.readFile(opts.workload);
+      await w.add({ name: WORKLOAD_PATH.slice(1), mode: S_IFREG | 0o755, uid: 0, gid: 0, mtime: 0 }, wl);
+    }
     await w.finish();
     await flush();
     await fh.close();
@@ -298,7 +306,7 @@ export async function buildInitramfs(opts: BuildInitramfsOptions): Promise<{ byt
     await fsp.rm(tmp, { force: true });
     throw err;
   }
-  return { bytes, entries: tree.size + 1 };
+  return { bytes, entries: tree.size + (opts.workload ? 2 : 1) };
 }
 
 /** The guest init is a few hundred KB and hashed on every VM start: one synchronous read is cheapest. */
@@ -307,18 +315,21 @@ export async function sha256File(file: string): Promise<string> {
 }
 
 /**
- * The cached initramfs for an image: <dataRoot>/vm/initramfs/<image id hex>-<init hash 12>.cpio, built on
- * first use. Uncompressed: under TCG the guest's gunzip costs more than QEMU reading a few more MB.
+ * The cached initramfs for an image: <dataRoot>/vm/initramfs/<image id hex>-<hash 12>.cpio (the hash of the
+ * guest init and the workload), built on first use. Uncompressed: under TCG the guest's gunzip costs more than QEMU reading a few more MB.
  */
 export async function ensureInitramfs(opts: {
   dataRoot: string;
   imageId: string;
   layerDirs: readonly string[];
   guestInit: string;
+  workload?: string;
   scanOpaque: OpaqueScanner;
 }): Promise<{ path: string; built: boolean }> {
   const dir = join(opts.dataRoot, 'vm', 'initramfs');
-  const initHash = (await sha256File(opts.guestInit)).slice(0, 12);
+  const hash = createHash('sha256').update(readFileSync(opts.guestInit));
+  if (opts.workload) hash.update(readFileSync(opts.workload));
+  const initHash = hash.digest('hex').slice(0, 12);
   const id = opts.imageId.replace(/^sha256:/, '');
   const path = join(dir, `${id}-${initHash}.cpio`);
   try {
@@ -331,6 +342,7 @@ export async function ensureInitramfs(opts: {
   await buildInitramfs({
     layerDirs: opts.layerDirs,
     guestInit: opts.guestInit,
+    ...(opts.workload ? { workload: opts.workload } : {}),
     out: path,
     scanOpaque: opts.scanOpaque,
   });

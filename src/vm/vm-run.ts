@@ -67,6 +67,17 @@ export function guestInitPath(): string {
   return join(nativeBuildDir(), 'tvctl-guestinit');
 }
 
+/** The compare workload (native/workload, a few KB): in every initramfs, so `compare --workload` finds it. */
+function workloadPath(): string | undefined {
+  const p = join(nativeBuildDir(), 'tvctl-workload');
+  try {
+    accessSync(p);
+    return p;
+  } catch {
+    return undefined;
+  }
+}
+
 function opaqueScanPath(): string {
   return join(nativeBuildDir(), 'tvctl-opaque-scan');
 }
@@ -220,6 +231,7 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
     imageId: image.id,
     layerDirs: image.layerDirs,
     guestInit,
+    ...(workloadPath() ? { workload: workloadPath()! } : {}),
     scanOpaque: opaqueScannerFromHelper(opaqueScanPath()),
   });
   trace('vm: initramfs ready');

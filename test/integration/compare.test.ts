@@ -9,7 +9,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CompareResult } from '../../src/compare/compare.js';
+import type { CompareResult, ModeResult } from '../../src/compare/compare.js';
+import { WORK_TIMES_ENV, WORKLOAD_PRESETS, parseWorkloadLine } from '../../src/compare/phases.js';
+import { nativeBuildDir } from '../../src/paths.js';
 import { detectCgroupMode } from '../../src/cgroups/detect.js';
 import { importDemo, isRoot, makeRoots, tvctl, type TestRoots } from '../helpers/cli.js';
 import { provided } from '../helpers/prereq.js';
@@ -36,6 +38,14 @@ function chromiumArgs(userDir: string): string[] {
 
 const WORKLOAD = 'sleep 0.2; echo hello from the workload';
 
+/** Lends the guest kernel (if there is one here) to a temp data root. */
+function lendKernel(roots: TestRoots): void {
+  if (!KERNEL) return;
+  mkdirSync(join(roots.data, 'kernels'), { recursive: true });
+  symlinkSync(KERNEL, join(roots.data, 'kernels', 'vmlinuz'));
+  if (existsSync(`${KERNEL}.version`)) symlinkSync(`${KERNEL}.version`, join(roots.data, 'kernels', 'vmlinuz.version'));
+}
+
 describe.skipIf(!isRoot)('tvctl compare', () => {
   let roots: TestRoots;
   let work: string;
@@ -46,12 +56,7 @@ describe.skipIf(!isRoot)('tvctl compare', () => {
     roots = await makeRoots();
     work = mkdtempSync(join(tmpdir(), 'tvctl-compare-it-'));
     await importDemo(roots);
-    if (KERNEL) {
-      mkdirSync(join(roots.data, 'kernels'), { recursive: true });
-      symlinkSync(KERNEL, join(roots.data, 'kernels', 'vmlinuz'));
-      if (existsSync(`${KERNEL}.version`))
-        symlinkSync(`${KERNEL}.version`, join(roots.data, 'kernels', 'vmlinuz.version'));
-    }
+    lendKernel(roots);
     reportPath = join(work, 'report.html');
     const r = await tvctl(
       roots,
@@ -105,7 +110,15 @@ describe.skipIf(!isRoot)('tvctl compare', () => {
     expect(c.prep!.what).toBe('layer unpack');
     expect(c.prep!.ms).toBeGreaterThan(0);
     expect(c.output!.consistent).toBe(true);
-    expect(c.argv).toEqual(['run', '--rm', '--network', 'none', 'demo', 'sh', '-c', WORKLOAD]);
+    expect(c.argv).toEqual(['run', '--rm', '--network', 'none', '-e', WORK_TIMES_ENV, 'demo', 'sh', '-c', WORKLOAD]);
+    // tvinit timed the command: the 0.2 s sleep is inside the work, and the three phases make up the run
+    for (const s of c.samples) {
+      const p = s.phases;
+      expect(p.how).toEqual({ boot: 'host clock', work: 'host clock', teardown: 'host clock' });
+      expect(p.workMs).toBeGreaterThanOrEqual(200);
+      expect(p.bootMs! + p.workMs! + p.teardownMs!).toBeCloseTo(s.wallMs, 0);
+      expect(s.stderr).not.toContain('@@tvctl-work');
+    }
   });
 
   it('the container shares the host kernel; measured, not asserted from prose', () => {
@@ -239,6 +252,188 @@ describe.skipIf(!isRoot)('tvctl compare', () => {
     expect(readdirSync(roots.state).length).toBe(before);
     const ps = await tvctl(roots, ['ps', '-aq']);
     expect(String(ps.stdout).trim()).toBe('');
+  });
+});
+
+const WORKLOAD_BIN = join(nativeBuildDir(), 'tvctl-workload');
+/** Few operations: the shape and a positive cost are under test here, not the figures. */
+const FEW: Record<string, string> = { syscall: '2000', fork: '5', cpu: '100000', memory: '200', file: '20' };
+const LINE = /^workload (\w+) iterations=(\d+) ns_per_op=(\d+\.\d\d) total_ns=(\d+)$/;
+
+function checkLine(stdout: string, preset: string): void {
+  const m = LINE.exec(stdout.replace(/\n$/, ''));
+  expect(m, stdout).not.toBeNull();
+  expect(m![1]).toBe(preset);
+  expect(m![2]).toBe(FEW[preset]);
+  const line = parseWorkloadLine(stdout)!;
+  expect(line.nsPerOp).toBeGreaterThan(0);
+  // ns_per_op is total_ns / iterations, rounded to two decimals
+  expect(line.nsPerOp).toBeCloseTo(line.totalNs! / line.iterations, 1);
+}
+
+describe('tvctl-workload presets, run directly', () => {
+  it.each(WORKLOAD_PRESETS)('%s prints one ns/op line', async (preset) => {
+    const r = await execa(WORKLOAD_BIN, [preset, '-n', FEW[preset]!], { reject: false });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    checkLine(String(r.stdout), preset);
+  });
+  it('bad usage exits 2 with the usage line; a failing operation exits 1 and says which', async () => {
+    const bad = await execa(WORKLOAD_BIN, ['nope'], { reject: false });
+    expect(bad.exitCode).toBe(2);
+    expect(String(bad.stderr)).toMatch(/^usage: tvctl-workload /);
+    expect((await execa(WORKLOAD_BIN, ['cpu', '-n', '0'], { reject: false })).exitCode).toBe(2);
+    const f = await execa(WORKLOAD_BIN, ['file', '-n', '1', '-d', '/nonexistent-dir'], { reject: false });
+    expect(f.exitCode).toBe(1);
+    expect(String(f.stderr)).toMatch(/open in the file preset's directory failed: errno 2/);
+  });
+  it('is static and freestanding: no interpreter, a few KB', () => {
+    const elf = readFileSync(WORKLOAD_BIN);
+    expect(elf.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(elf.includes(Buffer.from('/lib64/ld-linux'))).toBe(false);
+    expect(elf.length).toBeLessThan(64 * 1024);
+  });
+});
+
+describe.skipIf(!isRoot)('tvctl-workload presets in a container', () => {
+  let roots: TestRoots;
+  beforeAll(async () => {
+    roots = await makeRoots();
+    await importDemo(roots);
+  });
+  afterAll(async () => {
+    await roots?.cleanup();
+  });
+  it.each(WORKLOAD_PRESETS)('%s runs from a read-only bind', async (preset) => {
+    const r = await tvctl(roots, [
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '-v',
+      `${WORKLOAD_BIN}:/.tvctl-workload:ro`,
+      'demo',
+      '/.tvctl-workload',
+      preset,
+      '-n',
+      FEW[preset]!,
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    checkLine(String(r.stdout), preset);
+  });
+  it('with TVCTL_WORK_TIMES=1 tvinit reports the work on stderr and the command does not see the variable', async () => {
+    const r = await tvctl(roots, ['run', '--rm', '-e', WORK_TIMES_ENV, 'demo', 'sh', '-c', 'env; echo err >&2']);
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stdout)).not.toContain('TVCTL_WORK_TIMES');
+    const m = /^err\n\n@@tvctl-work:(\d+):(\d+)@@$/.exec(String(r.stderr));
+    expect(m, String(r.stderr)).not.toBeNull();
+    expect(BigInt(m![2]!)).toBeGreaterThan(BigInt(m![1]!));
+    // without it, nothing is added
+    const plain = await tvctl(roots, ['run', '--rm', 'demo', 'sh', '-c', 'echo err >&2']);
+    expect(String(plain.stderr)).toBe('err');
+  });
+});
+
+describe.skipIf(!isRoot)('tvctl compare --workload', () => {
+  let roots: TestRoots;
+  let work: string;
+  let result: CompareResult;
+  let reportPath: string;
+  beforeAll(async () => {
+    roots = await makeRoots();
+    work = mkdtempSync(join(tmpdir(), 'tvctl-compare-wl-'));
+    await importDemo(roots);
+    lendKernel(roots);
+    reportPath = join(work, 'report.html');
+    const r = await tvctl(
+      roots,
+      ['compare', '--runs', '2', '--json', '--report', reportPath, '--modes', 'container,qemu'].concat([
+        '--workload',
+        'syscall',
+        '--iterations',
+        '20000',
+        'demo',
+      ]),
+      { timeout: 900_000 },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    result = JSON.parse(String(r.stdout)) as CompareResult;
+  }, 900_000);
+  afterAll(async () => {
+    await roots?.cleanup();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  /** Phases present and consistent in every run: work within the run, nothing negative. */
+  function checkPhases(m: ModeResult, iterations: number): void {
+    expect(m.error).toBeUndefined();
+    expect(m.status).toBe('measured');
+    expect(m.samples).toHaveLength(2);
+    for (const s of m.samples) {
+      const p = s.phases;
+      expect(p.workMs, JSON.stringify(p)).toBeDefined();
+      expect(p.workMs!).toBeGreaterThan(0);
+      expect(p.workMs!).toBeLessThanOrEqual(p.totalMs);
+      expect(p.bootMs!).toBeGreaterThanOrEqual(0);
+      expect(p.teardownMs!).toBeGreaterThanOrEqual(0);
+      expect(p.bootMs! + p.workMs! + p.teardownMs!).toBeCloseTo(p.totalMs, 0);
+      expect(parseWorkloadLine(s.stdout)).toMatchObject({ preset: 'syscall', iterations });
+    }
+    expect(m.workMs!.median).toBeGreaterThan(0);
+    expect(m.bootMs!.median).toBeGreaterThanOrEqual(0);
+    expect(m.workload!.iterations).toBe(iterations);
+    expect(m.workload!.nsPerOp.median).toBeGreaterThan(0);
+  }
+
+  it('the container: three phases on the host clock, the full iteration count', () => {
+    expect(result.workload).toMatchObject({ preset: 'syscall', iterations: 20000 });
+    const c = result.modes.find((m) => m.plan.id === 'container')!;
+    checkPhases(c, 20000);
+    expect(c.phaseHow).toEqual({ boot: 'host clock', work: 'host clock', teardown: 'host clock' });
+    expect(c.argv).toContain(`${WORKLOAD_BIN}:/.tvctl-workload:ro`);
+    expect(c.ratios!.nsPerOp).toBe(1);
+  });
+
+  it('QEMU TCG: work in the guest clock, boot derived, a tenth of the iterations', (ctx) => {
+    const q = result.modes.find((m) => m.plan.id === 'qemu')!;
+    if (q.status === 'unavailable') ctx.skip(provided(`QEMU mode not measured here: ${q.plan.reason}`));
+    checkPhases(q, q.plan.kind === 'compiled emulation' ? 2000 : 20000);
+    expect(q.phaseHow).toEqual({ boot: 'derived', work: 'mode clock', teardown: 'host clock' });
+    // a VM's boot is most of its run: the kernel, the init, QEMU's start
+    expect(q.bootMs!.median).toBeGreaterThan(q.workMs!.median);
+    expect(q.ratios!.nsPerOp).toBeGreaterThan(0);
+    expect(result.outputIdentical).toBeUndefined();
+  });
+
+  it('the HTML report has a chart per phase and one for the workload', () => {
+    const html = readFileSync(reportPath, 'utf8');
+    for (const c of ['phase-boot', 'phase-work', 'phase-teardown', 'workload-syscall']) {
+      const svg = new RegExp(`<svg[^>]*data-chart="${c}"[\\s\\S]*?</svg>`).exec(html);
+      expect(svg, c).not.toBeNull();
+      for (const m of result.modes.filter((x) => x.status === 'measured'))
+        expect(svg![0]).toContain(`data-series="${m.plan.id}"`);
+    }
+  });
+
+  it('text output: options after the image, the phases and workload tables; a command with --workload is refused', async () => {
+    const r = await tvctl(
+      roots,
+      ['compare', 'demo', '--workload', 'cpu', '--iterations', '100000', '--modes', 'container', '--runs', '1'],
+      { timeout: 120_000 },
+    );
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const out = String(r.stdout);
+    expect(out).toMatch(/^MODE +TO WORK \(BOOT\) +WORK +TEARDOWN +TOTAL/m);
+    expect(out).toMatch(
+      /^container +\S+ m?s +\S+ m?s +\S+ m?s +\S+ m?s +1\.00x +boot host, work host, teardown host$/m,
+    );
+    expect(out).toMatch(/^workload cpu: ns per integer xorshift step/m);
+    expect(out).toMatch(/^container +100000 +\S+ n?s/m);
+    const both = await tvctl(roots, ['compare', '--workload', 'cpu', 'demo', '--', 'true']);
+    expect(both.exitCode).toBe(125);
+    expect(String(both.stderr).trim()).toMatch(/^tvctl: --workload cpu runs its own command[^\n]*$/);
   });
 });
 

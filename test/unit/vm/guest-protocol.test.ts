@@ -84,7 +84,7 @@ describe('the protocol as native/guestinit/guestinit.c speaks it', () => {
     ]) {
       expect(guestInitC).toContain(`case '${key}': ${what} = v; break;`);
     }
-    expect(guestInitC).toContain("case 'e': if (nenvs < MAX_ITEMS) envs[nenvs++] = v;");
+    expect(guestInitC).toContain('else if (nenvs < MAX_ITEMS) envs[nenvs++] = v;');
     expect(guestInitC).toContain("case 'a': if (nargs < MAX_ITEMS) args[nargs++] = v;");
     expect(guestInitC).toContain(`initramfs as ${GUEST_INIT_PATH}`);
   });

@@ -187,4 +187,21 @@ describe('layer flattening', () => {
     ).rejects.toThrow();
     expect(() => statSync(join(tmp, 'o2.cpio'))).toThrow();
   });
+
+  it('buildInitramfs adds the compare workload when given, executable, replacing one the image has', async () => {
+    const l1 = layer('l1', { '.tvctl-workload': 'from the image' });
+    const init = join(tmp, 'init-bin');
+    writeFileSync(init, '#!init');
+    const wl = join(tmp, 'workload-bin');
+    writeFileSync(wl, '#!workload');
+    const out = join(tmp, 'out.cpio');
+    const r = await buildInitramfs({ layerDirs: [l1], guestInit: init, workload: wl, out, scanOpaque: noOpaque });
+    const names = cpioList(readFileSync(out));
+    expect(names.filter((n) => n === '.tvctl-workload')).toHaveLength(1);
+    expect(r.entries).toBe(names.length);
+    const x = join(tmp, 'x');
+    cpioExtract(readFileSync(out), x);
+    expect(readFileSync(join(x, '.tvctl-workload'), 'utf8')).toBe('#!workload');
+    expect(statSync(join(x, '.tvctl-workload')).mode & 0o111).toBe(0o111);
+  });
 });
