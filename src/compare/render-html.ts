@@ -8,7 +8,12 @@ import { isolationRows, timingRows } from './render-text.js';
 import { formatKiB, formatMs, formatRatio } from './stats.js';
 import { barChartSvg, boxPlotSvg, esc, type BarRow } from './svg.js';
 
-export const MODE_COLORS: Record<string, string> = { container: '#1b9e77', kvm: '#d95f02', qemu: '#7570b3' };
+export const MODE_COLORS: Record<string, string> = {
+  container: '#1b9e77',
+  kvm: '#d95f02',
+  qemu: '#7570b3',
+  bochs: '#e7298a',
+};
 const PART_COLORS = { cli: '#9aa5b1', user: '#4c78a8', sys: '#f58518' };
 
 function color(m: ModeResult): string {

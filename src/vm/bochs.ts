@@ -118,7 +118,7 @@ export function findBochs(roots: BochsInstallRoots = {}): BochsAvailability {
   return {
     usable: true,
     install: { binary, bios, vgaBios, isolinuxBin, ldlinux, xorriso },
-    why: `${binary} interprets every instruction (boots from an isolinux CD, tens of seconds per run)`,
+    why: `${binary} interprets every guest instruction (the guest kernel boots from an isolinux CD, several times slower than QEMU TCG)`,
   };
 }
 
