@@ -274,14 +274,19 @@ export function buildXorrisoArgv(xorriso: string, out: string, l: IsoLayout): Co
 
 /** One line from Bochs's stderr and log that says why it ended (the log's error and panic lines first). */
 export function bochsStopLine(stderr: string, log: string): string {
-  const exiting = /Bochs is exiting with the following message:\s*\n\s*(.+)/.exec(stderr)?.[1]?.trim();
+  const tidy = (l: string): string => l.trim().replace(/^\[\s*([A-Z0-9]+)\s*\]\s*/, '[$1] ');
+  const exiting = /Bochs is exiting with the following message:\s*\n\s*(.+)/.exec(stderr)?.[1];
   const bad = log
     .split('\n')
     .filter((l) => /^\d+[pe]\[/.test(l.trim()))
-    .map((l) => l.trim().replace(/^\d+[pe]\[\s*([A-Z0-9]+)\s*\]\s*/, '[$1] '))
+    .map((l) => tidy(l.trim().replace(/^\d+[pe]/, '')))
     .filter((l) => !/RDMSR|WRMSR/.test(l));
-  const last = bad[bad.length - 1];
-  return exiting ?? last ?? (stderr.trim().split('\n').pop() || 'no output');
+  const line = exiting !== undefined ? tidy(exiting) : (bad[bad.length - 1] ?? stderr.trim().split('\n').pop());
+  if (!line) return 'no output';
+  // reboot=t turns a kernel panic (panic=-1) into a triple fault, and reset_on_triple_fault=0 into this
+  if (/3rd \(\d+\) exception with no resolution/.test(line))
+    return `the guest triple-faulted, as a kernel panic's reboot does here (Bochs: ${line})`;
+  return line;
 }
 
 /** Did Bochs end because the guest powered the machine off (its normal end, exit status 1)? */

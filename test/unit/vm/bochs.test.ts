@@ -260,7 +260,9 @@ describe('why Bochs stopped', () => {
   it('the exit message first, then the log’s last panic or error (MSR noise left out)', () => {
     const stderr =
       'ALSA lib ...\n========\nBochs is exiting with the following message:\n[CPU0  ] exception(): 3rd (13) exception with no resolution\n=====\n';
-    expect(bochsStopLine(stderr, '')).toBe('[CPU0  ] exception(): 3rd (13) exception with no resolution');
+    expect(bochsStopLine(stderr, '')).toBe(
+      "the guest triple-faulted, as a kernel panic's reboot does here (Bochs: [CPU0] exception(): 3rd (13) exception with no resolution)",
+    );
     const log =
       '00000000000i[SER   ] com1 at 0x03f8\n00153237023e[CPU0  ] RDMSR: Unknown register 0x8b\n00200000000p[HD    ] could not open cdrom\n';
     expect(bochsStopLine('something\n', log)).toBe('[HD] could not open cdrom');
