@@ -27,7 +27,7 @@ import {
   wrapBochs,
 } from '../../../src/vm/bochs.js';
 import { findSlot, isoCacheKey, placeholderCmdline, pruneIsoCache, writeRunIso } from '../../../src/vm/bochs-iso.js';
-import { runDirPid, sweepStaleRunDirs } from '../../../src/vm/bochs-engine.js';
+import { BochsEngine, runDirPid, sweepStaleRunDirs } from '../../../src/vm/bochs-engine.js';
 import { guestCmdline, KERNEL_CMDLINE_MAX } from '../../../src/vm/engine.js';
 import { bochsEngineUse, explainHost } from '../../../src/host/facts.js';
 import { DEFAULT_MODES, parseEngines, planModes } from '../../../src/compare/modes.js';
@@ -131,6 +131,26 @@ describe('kernel command line for Bochs', () => {
     // isolinux's additions must still fit the kernel's limit with a command line the common check accepts
     expect(ISOLINUX_CMDLINE_OVERHEAD).toBe(35);
     expect(ISOLINUX_SLOT_BYTES).toBeGreaterThan(KERNEL_CMDLINE_MAX + '  APPEND \n'.length);
+  });
+});
+
+describe('BochsEngine.run refuses before it starts anything', () => {
+  const engine = new BochsEngine(
+    { binary: '/nope/bochs', bios: '/b', vgaBios: '/v', isolinuxBin: '/i', ldlinux: '/l', xorriso: '/x' },
+    'test',
+    '/nonexistent-data-root',
+    {},
+  );
+  const spec = { kernel: '/k', initrd: '/i', memoryMiB: 256, cpus: 1, nonce: 'abc' };
+  const io = { onStdout: () => undefined, onStderr: () => undefined };
+  it('a command line that fits the kernel but not with what isolinux adds', async () => {
+    const fits = 'x'.repeat(KERNEL_CMDLINE_MAX - 1 - ISOLINUX_CMDLINE_OVERHEAD);
+    await expect(engine.run({ ...spec, cmdline: fits + 'y' }, io)).rejects.toThrow(/isolinux leaves 2012; shorten/);
+    // the longest that fits passes the check and fails only on the missing kernel file
+    await expect(engine.run({ ...spec, cmdline: fits }, io)).rejects.toThrow(/kernel \/k/);
+  });
+  it('more than one vCPU', async () => {
+    await expect(engine.run({ ...spec, cpus: 2, cmdline: 'x' }, io)).rejects.toThrow(/runs one vCPU/);
   });
 });
 
