@@ -5,6 +5,8 @@
 //               tvctl's own overhead, like for like
 //   qemu-plain  a conventional microvm boot of the same bzImage + initramfs (guest decompresses itself, no boot tuning)
 //   tvctl run   the same image and command in a container (shared kernel), if `tvctl run` works here
+//   bochs       `tvctl vm run --engine bochs demo true`: the interpreted rung (same kernel, initramfs and
+//               command line, booted from an isolinux CD), if Bochs is usable here; BENCH_BOCHS=0 leaves it out
 // Rounds are interleaved so host load hits every variant alike. Usage: node bench/vm-run.mjs [rounds=7]
 // (BENCH_SAMPLES=1 also prints every sample.)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -100,7 +102,13 @@ log('checking tvctl run');
 const haveRun =
   spawnSync(TVCTL, ['run', '--rm', '--network', 'none', 'demo', 'true'], { env, stdio: 'ignore', timeout: 60_000 })
     .status === 0;
-const t = { vm: [], same: [], marker: [], plain: [], run: [] };
+const { findBochs } = await import(join(REPO, 'dist/lib/vm/bochs.js'));
+const bochs = process.env.BENCH_BOCHS !== '0' && findBochs().usable;
+if (bochs) {
+  log('warm-up: bochs (boot CD)');
+  execFileSync(TVCTL, ['vm', 'run', '--engine', 'bochs', 'demo', 'true'], { env, stdio: 'ignore' });
+}
+const t = { vm: [], same: [], marker: [], plain: [], run: [], bochs: [] };
 // Samples are taken in a new random order each round, each after a pause: on this 2-core VM a sample is
 // measurably slower right after some others (the kernel tearing down the previous run in the background,
 // guest memory being freed and compacted), and a fixed order would charge that to one variant every time.
@@ -110,6 +118,12 @@ const variants = {
   same: () => runQemu(same),
   marker: () => runQemu(same, true),
   plain: () => runQemu(plain),
+  ...(bochs
+    ? {
+        bochs: async () =>
+          wall(() => execFileSync(TVCTL, ['vm', 'run', '--engine', 'bochs', 'demo', 'true'], { env, stdio: 'ignore' })),
+      }
+    : {}),
   ...(haveRun
     ? {
         run: async () =>
@@ -152,5 +166,10 @@ console.log(`qemu, plain microvm bzImage boot     ${f(m.plain)}   tvctl/plain = 
 if (haveRun)
   console.log(`tvctl run --rm demo true (container) ${f(m.run)}   vm/container = ${(m.vm / m.run).toFixed(1)}x`);
 else console.log('tvctl run: not working here, skipped');
+if (bochs)
+  console.log(
+    `tvctl vm run --engine bochs demo true ${f(m.bochs)}   bochs/${warm.engine} = ${(m.bochs / m.vm).toFixed(1)}x (goal: <= 25 s)`,
+  );
+else console.log('bochs: not usable here (or BENCH_BOCHS=0), skipped');
 console.log(`host load average: ${spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.trim()}`);
 roots.cleanup();

@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 # Every tool tvctl or a test runs. The tests fail, not skip, when one is missing under scripts/test.sh or CI
 # (test/helpers/prereq.ts), so a tool a test starts to use belongs here too.
 #   tvctl:  util-linux (unshare, nsenter), mount, iproute2 (ip), nftables (nft), procps (sysctl), tar, gzip, zstd,
-#           qemu-system-x86 (vm run), apt + dpkg (vm kernel install, always there on Debian)
+#           qemu-system-x86 (vm run), apt + dpkg (vm kernel install, always there on Debian),
+#           bochs + bochsbios + vgabios (vm run --engine bochs: the interpreter, its BIOS and VGA BIOS images;
+#           bochs-term satisfies the bochs package's need for a display plugin without pulling in a GUI
+#           toolkit, tvctl itself uses the built-in headless rfb display), isolinux + syslinux-common +
+#           xorriso (its boot CD)
 #   build:  make, gcc, g++, binutils, libc6-dev, libssl-dev (native/), busybox-static and cpio (the demo image,
 #           the guest initramfs)
 #   tests:  umoci, skopeo (image interop), python3 (xattr read-back), bsdutils (script: a terminal for the tty
@@ -16,6 +20,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   busybox-static zstd gzip tar runc qemu-system-x86 umoci skopeo iproute2 nftables cpio util-linux mount bsdutils
   procps findutils make gcc g++ binutils python3 libc6-dev libssl-dev chromium
+  bochs bochs-term bochsbios vgabios isolinux syslinux-common xorriso
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

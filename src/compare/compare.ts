@@ -311,7 +311,7 @@ export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
     m.isolation = deriveIsolation(
       parseProbeOutput(p.stdout),
       hostProbe,
-      m.plan.id === 'container' ? undefined : m.plan.accel,
+      m.plan.id === 'container' ? undefined : m.plan.id === 'bochs' ? 'interpreted' : m.plan.accel,
     );
   }
   const identical = finishModes(modes);

@@ -13,7 +13,8 @@ export interface IsolationProbe {
   hostname?: string;
 }
 
-export type SyscallPath = 'host-kernel' | 'guest-kernel-kvm' | 'guest-kernel-tcg' | 'unknown';
+export type SyscallPath =
+  'host-kernel' | 'guest-kernel-kvm' | 'guest-kernel-tcg' | 'guest-kernel-interpreted' | 'unknown';
 
 export interface IsolationFacts extends IsolationProbe {
   /** same kernel release and same boot id as the host: the host kernel serves the workload's system calls */
@@ -77,12 +78,13 @@ export function parseMemTotal(meminfo: string): number | undefined {
 /**
  * Pure: from what the workload saw vs the host, how its system calls reach the hardware. Same kernel release
  * and boot id → the host kernel itself; otherwise a guest kernel, below which sits either KVM (the CPU runs
- * guest code, the hypervisor handles exits) or QEMU's TCG (guest code translated to host code).
+ * guest code, the hypervisor handles exits), QEMU's TCG (guest code translated to host code) or Bochs
+ * (each guest instruction interpreted).
  */
 export function deriveIsolation(
   inside: IsolationProbe,
   host: IsolationProbe,
-  accel: 'kvm' | 'tcg' | undefined,
+  accel: 'kvm' | 'tcg' | 'interpreted' | undefined,
 ): IsolationFacts {
   let shares: boolean | undefined;
   if (
@@ -112,6 +114,9 @@ export function deriveIsolation(
   } else if (shares === false && accel === 'tcg') {
     path = 'guest-kernel-tcg';
     text = 'workload → guest kernel → QEMU TCG (guest code translated to host code) → host kernel → hardware';
+  } else if (shares === false && accel === 'interpreted') {
+    path = 'guest-kernel-interpreted';
+    text = 'workload → guest kernel → Bochs (each guest instruction interpreted) → host kernel → hardware';
   } else {
     path = 'unknown';
     text = 'unknown (the probe could not read the kernel release or boot id)';

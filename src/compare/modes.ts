@@ -4,12 +4,15 @@
  */
 import type { EngineUse } from '../host/facts.js';
 
-export type ModeId = 'container' | 'kvm' | 'qemu';
-export const ALL_MODES: readonly ModeId[] = ['container', 'kvm', 'qemu'];
+export type ModeId = 'container' | 'kvm' | 'qemu' | 'bochs';
+/** Every mode, one per rung of the ladder, from the top (no emulation) to the bottom (every instruction interpreted). */
+export const ALL_MODES: readonly ModeId[] = ['container', 'kvm', 'qemu', 'bochs'];
+/** What a compare runs unless told otherwise: bochs is left out, each of its runs takes seconds to tens of seconds. */
+export const DEFAULT_MODES: readonly ModeId[] = ['container', 'kvm', 'qemu'];
 
 export interface ModePlan {
   id: ModeId;
-  /** "container", "VM · KVM addon", "VM · QEMU TCG" */
+  /** "container", "VM · KVM addon", "VM · QEMU TCG", "VM · Bochs" */
   label: string;
   /** how the workload reaches the CPU, as a rung of the taxonomy explainHost (src/host/facts.ts) spells out */
   kind: string;
@@ -58,16 +61,7 @@ export function planModes(requested: readonly ModeId[], inp: PlanInputs): ModePl
         tvctlArgs: ['run', '--rm', '--network', 'none'],
       };
     }
-    const accel = id === 'kvm' ? 'kvm' : (use?.accel ?? 'tcg');
-    const plan: ModePlan = {
-      id,
-      label: id === 'kvm' ? 'VM · KVM addon' : `VM · QEMU ${accel.toUpperCase()}`,
-      kind: accel === 'kvm' ? 'hardware-assisted virtualization' : 'compiled emulation',
-      available: false,
-      reason: use?.why ?? 'unknown engine',
-      accel,
-      tvctlArgs: ['vm', 'run', '--engine', id],
-    };
+    const plan = vmPlan(id, use);
     if (!use || !use.usable) plan.reason = `unavailable: ${use?.why ?? 'unknown engine'}`;
     else if (!use.fullLinux) plan.reason = `unavailable: ${use.why}`;
     else if (!inp.vmRunBuilt) plan.reason = 'unavailable: this build has no "tvctl vm run" command yet';
@@ -76,4 +70,17 @@ export function planModes(requested: readonly ModeId[], inp: PlanInputs): ModePl
     else plan.available = true;
     return plan;
   });
+}
+
+/** A VM mode's label, rung and command; available is decided by planModes. */
+function vmPlan(id: 'kvm' | 'qemu' | 'bochs', use: EngineUse | undefined): ModePlan {
+  const base = { id, available: false, reason: use?.why ?? 'unknown engine', tvctlArgs: ['vm', 'run', '--engine', id] };
+  if (id === 'bochs') return { ...base, label: 'VM · Bochs', kind: 'interpreted emulation' };
+  const accel = id === 'kvm' ? 'kvm' : (use?.accel ?? 'tcg');
+  return {
+    ...base,
+    label: id === 'kvm' ? 'VM · KVM addon' : `VM · QEMU ${accel.toUpperCase()}`,
+    kind: accel === 'kvm' ? 'hardware-assisted virtualization' : 'compiled emulation',
+    accel,
+  };
 }

@@ -71,6 +71,7 @@ export async function compareImage(req: CompareRequest): Promise<CompareResult> 
     container: () => measureLayerUnpack(req.roots.data, req.image),
     kvm: () => measureInitramfsBuild(req.roots.data, req.image),
     qemu: () => measureInitramfsBuild(req.roots.data, req.image),
+    bochs: () => measureInitramfsBuild(req.roots.data, req.image),
   };
   const result = await runCompare({
     image: req.image,

@@ -1,7 +1,7 @@
 /**
  * Host facts for `tvctl info` and the compare report: what this kernel offers for OS-level virtualization
  * (cgroups, namespaces, overlayfs) and for full virtualization (/dev/kvm kind, QEMU, a guest kernel), which
- * engines can run here and why — explained as four rungs: interpreted emulation, compiled emulation
+ * engines can run here and why — explained as four rungs: interpreted emulation (Bochs), compiled emulation
  * (QEMU TCG), hardware-assisted virtualization (KVM), OS-level virtualization (containers).
  * Gathering takes its roots as parameters; the explanation is pure.
  */
@@ -15,6 +15,7 @@ import { nativeBuildDir } from '../paths.js';
 import { installedKernelVersion, kernelPath } from '../vm/kernel.js';
 import { kvmAddonAvailable } from '../vm/kvm.js';
 import { assessVmEngines, findOnPath, probeKvm, type EngineAssessment, type KvmProbe } from '../vm/probe.js';
+import { findBochs, type BochsAvailability } from '../vm/bochs.js';
 
 /** The namespaces a container needs (names as in /proc/self/ns). */
 export const CONTAINER_NAMESPACES = ['mnt', 'pid', 'uts', 'ipc', 'net', 'cgroup'] as const;
@@ -29,9 +30,9 @@ export interface CgroupFacts {
 }
 
 export interface EngineUse {
-  engine: 'container' | 'kvm' | 'qemu';
+  engine: 'container' | 'kvm' | 'qemu' | 'bochs';
   usable: boolean;
-  /** kvm/qemu: can boot a full Linux guest here (the addon may run small guests only) */
+  /** kvm/qemu/bochs: can boot a full Linux guest here (the addon may run small guests only) */
   fullLinux: boolean;
   accel?: 'kvm' | 'tcg';
   /** set when the engine works but a full Linux guest needs something missing */
@@ -139,6 +140,20 @@ export function vmEngineUses(
   });
 }
 
+/** Pure: the bochs engine from what is installed (Bochs, its BIOS images, the boot-CD tools) and the guest kernel. */
+export function bochsEngineUse(b: BochsAvailability, guestKernel: HostFacts['guestKernel']): EngineUse {
+  if (!b.usable) return { engine: 'bochs', usable: false, fullLinux: false, why: b.why };
+  if (!guestKernel.installed)
+    return {
+      engine: 'bochs',
+      usable: true,
+      fullLinux: false,
+      needs: 'guest-kernel',
+      why: `no guest kernel is installed (run "tvctl vm kernel install"); with one: ${b.why}`,
+    };
+  return { engine: 'bochs', usable: true, fullLinux: true, why: b.why };
+}
+
 /** A list for a sentence: "a, b", or "none". */
 export function list(xs: readonly string[]): string {
   return xs.length ? xs.join(', ') : 'none';
@@ -149,6 +164,7 @@ export function explainHost(f: Omit<HostFacts, 'explanation'>): string[] {
   const container = f.engines.find((e) => e.engine === 'container');
   const kvm = f.engines.find((e) => e.engine === 'kvm');
   const qemu = f.engines.find((e) => e.engine === 'qemu');
+  const bochs = f.engines.find((e) => e.engine === 'bochs');
   const cg = f.cgroups.mode
     ? `cgroups ${f.cgroups.mode}${f.cgroups.v1Controllers.length ? ` (v1: ${list(f.cgroups.v1Controllers)})` : ''}${f.cgroups.v2Controllers.length || f.cgroups.mode !== 'v1' ? ` (v2: ${list(f.cgroups.v2Controllers)})` : ''}`
     : 'no cgroups';
@@ -184,9 +200,15 @@ export function explainHost(f: Omit<HostFacts, 'explanation'>): string[] {
           : `usable here (${f.qemu.binary}, -accel tcg)${f.guestKernel.installed ? '' : ', once a guest kernel is installed ("tvctl vm kernel install")'}.`),
   );
   out.push(
-    'Interpreted emulation (decoding and executing one guest instruction at a time, as Bochs does) is the slowest ' +
-      'rung; tvctl does not use it — it is named here so the other three can be placed: each rung up hands more ' +
-      'of the work to the real CPU, and containers hand it all over by sharing the kernel.',
+    `Interpreted emulation (Bochs, "tvctl vm run --engine bochs"): the emulator decodes and executes one guest ` +
+      'instruction at a time, the slowest rung (seconds to tens of seconds per boot), which needs nothing from the host CPU but ' +
+      'the ability to run a program; each rung up hands more of the work to the real CPU, and containers hand it ' +
+      'all over by sharing the kernel — ' +
+      (bochs?.usable && bochs.fullLinux
+        ? 'usable here.'
+        : bochs?.needs === 'guest-kernel'
+          ? 'usable here once a guest kernel is installed ("tvctl vm kernel install").'
+          : `not usable here: ${bochs?.why ?? 'unknown'}.`),
   );
   return out;
 }
@@ -228,6 +250,7 @@ export function gatherHostFacts(roots: HostFactRoots): HostFacts {
   const engines: EngineUse[] = [
     assessContainerEngine(partial),
     ...vmEngineUses(assessVmEngines(kvm, { addonBuilt: kvmAddonAvailable(), qemuBinary }), guestKernel),
+    bochsEngineUse(findBochs(), guestKernel),
   ];
   const withEngines = { ...partial, engines };
   return { ...withEngines, explanation: explainHost(withEngines) };

@@ -1,8 +1,8 @@
 /**
- * VM engines behind one interface, and the choice between them (auto | kvm | qemu). A choice that cannot
- * work here fails at once with the reason (exit 125); `auto` picks the fastest engine that works, from
+ * VM engines behind one interface, and the choice between them (auto | kvm | qemu | bochs). A choice that
+ * cannot work here fails at once with the reason (exit 125); `auto` picks the fastest engine that works, from
  * facts: the KVM probe (hardware → the kvm engine, the addon) and otherwise a cached boot probe of QEMU's
- * accelerators.
+ * accelerators. Bochs (the interpreted rung) is never picked by `auto`: it only runs when asked for.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, readFileSync } from 'node:fs';
@@ -11,6 +11,8 @@ import { TvctlError } from '../errors.js';
 import { GUEST_INIT_PATH, encodeGuestConfig, type GuestRunIO, type GuestRunResult } from './guest-protocol.js';
 import { CpioWriter, S_IFREG } from './initramfs.js';
 import { assessVmEngines, probeKvm } from './probe.js';
+import { findBochs } from './bochs.js';
+import { BochsEngine } from './bochs-engine.js';
 import { kvmAddonAvailable } from './kvm.js';
 import { KvmEngine, kvmEngineDecision, type KvmEngineDecision } from './kvm-engine.js';
 import {
@@ -25,7 +27,8 @@ import {
   type QemuAccel,
 } from './qemu.js';
 
-export type EngineRequest = 'auto' | 'kvm' | 'qemu';
+export type EngineRequest = 'auto' | 'kvm' | 'qemu' | 'bochs';
+export const ENGINE_REQUESTS: readonly EngineRequest[] = ['auto', 'kvm', 'qemu', 'bochs'];
 
 /** What every engine gets: a kernel, an initramfs, a command line and where the streams go. */
 export interface GuestBootSpec {
@@ -38,9 +41,11 @@ export interface GuestBootSpec {
 }
 
 export interface VmEngine {
-  readonly name: 'kvm' | 'qemu';
+  readonly name: 'kvm' | 'qemu' | 'bochs';
   /** e.g. "qemu (tcg)" */
   readonly label: string;
+  /** boots the bzImage itself, not the extracted ELF vmlinux (a boot loader that takes bzImages only) */
+  readonly bootsBzImage?: boolean;
   /** why this engine (and accelerator) was chosen */
   readonly why: string;
   /** kernel parameters this engine needs (e.g. the TSC rate under TCG) */
@@ -105,6 +110,13 @@ export function kvmEngineChoice(env: Readonly<Record<string, string | undefined>
 
 export async function selectEngine(o: SelectEngineOptions): Promise<VmEngine> {
   const cpus = o.cpus ?? 1;
+  if (o.request === 'bochs') {
+    const b = findBochs(o.path !== undefined ? { path: o.path } : {});
+    if (!b.usable) throw new TvctlError('VM_ENGINE_UNAVAILABLE', `--engine bochs cannot work here: ${b.why}`);
+    if (cpus !== 1)
+      throw new TvctlError('VM_ENGINE_UNAVAILABLE', '--engine bochs runs one vCPU; use --cpus 1 or another engine');
+    return new BochsEngine(b.install, b.why, o.dataRoot);
+  }
   if (o.request === 'kvm') {
     const k = kvmEngineChoice(o.env ?? process.env);
     if (!k.use) throw new TvctlError('VM_ENGINE_UNAVAILABLE', `--engine kvm cannot work here: ${k.why}`);

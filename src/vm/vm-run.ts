@@ -1,6 +1,7 @@
 /**
  * `tvctl vm run`: image → cached initramfs (+ guest init) → kernel (PVH vmlinux when we can extract one)
- * → engine (kvm: the addon; qemu) → the command's stdout/stderr on ours, its exit status as ours.
+ * → engine (kvm: the addon; qemu; bochs: the bzImage from a boot CD) → the command's stdout/stderr on
+ * ours, its exit status as ours.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -33,6 +34,8 @@ export interface VmRunOptions {
   stderr: (b: Buffer) => void;
   /** PATH used to find QEMU (tests simulate its absence) */
   path?: string;
+  /** stops the VM (the engine kills its VMM and removes its files) */
+  signal?: AbortSignal;
 }
 
 export interface VmTimings {
@@ -249,12 +252,15 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
     ...(user ? { user } : {}),
   });
   const cmdline = guestCmdline(cfg, o.debug, engine.kernelParams);
-  if (o.debug) o.stderr(Buffer.from(`tvctl: ${engine.label} boots ${kernel.bootable} with: ${cmdline}\n`));
+
+  const bootKernel = engine.bootsBzImage ? kernel.bzImage : kernel.bootable;
+  if (o.debug) o.stderr(Buffer.from(`tvctl: ${engine.label} boots ${bootKernel} with: ${cmdline}\n`));
 
   const tSpawn = performance.now();
   const r = await engine.run(
-    { kernel: kernel.bootable, initrd: initramfs.path, cmdline, memoryMiB: o.memoryMiB, cpus: o.cpus, nonce },
+    { kernel: bootKernel, initrd: initramfs.path, cmdline, memoryMiB: o.memoryMiB, cpus: o.cpus, nonce },
     { onStdout: o.stdout, onStderr: o.stderr, ...(o.debug ? { onConsole: o.stderr } : {}) },
+    o.signal ? { signal: o.signal } : {},
   );
   const tEnd = performance.now();
   trace('vm: guest done');
@@ -277,7 +283,7 @@ export async function vmRun(o: VmRunOptions): Promise<VmRunResult> {
     engine: engine.label,
     engineWhy: engine.why,
     kernel: kernel.bzImage,
-    bootKernel: kernel.bootable,
+    bootKernel,
     cmdline,
     initramfs: initramfs.path,
     initramfsBuilt: initramfs.built,

@@ -463,7 +463,7 @@ describe.skipIf(!isRoot)('tvctl info host facts', () => {
     expect(f.guestKernel.installed).toBe(false);
     const qemu = f.engines.find((e) => e.engine === 'qemu')!;
     if (qemu.usable) expect(qemu.why).toMatch(/tvctl vm kernel install/);
-    expect(f.engines.map((e) => e.engine)).toEqual(['container', 'kvm', 'qemu']);
+    expect(f.engines.map((e) => e.engine)).toEqual(['container', 'kvm', 'qemu', 'bochs']);
     expect(f.explanation.map((s) => s.split(' (')[0])).toEqual([
       'OS-level virtualization',
       'Hardware-assisted virtualization',

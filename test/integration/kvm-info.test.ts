@@ -32,7 +32,7 @@ describe('tvctl info', () => {
     if (expected === 'software-pvm') {
       expect(engines['kvm'].usable).toBe(true);
     }
-    expect(out.engines.map((e: { engine: string }) => e.engine)).toEqual(['container', 'kvm', 'qemu']);
+    expect(out.engines.map((e: { engine: string }) => e.engine)).toEqual(['container', 'kvm', 'qemu', 'bochs']);
     if (engines['qemu'].usable) expect(engines['qemu'].accel).toBe(expected === 'hardware' ? 'kvm' : 'tcg');
   });
 

@@ -4,6 +4,7 @@ import { TvctlCommand } from '../../cli/base-command.js';
 import { requireImage } from '../../cli/image-target.js';
 import { parseMemory, vmRun, type VmRunResult } from '../../vm/vm-run.js';
 import { imageArg } from '../../cli/args.js';
+import { ENGINE_REQUESTS, type EngineRequest } from '../../vm/engine.js';
 
 export default class VmRun extends TvctlCommand<VmRunResult> {
   static override description = 'boot an image as a full virtual machine (its own kernel) and run a command in it';
@@ -16,8 +17,9 @@ export default class VmRun extends TvctlCommand<VmRunResult> {
   ];
   static override flags = {
     engine: Flags.string({
-      description: 'VM engine: auto picks the fastest that works here',
-      options: ['auto', 'kvm', 'qemu'],
+      description:
+        'VM engine: auto picks the fastest that works here; bochs (interpreted, tens of seconds) only when asked',
+      options: [...ENGINE_REQUESTS],
       default: 'auto',
     }),
     kernel: Flags.string({ description: 'guest kernel (bzImage) instead of the installed one' }),
@@ -45,13 +47,19 @@ export default class VmRun extends TvctlCommand<VmRunResult> {
   async run(): Promise<VmRunResult> {
     const { flags, split, memoryMiB } = await this.parseVmRun();
     const json = this.jsonEnabled();
+    // A signal stops the VM through the engine (which kills its VMM and removes its files) instead of
+    // ending this process with the VMM and its temporary files left behind.
+    const stop = new AbortController();
+    const onSignal = (): void => stop.abort();
+    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+    for (const s of signals) process.on(s, onSignal);
     const result = await vmRun({
       dataRoot: this.roots(flags).data,
       image: split.image,
       cmd: split.cmd,
       env: resolveEnvArgs(flags.env ?? [], process.env),
       ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
-      engine: flags.engine as 'auto' | 'kvm' | 'qemu',
+      engine: flags.engine as EngineRequest,
       ...(flags.kernel !== undefined ? { kernel: flags.kernel } : {}),
       memoryMiB,
       cpus: flags.cpus,
@@ -59,6 +67,9 @@ export default class VmRun extends TvctlCommand<VmRunResult> {
       // With --json, stdout carries the JSON result only; the command's stdout goes to stderr.
       stdout: (b) => void (json ? process.stderr : process.stdout).write(b),
       stderr: (b) => void process.stderr.write(b),
+      signal: stop.signal,
+    }).finally(() => {
+      for (const s of signals) process.removeListener(s, onSignal);
     });
     if (flags.timings && !json) {
       const t = result.timings;
