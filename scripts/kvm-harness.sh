@@ -8,7 +8,9 @@
 # script in and the results (exit status, vitest's JSON report) out.
 #
 #   scripts/kvm-harness.sh              the hardware-KVM test files (KVM_TEST_FILES below)
+#   scripts/kvm-harness.sh FILE...      those test files only
 #   scripts/kvm-harness.sh --bench      bench/kvm-vs-qemu.mjs instead
+#   scripts/kvm-harness.sh --fetch      only download the kernel packages into the cache (set-up does this)
 #   scripts/kvm-harness.sh -- CMD...    any command (run by bash in the repo), for diagnosis
 #
 # Exits non-zero when a test fails, when L1 did not come up or did not finish in time, or when the job failed.
@@ -36,29 +38,43 @@ L1_MODULES=(virtio_pci 9pnet_virtio 9p overlay kvm-amd)
 
 mode=tests
 cmd=()
+files=()
 while [ $# -gt 0 ]; do
   case $1 in
     --bench) mode=bench ;;
+    --fetch) mode=fetch ;;
     --) shift; mode=cmd; cmd=("$@"); break ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    test/*.test.ts) files+=("$1") ;;
     *) echo "kvm-harness: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+[ ${#files[@]} -gt 0 ] && KVM_TEST_FILES=("${files[@]}")
 
 log() { echo "kvm-harness: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 # The job: the same on this host and inside L1. $1: the results dir. Writes vitest.json there in tests mode.
 write_job() {
-  local results=$1 job=$2 files
+  local results=$1 job=$2 inside_l1=$3 files
   files=$(printf ' %q' "${KVM_TEST_FILES[@]}")
   {
     echo 'set -uo pipefail'
     printf 'cd %q\n' "$REPO"
     echo 'export CI=1 TVCTL_REQUIRE_TOOLS=1 TVCTL_REQUIRE_HARDWARE_KVM=1'
-    # the guest kernel for L2, installed offline from the .deb the harness fetched (tvctl vm kernel install --from)
+    # Node's startup snapshot (dist/tvctl.blob, bin/tvctl's fast path) holds code for the CPU it was built on;
+    # V8 refuses it on another CPU model (L1's emulated EPYC), so L1 builds its own, into its overlay.
+    if [ "$inside_l1" = 1 ]; then
+      echo 'NODE_NO_WARNINGS=1 node --snapshot-blob dist/tvctl.blob --build-snapshot dist/fast.cjs || exit 1'
+    fi
+    # The guest kernel for L2, installed offline from the .deb the harness fetched, into a data root of the
+    # job's own; the test files take it from $TVCTL_TEST_KERNEL.
     printf 'export TVCTL_KERNEL_DEB=%q\n' "$CLOUD_DEB"
+    echo 'kdata=$(mktemp -d /tmp/tvctl-kvm-kernel.XXXXXX)'
+    echo 'trap '"'"'rm -rf "$kdata"'"'"' EXIT'
+    echo 'bin/tvctl.js vm kernel install --data "$kdata" --from "$TVCTL_KERNEL_DEB" || exit 1'
+    echo 'export TVCTL_TEST_KERNEL=$kdata/kernels/vmlinuz'
     case $mode in
       tests)
         printf 'npx vitest run --project integration --reporter=default --reporter=json --outputFile.json=%q%s\n' \
@@ -170,11 +186,15 @@ trap 'exit 130' INT TERM
 
 t0=$(date +%s)
 CLOUD_DEB=$(fetch_kernel_deb linux-image-cloud-amd64)
+if [ "$mode" = fetch ]; then
+  log "cached: $(basename "$CLOUD_DEB") $(basename "$(fetch_kernel_deb linux-image-amd64)")"
+  exit 0
+fi
 
 if [ -e /sys/module/kvm_intel ] || [ -e /sys/module/kvm_amd ]; then
   log 'hardware-assisted KVM on this host: running the job here'
   mkdir -p "$WORK/results"
-  write_job "$WORK/results" "$WORK/results/job.sh"
+  write_job "$WORK/results" "$WORK/results/job.sh" 0
   set +e
   bash "$WORK/results/job.sh"
   status=$?
@@ -189,7 +209,7 @@ build_initramfs "$L1_DEB" "$WORK/l1.cpio" "$CACHE/l1-tree"
 L1_KERNEL=$(ls "$CACHE"/l1-tree/boot/vmlinuz-* | head -n1)
 RESULTS=$WORK/results
 mkdir -p "$RESULTS"
-write_job "$RESULTS" "$RESULTS/job.sh"
+write_job "$RESULTS" "$RESULTS/job.sh" 1
 # Inside L1 the results share is mounted at /results.
 sed -i "s#$RESULTS/#/results/#g" "$RESULTS/job.sh"
 : >"$WORK/serial.log"
