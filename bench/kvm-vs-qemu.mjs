@@ -134,8 +134,13 @@ try {
         }
       };
       const timer = setInterval(sample, 25);
-      c.on('exit', (code) => {
+      // a run that hangs ends the bench with that finding, instead of the bench hanging with it
+      const limit = setTimeout(() => c.kill('SIGKILL'), 600_000);
+      c.on('exit', (code, signal) => {
         clearInterval(timer);
+        clearTimeout(limit);
+        if (signal === 'SIGKILL')
+          return reject(new Error(`vm run --engine ${engine} hung for 600 s: ${stderr.slice(-500)}`));
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         if (code !== 0) reject(new Error(`vm run --engine ${engine} exited ${code}: ${stderr.slice(-500)}`));
         else resolve({ ms, ...peak });
