@@ -16,7 +16,8 @@ cd "$(dirname "$0")/.."
 #           the guest initramfs)
 #   tests:  umoci, skopeo (image interop), python3 (xattr read-back), bsdutils (script: a terminal for the tty
 #           tests), procps (pgrep, pkill), findutils, binutils (as, ld: the tiny KVM guests), chromium (compare's
-#           HTML report), runc (bench/run-vs-runc)
+#           HTML report), runc (bench/run-vs-runc); qemu-system-x86, busybox-static, cpio and dpkg-deb also build
+#           and boot scripts/kvm-harness.sh's L1 guest
 APT_PACKAGES=(
   busybox-static zstd gzip tar runc qemu-system-x86 umoci skopeo iproute2 nftables cpio util-linux mount bsdutils
   procps findutils make gcc g++ binutils python3 libc6-dev libssl-dev chromium
@@ -47,4 +48,6 @@ fi
 
 # The guest kernel for VM mode (Debian's linux-image-cloud-amd64), if the vm command is built.
 if [ -f dist/lib/commands/vm/kernel/install.js ]; then bin/tvctl.js vm kernel install >/dev/null; fi
+# The kernel packages scripts/kvm-harness.sh boots (its L1 guest) and installs offline inside it, cached in build/.
+bash scripts/kvm-harness.sh --fetch
 echo "setup: done"

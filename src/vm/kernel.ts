@@ -1,7 +1,7 @@
 /**
  * The guest kernel for VM mode: Debian's cloud kernel (`linux-image-cloud-amd64`: 8250 console and initramfs
- * support built in), fetched with `apt-get download` and unpacked with `dpkg -x`, kept at
- * <data root>/kernels/vmlinuz with its version next to it. Never committed, never downloaded at test time
+ * support built in), fetched with `apt-get download` (or given as a .deb: `--from`, offline) and unpacked with
+ * `dpkg -x`, kept at <data root>/kernels/vmlinuz with its version next to it. Never committed, never downloaded at test time
  * unless a test asks for it.
  */
 import {
@@ -98,9 +98,67 @@ export function installedKernelVersion(dataRoot: string): string | undefined {
   }
 }
 
+export function buildDebPackageNameArgv(deb: string): CommandLine {
+  return { file: 'dpkg-deb', args: ['--field', deb, 'Package'] };
+}
+
 /**
- * Downloads Debian's cloud kernel package into a temp dir, unpacks it, checks it is a bzImage and installs
- * boot/vmlinuz-* as <dataRoot>/kernels/vmlinuz (atomically, with a version file). Leaves nothing else behind.
+ * Installs the kernel in a Debian kernel package already on disk (`tvctl vm kernel install --from FILE.deb`:
+ * offline, e.g. a package fetched once and kept in a cache): unpacks it into a temp dir, checks that
+ * boot/vmlinuz-* is a bzImage and installs it as <dataRoot>/kernels/vmlinuz (atomically, with a version file).
+ * Leaves nothing else behind.
+ */
+export async function installKernelFromDeb(dataRoot: string, deb: string): Promise<InstalledKernel> {
+  try {
+    if (!statSync(deb).isFile()) throw new Error('not a file');
+  } catch (err) {
+    throw new TvctlError('KERNEL_PACKAGE', `kernel package ${deb}: ${(err as Error).message}`);
+  }
+  const name = await runCommand(buildDebPackageNameArgv(deb), { allowFailure: true });
+  const pkg = name.stdout.trim();
+  if (name.exitCode !== 0 || !pkg) {
+    throw new TvctlError(
+      'KERNEL_PACKAGE',
+      `${deb} is not a Debian package (dpkg-deb: ${name.stderr.trim().split('\n').pop() ?? ''})`,
+    );
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'tvctl-kernel-'));
+  try {
+    const root = join(tmp, 'root');
+    const x = await runCommand(buildDpkgExtractArgv(deb, root), { allowFailure: true, timeoutMs: 600_000 });
+    if (x.exitCode !== 0) {
+      throw new TvctlError('KERNEL_PACKAGE', `dpkg -x ${deb} failed: ${x.stderr.trim().split('\n').pop() ?? ''}`);
+    }
+    const boot = join(root, 'boot');
+    const image = existsSync(boot) ? readdirSync(boot).find((f) => f.startsWith('vmlinuz-')) : undefined;
+    if (!image) throw new TvctlError('KERNEL_PACKAGE', `${deb} contains no boot/vmlinuz-*`);
+    const fresh = readFileSync(join(boot, image));
+    const bz = parseBzImage(fresh, image);
+    const version = image.slice('vmlinuz-'.length);
+    const dir = kernelsDir(dataRoot);
+    mkdirSync(dir, { recursive: true });
+    const dest = kernelPath(dataRoot);
+    // Re-installing the same kernel keeps the file as it is: the caches derived from it (the PVH vmlinux, the
+    // accelerator probe) stay valid.
+    if (!sameBytes(dest, fresh)) {
+      copyFileSync(join(boot, image), `${dest}.tmp`);
+      renameSync(`${dest}.tmp`, dest);
+    }
+    writeFileAtomicSync(kernelVersionPath(dataRoot), `${version}\n`, 0o644);
+    return {
+      path: dest,
+      version,
+      package: pkg,
+      sizeBytes: statSync(dest).size,
+      bootProtocol: `${bz.header.version >> 8}.${(bz.header.version & 0xff).toString().padStart(2, '0')}`,
+    };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Downloads Debian's cloud kernel package into a temp dir and installs it (installKernelFromDeb).
  */
 export async function installKernel(
   dataRoot: string,
@@ -118,7 +176,7 @@ export async function installKernel(
   if (deps.exitCode !== 0 || !pkg) {
     throw new TvctlError(
       'KERNEL_PACKAGE',
-      `apt knows no kernel package behind ${meta} (apt-cache: ${deps.stderr.trim() || 'no Depends line'}); check /etc/apt/sources.list and "apt-get update"`,
+      `apt knows no kernel package behind ${meta} (apt-cache: ${deps.stderr.trim() || 'no Depends line'}); check /etc/apt/sources.list and "apt-get update", or install a downloaded package with "tvctl vm kernel install --from FILE.deb"`,
     );
   }
   const tmp = mkdtempSync(join(tmpdir(), 'tvctl-kernel-'));
@@ -132,31 +190,7 @@ export async function installKernel(
         `apt-get download ${pkg} failed: ${(dl.stderr || dl.stdout).trim().split('\n').pop() ?? ''}`,
       );
     }
-    const root = join(tmp, 'root');
-    await runCommand(buildDpkgExtractArgv(join(tmp, deb), root));
-    const boot = join(root, 'boot');
-    const image = existsSync(boot) ? readdirSync(boot).find((f) => f.startsWith('vmlinuz-')) : undefined;
-    if (!image) throw new TvctlError('KERNEL_PACKAGE', `${deb} contains no boot/vmlinuz-*`);
-    const bz = parseBzImage(readFileSync(join(boot, image)), image);
-    const version = image.slice('vmlinuz-'.length);
-    const dir = kernelsDir(dataRoot);
-    mkdirSync(dir, { recursive: true });
-    const dest = kernelPath(dataRoot);
-    // Re-installing the same kernel keeps the file as it is: the caches derived from it (the PVH vmlinux, the
-    // accelerator probe) are keyed by its identity and stay valid.
-    const fresh = readFileSync(join(boot, image));
-    if (!sameBytes(dest, fresh)) {
-      copyFileSync(join(boot, image), `${dest}.tmp`);
-      renameSync(`${dest}.tmp`, dest);
-    }
-    writeFileAtomicSync(kernelVersionPath(dataRoot), `${version}\n`, 0o644);
-    return {
-      path: dest,
-      version,
-      package: pkg,
-      sizeBytes: statSync(dest).size,
-      bootProtocol: `${bz.header.version >> 8}.${(bz.header.version & 0xff).toString().padStart(2, '0')}`,
-    };
+    return await installKernelFromDeb(dataRoot, join(tmp, deb));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -215,3 +215,87 @@ export function assessVmEngines(
   }
   return [kvmEngine, qemu];
 }
+
+/**
+ * Emulation-aware time budgets. A VM boot's duration depends on how this machine itself runs: natively, in a
+ * hardware-assisted guest, or emulated (a guest under QEMU TCG, where every instruction is translated and every
+ * privilege transition, page fault and nested guest's exit is far dearer than straight-line code). Deadlines
+ * (the accelerator probe's "no guest userspace", the tests' per-run timeouts) are a native budget scaled by a
+ * factor measured here: a fixed integer loop and a fixed number of small system calls, each against its time
+ * on a machine that does not emulate; the larger ratio wins (a boot is bound by its slowest kind of work:
+ * under TCG the system calls are ~15x dearer, the loop ~4x). Only ever scales up (a fast machine keeps the
+ * native budget), and is capped so that a stalled guest still fails in bounded time.
+ */
+export const SPIN_ITERATIONS = 20_000_000;
+/** The loop's time without emulation (35–90 ms on this project's hosts, depending on their load). */
+export const NATIVE_SPIN_MS = 60;
+export const SYSCALL_READS = 2000;
+/** SYSCALL_READS reads of /proc/self/stat without emulation (open, read, close: 25–30 ms on a VM host). */
+export const NATIVE_SYSCALL_MS = 30;
+export const MAX_EMULATION_FACTOR = 40;
+
+export interface CpuCalibration {
+  spinMs: number;
+  syscallMs: number;
+}
+
+function best(runs: number, f: () => void): number {
+  let b = Infinity;
+  for (let r = 0; r < runs; r++) {
+    const t = performance.now();
+    f();
+    b = Math.min(b, performance.now() - t);
+  }
+  return b;
+}
+
+/** Times the two fixed workloads: the best of a few runs each, after a warm-up (JIT). */
+export function measureCalibration(procRoot = '/proc', runs = 3): CpuCalibration {
+  let x = 0x9e3779b9 | 0;
+  const spin = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+    }
+  };
+  spin(100_000);
+  const spinMs = best(runs, () => spin(SPIN_ITERATIONS));
+  const stat = join(procRoot, 'self', 'stat');
+  let syscallMs = 0;
+  try {
+    readFileSync(stat);
+    syscallMs = best(runs, () => {
+      for (let i = 0; i < SYSCALL_READS; i++) readFileSync(stat);
+    });
+  } catch {
+    // no /proc: the loop alone decides
+  }
+  // x is the loop's result: used, so that the JIT cannot drop the loop
+  return { spinMs: spinMs + (x === 0.5 ? 1 : 0), syscallMs };
+}
+
+/** Pure: the factor a calibration means (≥ 1, ≤ MAX_EMULATION_FACTOR). */
+export function emulationFactorFrom(c: CpuCalibration): number {
+  const ratio = (ms: number, native: number): number => (Number.isFinite(ms) && ms > 0 ? ms / native : 1);
+  const f = Math.max(ratio(c.spinMs, NATIVE_SPIN_MS), ratio(c.syscallMs, NATIVE_SYSCALL_MS));
+  return Math.min(MAX_EMULATION_FACTOR, Math.max(1, Math.round(f * 10) / 10));
+}
+
+let cachedFactor: number | undefined;
+
+/**
+ * This machine's emulation factor, measured once per process (~0.2 s natively, ~1.5 s under TCG).
+ * $TVCTL_EMULATION_FACTOR (a number ≥ 1) overrides it, for a machine whose speed is known.
+ */
+export function emulationFactor(): number {
+  const env = Number(process.env['TVCTL_EMULATION_FACTOR']);
+  if (Number.isFinite(env) && env >= 1) return env;
+  cachedFactor ??= emulationFactorFrom(measureCalibration());
+  return cachedFactor;
+}
+
+/** A native time budget (ms) scaled to this machine: deadlines derived from it hold under emulation too. */
+export function vmTimeBudgetMs(nativeMs: number, factor: number = emulationFactor()): number {
+  return Math.round(nativeMs * factor);
+}

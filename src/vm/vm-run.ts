@@ -165,11 +165,12 @@ export async function prepareKernel(
     );
   }
   if (!st.isFile()) throw new TvctlError('KERNEL_NOT_FOUND', `kernel ${bzImage} is not a file`);
-  // The PVH entry skips the guest's own decompression (~0.3 s under TCG). Cached per kernel path and file
-  // identity; a new version of the same path replaces the old entry (each one is ~50 MB).
+  // The PVH entry skips the guest's own decompression (~0.3 s under TCG). Cached per kernel path, size and
+  // mtime: not the inode, which a new mount of the same file (a 9p share, a restored backup) changes. A new
+  // version of the same path replaces the old entry (each one is ~50 MB).
   const dir = join(dataRoot, 'vm', 'vmlinux');
   const pathKey = createHash('sha256').update(resolve(bzImage)).digest('hex').slice(0, 12);
-  const cached = join(dir, `${pathKey}-${st.size}-${Math.floor(st.mtimeMs)}-${st.ino}.elf`);
+  const cached = join(dir, `${pathKey}-${st.size}-${Math.floor(st.mtimeMs)}.elf`);
   try {
     accessSync(cached);
     return { bzImage, bootable: cached };
