@@ -36,7 +36,7 @@ function chromiumArgs(userDir: string): string[] {
   ];
 }
 
-const WORKLOAD = 'sleep 0.2; echo hello from the workload';
+const WORKLOAD = 'sleep 0.5; echo hello from the workload';
 
 /** Lends the guest kernel (if there is one here) to a temp data root. */
 function lendKernel(roots: TestRoots): void {
@@ -69,7 +69,7 @@ describe.skipIf(!isRoot)('tvctl compare', () => {
         reportPath,
         'demo',
         '--',
-        // The workload lives 0.2 s so that the 5 ms process-tree sampler always sees the supervisor under the CLI.
+        // The workload lives 0.5 s so that the 5 ms process-tree sampler sees the supervisor under the CLI.
         'sh',
         '-c',
         WORKLOAD,
@@ -99,11 +99,13 @@ describe.skipIf(!isRoot)('tvctl compare', () => {
       expect(s.cpuUserMs + s.cpuSysMs).toBeGreaterThan(0);
       // the Node CLI at the root, the C supervisor below it
       expect(s.processes[0]!.depth).toBe(0);
-      expect(s.processes.some((p) => p.name === 'tvinit' && p.depth >= 1)).toBe(true);
       expect(s.memCliKiB).toBeGreaterThan(10_000);
-      expect(s.memStartedKiB).toBeGreaterThan(0);
       expect(s.memTotalKiB).toBe(s.memCliKiB + s.memStartedKiB);
     }
+    // The sampler is a 5 ms timer in a loaded Node process: a run may be sampled only before the supervisor
+    // starts, so the supervisor (and the memory of what the CLI started) must show in at least one of them.
+    expect(c.samples.some((s) => s.processes.some((p) => p.name === 'tvinit' && p.depth >= 1))).toBe(true);
+    expect(c.samples.some((s) => s.memStartedKiB > 0)).toBe(true);
     expect(c.wallMs!.median).toBeGreaterThanOrEqual(c.wallMs!.min);
     expect(c.wallMs!.max).toBeGreaterThanOrEqual(c.wallMs!.p95);
     expect(c.ratios!.wall).toBe(1);
@@ -111,11 +113,11 @@ describe.skipIf(!isRoot)('tvctl compare', () => {
     expect(c.prep!.ms).toBeGreaterThan(0);
     expect(c.output!.consistent).toBe(true);
     expect(c.argv).toEqual(['run', '--rm', '--network', 'none', '-e', WORK_TIMES_ENV, 'demo', 'sh', '-c', WORKLOAD]);
-    // tvinit timed the command: the 0.2 s sleep is inside the work, and the three phases make up the run
+    // tvinit timed the command: the 0.5 s sleep is inside the work, and the three phases make up the run
     for (const s of c.samples) {
       const p = s.phases;
       expect(p.how).toEqual({ boot: 'host clock', work: 'host clock', teardown: 'host clock' });
-      expect(p.workMs).toBeGreaterThanOrEqual(200);
+      expect(p.workMs).toBeGreaterThanOrEqual(500);
       expect(p.bootMs! + p.workMs! + p.teardownMs!).toBeCloseTo(s.wallMs, 0);
       expect(s.stderr).not.toContain('@@tvctl-work');
     }
