@@ -37,7 +37,8 @@ mount -t devtmpfs dev /newroot/dev
 mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs shm /newroot/dev/shm
-mount -t tmpfs tmp /newroot/tmp
+# No tmpfs over /tmp: the checkout under test may live there (a CI clone); the overlay's tmpfs upper already
+# makes it writable.
 mount -t tmpfs run /newroot/run
 mkdir -p /newroot/results
 mount -t 9p results /newroot/results -o trans=virtio,version=9p2000.L,msize=512000 || {
